@@ -1,0 +1,98 @@
+"""Command-line entry point.
+
+``main`` is the only place that turns errors into exit codes: 0 success, 1 a
+check found problems, 2 usage or input errors. Commands are imported lazily so
+``--help`` and the plugin path stay fast; ``krm`` skips click altogether.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+#: command name -> (module, attribute). A command whose module is absent is not listed.
+COMMANDS = {
+    "generate": ("kubeadm_audit.cli.generate", "generate"),
+    "policy": ("kubeadm_audit.cli.policy", "policy"),
+    "flags": ("kubeadm_audit.cli.flags", "flags"),
+    "kubeadm-config": ("kubeadm_audit.cli.kubeadm_config", "kubeadm_config"),
+    "manifest": ("kubeadm_audit.cli.manifest", "manifest"),
+    "plugin": ("kubeadm_audit.cli.plugin", "plugin"),
+    "krm": ("kubeadm_audit.cli.krm", "krm"),
+}
+
+PROG = "kubeadm-audit"
+
+
+def _build_group():
+    import importlib
+    import importlib.util
+
+    import click
+
+    from kubeadm_audit import __version__
+
+    class LazyGroup(click.Group):
+        def list_commands(self, ctx: click.Context) -> list:
+            return sorted(name for name, (module, _) in COMMANDS.items()
+                          if importlib.util.find_spec(module) is not None)
+
+        def get_command(self, ctx: click.Context, name: str):
+            if name not in COMMANDS:
+                return None
+            module, attr = COMMANDS[name]
+            if importlib.util.find_spec(module) is None:
+                return None
+            return getattr(importlib.import_module(module), attr)
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                  "max_content_width": 100})
+    @click.version_option(__version__, prog_name=PROG)
+    def cli() -> None:
+        """Generate, inject and check kube-apiserver audit configuration for kubeadm.
+
+        \b
+        Quick start:
+          kubeadm-audit generate --preset recommended --out audit/
+          kubeadm-audit policy lint audit/audit-policy.yaml
+          kubeadm-audit manifest check /etc/kubernetes/manifests/kube-apiserver.yaml
+
+        Exit codes: 0 success, 1 the check found problems, 2 usage or input error.
+
+        \b
+        Shell completion (bash, zsh, fish):
+          eval "$(_KUBEADM_AUDIT_COMPLETE=bash_source kubeadm-audit)"
+        """
+
+    return cli
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["krm"]:
+        from kubeadm_audit.krm import main as krm_main
+
+        return krm_main(args[1:])
+
+    import click
+
+    from kubeadm_audit.errors import KubeadmAuditError
+
+    cli = _build_group()
+    try:
+        result = cli.main(args, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 2
+    except click.ClickException as exc:
+        where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else f"{PROG}: "
+        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        click.echo(f"{where}error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except KubeadmAuditError as exc:
+        click.echo(f"{PROG}: error: {exc}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,33 @@
+"""Typed errors. The CLI maps them to exit codes in one place (``cli.main``).
+
+Domain modules raise these and never print or exit.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class KubeadmAuditError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, source: Optional[str] = None, field: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.field = field
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.source, self.field) if p]
+        return ": ".join(parts + [self.message])
+
+
+class InputError(KubeadmAuditError):
+    """Unreadable, malformed or invalid input (a file, an option): exit 2."""
+
+
+class ConflictError(KubeadmAuditError):
+    """The requested change conflicts with what is already there: exit 1."""
+
+    exit_code = 1
