@@ -1,0 +1,169 @@
+"""The audit.k8s.io/v1 Policy as kube-apiserver sees it after decoding.
+
+``Policy.from_data`` mirrors the lenient decode kube-apiserver falls back to:
+unknown fields are dropped and absent lists are empty. It expects data that
+:func:`kubeadm_audit.policy.validation.validate_policy` found loadable; values of
+the wrong type are coerced to "absent" rather than trusted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+API_VERSION = "audit.k8s.io/v1"
+
+#: Ordinal of each level; unknown strings rank like None (pkg/apis/audit/helpers.go).
+LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+
+
+def level_rank(level: str) -> int:
+    return LEVEL_RANK.get(level, 0)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple("" if item is None else str(item) for item in value)
+
+
+def _bool(value: Any) -> Optional[bool]:
+    return value if isinstance(value, bool) else None
+
+
+def sort_stages(stages: Any) -> tuple[str, ...]:
+    """Stages in the order a request passes them; unknown names last, sorted."""
+    order = {name: rank for rank, name in enumerate(STAGES)}
+    return tuple(sorted(set(stages), key=lambda s: (order.get(s, len(STAGES)), s)))
+
+
+@dataclass(frozen=True)
+class GroupResources:
+    group: str = ""
+    resources: tuple[str, ...] = ()
+    resource_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Any) -> "GroupResources":
+        if not isinstance(data, dict):
+            return cls()
+        group = data.get("group")
+        return cls(group=group if isinstance(group, str) else "",
+                   resources=_strings(data.get("resources")),
+                   resource_names=_strings(data.get("resourceNames")))
+
+
+@dataclass(frozen=True)
+class Rule:
+    level: str
+    users: tuple[str, ...] = ()
+    user_groups: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    resources: tuple[GroupResources, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    non_resource_urls: tuple[str, ...] = ()
+    omit_stages: tuple[str, ...] = ()
+    omit_managed_fields: Optional[bool] = None
+
+    @property
+    def is_resource_rule(self) -> bool:
+        """Namespaces or resources make the rule resource-only (nonResourceURLs ignored)."""
+        return bool(self.namespaces or self.resources)
+
+    @property
+    def is_non_resource_rule(self) -> bool:
+        return not self.is_resource_rule and bool(self.non_resource_urls)
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Rule":
+        if not isinstance(data, dict):
+            return cls(level="")
+        level = data.get("level")
+        resources = data.get("resources")
+        return cls(
+            level=level if isinstance(level, str) else "",
+            users=_strings(data.get("users")),
+            user_groups=_strings(data.get("userGroups")),
+            verbs=_strings(data.get("verbs")),
+            resources=tuple(GroupResources.from_data(item) for item in resources)
+            if isinstance(resources, list) else (),
+            namespaces=_strings(data.get("namespaces")),
+            non_resource_urls=_strings(data.get("nonResourceURLs")),
+            omit_stages=_strings(data.get("omitStages")),
+            omit_managed_fields=_bool(data.get("omitManagedFields")),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...] = ()
+    omit_stages: tuple[str, ...] = ()
+    omit_managed_fields: bool = False
+    api_version: str = API_VERSION
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Policy":
+        if not isinstance(data, dict):
+            return cls()
+        rules = data.get("rules")
+        api_version = data.get("apiVersion")
+        return cls(
+            rules=tuple(Rule.from_data(item) for item in rules) if isinstance(rules, list) else (),
+            omit_stages=_strings(data.get("omitStages")),
+            omit_managed_fields=bool(_bool(data.get("omitManagedFields"))),
+            api_version=api_version if isinstance(api_version, str) else "",
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """The authorizer attributes the policy is evaluated against.
+
+    ``user`` None means no user info at all (failed authentication), which is
+    different from a user with an empty name.
+    """
+
+    user: Optional[str] = None
+    groups: tuple[str, ...] = ()
+    verb: str = ""
+    namespace: str = ""
+    api_group: str = ""
+    api_version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    name: str = ""
+    path: str = ""
+    resource_request: bool = False
+
+    @property
+    def combined_resource(self) -> str:
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    def describe(self) -> str:
+        """A short human label, e.g. ``alice get pods/log -n default``."""
+        who = "<no user>" if self.user is None else (self.user or '""')
+        if self.resource_request:
+            group = f"{self.api_group}/" if self.api_group else ""
+            what = f"{group}{self.combined_resource}"
+            if self.name:
+                what += f" {self.name}"
+            where = f" -n {self.namespace}" if self.namespace else ""
+            return f"{who} {self.verb or '<no verb>'} {what}{where}"
+        return f"{who} {self.verb or '<no verb>'} {self.path or '<no path>'}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    level: str
+    omit_stages: tuple[str, ...] = ()
+    omit_managed_fields: bool = False
+    rule_index: Optional[int] = None
+
+    def to_json(self) -> dict:
+        return {"level": self.level, "omitStages": list(self.omit_stages),
+                "omitManagedFields": self.omit_managed_fields, "rule": self.rule_index}
+
+
+__all__ = ["LEVELS", "STAGES", "API_VERSION", "level_rank", "sort_stages", "GroupResources",
+           "Rule", "Policy", "Request", "Decision"]

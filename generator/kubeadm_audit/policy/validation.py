@@ -1,0 +1,326 @@
+"""Would kube-apiserver load this audit policy? Its rules, exactly.
+
+kube-apiserver decodes the file strictly; on a strict-only problem (unknown
+fields) it decodes again leniently, drops those fields and starts anyway. Any
+other decode problem (a value of the wrong type, an unsupported apiVersion or
+kind), a ``ValidatePolicy`` error or a policy without rules stops it. So:
+
+* ``error`` -- kube-apiserver refuses to start with this policy;
+* ``warning`` -- it starts, but silently drops the field (and we say what that does).
+
+Field paths carry list indexes everywhere (upstream reports
+``rules[i].resources.group`` without the index; ours is more precise, the verdict
+is the same). Documents come from :mod:`kubeadm_audit.yamlio`, which already refuses
+duplicate keys (kube-apiserver would warn and keep the last one).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from kubeadm_audit.errors import InputError
+from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # field path like "rules[3].level"; "" for the whole document
+    message: str
+    severity: str  # "error": kube-apiserver refuses the policy; "warning": dropped/ignored
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+ERROR = "error"
+WARNING = "warning"
+
+#: Policy API versions that existed and were removed, with why/when.
+REMOVED_API_VERSIONS = {
+    "audit.k8s.io/v1alpha1": "deprecated in Kubernetes 1.21 and removed in 1.24",
+    "audit.k8s.io/v1beta1": "deprecated in Kubernetes 1.21 and removed in 1.24",
+}
+
+# Field schemas: name -> kind of value. "strings" = list of strings.
+_POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "mapping",
+                  "rules": "rules", "omitStages": "strings", "omitManagedFields": "bool"}
+_RULE_FIELDS = {"level": "string", "users": "strings", "userGroups": "strings",
+                "verbs": "strings", "resources": "groupResources", "namespaces": "strings",
+                "nonResourceURLs": "strings", "omitStages": "strings",
+                "omitManagedFields": "bool"}
+_GROUP_RESOURCES_FIELDS = {"group": "string", "resources": "strings", "resourceNames": "strings"}
+
+#: What dropping a rule-level field does to the rule (for fields misplaced elsewhere).
+_DROPPED_RULE_FIELD = {
+    "verbs": "this rule matches every verb",
+    "users": "this rule matches every user",
+    "userGroups": "this rule matches every user group",
+    "namespaces": "this rule matches every namespace",
+    "nonResourceURLs": "the URLs are not matched",
+    "level": "the level has no effect here",
+    "omitStages": "no stage is omitted by it",
+    "omitManagedFields": "it has no effect",
+    "resources": "it has no effect",
+}
+_DROPPED_RESOURCE_FIELD = {
+    "group": "the group is not used (the rule keeps its own resources' groups)",
+    "resourceNames": "this rule matches objects of any name",
+}
+
+_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*\Z")
+# Plain scalars that kube-apiserver's YAML 1.1 reader keeps as strings even though
+# our reader marks them ambiguous: timestamps and sexagesimal-looking values.
+_STRINGY_PLAIN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|.*:|=\Z")
+_YAML11_BOOLS = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True",
+                 "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
+
+
+def validate_policy(data: object) -> list[Finding]:
+    """All problems kube-apiserver would have with this decoded YAML/JSON document."""
+    findings: list[Finding] = []
+    if data is None:
+        return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR)]
+    if not isinstance(data, dict):
+        return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
+                            f"not {_kind_of(data)}", ERROR)]
+    _check_header(data, findings)
+    _check_fields(data, "", _POLICY_FIELDS, findings, "policy")
+    stages = data.get("omitStages")
+    _check_stages(stages, "omitStages", findings)
+    rules = data.get("rules")
+    if isinstance(rules, list):
+        for index, rule in enumerate(rules):
+            _check_rule(rule, f"rules[{index}]", findings)
+    if not rules:
+        findings.append(Finding("rules", "a policy needs at least one rule: kube-apiserver "
+                                         "refuses to load a policy with 0 rules", ERROR))
+    return findings
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == ERROR]
+
+
+def is_loadable(findings: Iterable[Finding]) -> bool:
+    """True when kube-apiserver would start with the policy (warnings allowed)."""
+    return not errors(findings)
+
+
+def load_policy(data: object, source: str) -> Policy:
+    """The decoded Policy, or InputError naming the first reason kube-apiserver refuses it."""
+    problems = errors(validate_policy(data))
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more; run 'kubeadm-audit policy validate')" \
+            if len(problems) > 1 else ""
+        raise InputError(f"kube-apiserver would refuse this policy: {first.message}{more}",
+                         source=source, field=first.path or None)
+    return Policy.from_data(data)
+
+
+# --- document header ------------------------------------------------------------------
+
+def _check_header(data: dict, findings: list[Finding]) -> None:
+    api_version = data.get("apiVersion")
+    kind = data.get("kind")
+    if api_version is None or api_version == "":
+        findings.append(Finding("apiVersion", f"missing: kube-apiserver cannot decode a policy "
+                                              f"without apiVersion (use {API_VERSION})", ERROR))
+    elif isinstance(api_version, str) and api_version != API_VERSION:
+        removed = REMOVED_API_VERSIONS.get(api_version)
+        if removed:
+            message = (f"{api_version} was {removed}; change it to {API_VERSION} "
+                       f"(the Policy fields are the same)")
+        else:
+            message = f"unsupported {api_version!r}: kube-apiserver accepts only {API_VERSION}"
+        findings.append(Finding("apiVersion", message, ERROR))
+    if kind not in (None, "", "Policy") and isinstance(kind, str):
+        findings.append(Finding("kind", f"{kind!r} is not a policy: kind must be Policy "
+                                        f"(or omitted when apiVersion is given)", ERROR))
+
+
+# --- rules --------------------------------------------------------------------------------
+
+def _check_rule(rule: Any, path: str, findings: list[Finding]) -> None:
+    if rule is None:
+        rule = {}
+    elif not isinstance(rule, dict):
+        return  # already reported by the type check of "rules"
+    _check_fields(rule, path, _RULE_FIELDS, findings, "rule")
+    level = rule.get("level")
+    if level is None or level == "":
+        findings.append(Finding(f"{path}.level", "required: kube-apiserver refuses a rule "
+                                                 "without a level" + _case_hint(rule, "level"),
+                                ERROR))
+    elif isinstance(level, str) and level not in LEVELS:
+        findings.append(Finding(f"{path}.level", f"unsupported value {level!r}: must be one of "
+                                                 f"{', '.join(LEVELS)}" + _hint(level, LEVELS),
+                                ERROR))
+    urls = _string_list(rule.get("nonResourceURLs"))
+    for index, url in enumerate(urls):
+        where = f"{path}.nonResourceURLs[{index}]"
+        if url == "*":
+            continue
+        if not url.startswith("/"):
+            findings.append(Finding(where, f"{url!r}: a non-resource URL must begin with '/' "
+                                           f"(or be '*')", ERROR))
+        if url and "*" in url[:-1]:
+            findings.append(Finding(where, f"{url!r}: a non-resource URL wildcard may only be "
+                                           f"the last character", ERROR))
+    resources = rule.get("resources")
+    if isinstance(resources, list):
+        for index, entry in enumerate(resources):
+            _check_group_resources(entry, f"{path}.resources[{index}]", findings)
+    _check_stages(rule.get("omitStages"), f"{path}.omitStages", findings)
+    if urls and (_non_empty(resources) or _non_empty(rule.get("namespaces"))):
+        findings.append(Finding(f"{path}.nonResourceURLs", "a rule cannot apply to both "
+                                                           "resources/namespaces and non-resource "
+                                                           "URLs", ERROR))
+
+
+def _check_group_resources(entry: Any, path: str, findings: list[Finding]) -> None:
+    if entry is None:
+        return
+    if not isinstance(entry, dict):
+        return  # reported by the type check
+    _check_fields(entry, path, _GROUP_RESOURCES_FIELDS, findings, "resources")
+    group = entry.get("group")
+    if isinstance(group, str) and group not in ("", "*") and (
+            len(group) > 253 or not _DNS1123_SUBDOMAIN.match(group)):
+        hint = " (a group has no version: drop the '/...')" if "/" in group else ""
+        findings.append(Finding(f"{path}.group", f"{group!r} is not a valid API group: "
+                                                 f"lower-case DNS subdomain, '' for core or '*'"
+                                                 f"{hint}", ERROR))
+    if _string_list(entry.get("resourceNames")) and not _string_list(entry.get("resources")):
+        findings.append(Finding(f"{path}.resourceNames", "resourceNames requires resources "
+                                                         "in the same entry", ERROR))
+
+
+def _check_stages(stages: Any, path: str, findings: list[Finding]) -> None:
+    for index, stage in enumerate(_string_list(stages)):
+        if stage not in STAGES:
+            findings.append(Finding(f"{path}[{index}]", f"unsupported stage {stage!r}: must be one "
+                                                        f"of {', '.join(STAGES)}"
+                                    + _hint(stage, STAGES), ERROR))
+
+
+# --- decoding: types and unknown fields ----------------------------------------------------
+
+def _check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding],
+                  where_kind: str) -> None:
+    prefix = f"{path}." if path else ""
+    for key, value in mapping.items():
+        name = str(key)
+        where = f"{prefix}{name}"
+        kind = schema.get(name)
+        if kind is None:
+            consequence = _misplaced(where_kind, name) or _hint(name, schema).strip(" ()")
+            findings.append(Finding(where, f"unknown field, kube-apiserver drops it"
+                                           f"{': ' + consequence if consequence else ''}",
+                                    WARNING))
+            continue
+        _check_type(value, kind, where, findings)
+
+
+def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> None:
+    if value is None:
+        return  # JSON null decodes to the zero value
+    if kind == "string":
+        problem = _not_string(value)
+        if problem:
+            findings.append(Finding(path, f"must be a string, {problem}", ERROR))
+    elif kind == "bool":
+        if not (isinstance(value, bool) or (isinstance(value, str) and value in _YAML11_BOOLS
+                                            and type(value) is not str)):
+            findings.append(Finding(path, f"must be true or false, not {_kind_of(value)} "
+                                          f"{_short(value)}", ERROR))
+    elif kind == "mapping":
+        if not isinstance(value, dict):
+            findings.append(Finding(path, f"must be a mapping, not {_kind_of(value)}", ERROR))
+    elif not isinstance(value, list):
+        hint = f" (write [{_short(value)}])" if kind == "strings" and isinstance(value, str) else ""
+        findings.append(Finding(path, f"must be a list, not {_kind_of(value)}{hint}: "
+                                      f"kube-apiserver cannot decode it", ERROR))
+    else:
+        for index, item in enumerate(value):
+            where = f"{path}[{index}]"
+            if kind == "strings":
+                _check_type(item, "string", where, findings)
+            elif item is not None and not isinstance(item, dict):
+                findings.append(Finding(where, f"must be a mapping, not {_kind_of(item)} "
+                                               f"{_short(item)}", ERROR))
+
+
+def _not_string(value: Any) -> str:
+    """Why kube-apiserver's decoder would not read value as a string ('' if it would)."""
+    if isinstance(value, str):
+        if type(value) is str or _STRINGY_PLAIN.match(value):
+            return ""
+        return f"but {value} is not one for kube-apiserver's YAML reader: quote it ('{value}')"
+    return f"not {_kind_of(value)} {_short(value)}"
+
+
+def _misplaced(where: str, name: str) -> Optional[str]:
+    """What a field known elsewhere in the policy means when it is dropped here."""
+    if where == "policy" and name in _RULE_FIELDS:
+        return f"'{name}' belongs on a rule (in rules[]), not on the policy"
+    if where == "rule" and name in _GROUP_RESOURCES_FIELDS:
+        return (f"'{name}' belongs inside a resources[] entry; as written "
+                f"{_DROPPED_RESOURCE_FIELD[name]}")
+    if where == "rule" and name in ("apiVersion", "kind", "rules"):
+        return f"'{name}' belongs at the top of the policy"
+    if where == "resources" and name in _RULE_FIELDS:
+        return (f"'{name}' belongs on the rule, not inside resources[]; as written "
+                f"{_DROPPED_RULE_FIELD[name]}")
+    return None
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+def _hint(value: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    for choice in choices:
+        if choice.lower() == value.lower():
+            return f" (did you mean '{choice}'? names are case-sensitive)"
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _case_hint(mapping: dict, name: str) -> str:
+    for key in mapping:
+        if str(key) != name and str(key).lower() == name.lower():
+            return f" ('{key}' is not '{name}': field names are case-sensitive)"
+    return ""
+
+
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return ["" if item is None else item for item in value if item is None or isinstance(item, str)]
+
+
+def _non_empty(value: Any) -> bool:
+    return isinstance(value, list) and bool(value)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return "a string"
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value).lower() \
+        if isinstance(value, bool) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
