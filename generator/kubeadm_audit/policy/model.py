@@ -116,6 +116,13 @@ class Policy:
         )
 
 
+#: explain request keys -> Request attributes.
+REQUEST_KEYS = {"user": "user", "groups": "groups", "verb": "verb", "namespace": "namespace",
+                "apiGroup": "api_group", "apiVersion": "api_version", "resource": "resource",
+                "subresource": "subresource", "name": "name", "path": "path",
+                "resourceRequest": "resource_request"}
+
+
 @dataclass(frozen=True)
 class Request:
     """The authorizer attributes the policy is evaluated against.
@@ -135,6 +142,46 @@ class Request:
     name: str = ""
     path: str = ""
     resource_request: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Request":
+        """Build from an ``explain`` request object; ValueError says what is wrong.
+
+        Missing keys mean absent. ``resourceRequest``, when not given, is true
+        exactly when ``resource`` is non-empty.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a request must be a JSON object, not {type(data).__name__}")
+        unknown = sorted(set(data) - set(REQUEST_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(REQUEST_KEYS)})")
+        values: dict[str, Any] = {}
+        for key, attr in REQUEST_KEYS.items():
+            if key not in data:
+                continue
+            value = data[key]
+            if key == "user":
+                if value is not None and not isinstance(value, str):
+                    raise ValueError("'user' must be a string, or null for an unauthenticated request")
+            elif key == "groups":
+                if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+                    raise ValueError("'groups' must be a list of strings")
+                value = tuple(value)
+            elif key == "resourceRequest":
+                if not isinstance(value, bool):
+                    raise ValueError("'resourceRequest' must be true or false")
+            elif not isinstance(value, str):
+                raise ValueError(f"{key!r} must be a string")
+            values[attr] = value
+        if values.get("groups") and values.get("user") is None:
+            raise ValueError("'groups' given without 'user': a request without a user "
+                             "(unauthenticated) has no groups")
+        if "/" in values.get("resource", ""):
+            resource, _, sub = values["resource"].partition("/")
+            raise ValueError(f"'resource' is one segment: write \"resource\": {resource!r}, "
+                             f"\"subresource\": {sub!r}")
+        values.setdefault("resource_request", bool(values.get("resource")))
+        return cls(**values)
 
     @property
     def combined_resource(self) -> str:
