@@ -360,3 +360,37 @@ def iter_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, str]]:
                     yield path, number, line
             except (OSError, EOFError) as exc:
                 raise InputError(f"cannot read: {exc}", source=path) from None
+
+
+def write_tree(out_dir: str, files: Iterable[tuple]) -> None:
+    """Write (relative path, text, mode) files under ``out_dir``, all or nothing.
+
+    Everything is first written into a temporary directory beside ``out_dir``; only
+    when that succeeded is each file renamed into place.
+    """
+    import shutil
+
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError("exists and is not a directory", source=out_dir)
+    parent = os.path.dirname(out_dir)
+    if not os.path.isdir(parent):
+        raise InputError("parent directory does not exist", source=out_dir)
+    staging = tempfile.mkdtemp(prefix=".kubeadm-audit-", dir=parent)
+    try:
+        entries = list(files)
+        for rel, text, mode in entries:
+            target = os.path.join(staging, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(target, mode)
+        os.makedirs(out_dir, exist_ok=True)
+        for rel, _text, _mode in entries:
+            destination = os.path.join(out_dir, rel)
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            os.replace(os.path.join(staging, rel), destination)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=out_dir) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

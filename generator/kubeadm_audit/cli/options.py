@@ -1,0 +1,122 @@
+"""Command-line options that map onto AuditConfig fields (one table, shared by commands)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import click
+
+from kubeadm_audit import presets, versions
+
+#: (click parameter name, option declaration(s), spec field path, click kwargs)
+CONFIG_OPTIONS: tuple = (
+    ("preset", ("--preset",), "preset",
+     dict(type=click.Choice(presets.NAMES), help="Policy and receiver conventions [default: recommended].")),
+    ("recipe_only", ("--recipe-only",), "recipeOnly",
+     dict(is_flag=True, default=None, help="zeron: emit the vendor recipe and nothing more.")),
+    ("kubernetes_version", ("--kubernetes-version",), "kubernetesVersion",
+     dict(metavar="vX.Y.Z", help=f"Target Kubernetes version [default: {versions.DEFAULT_KUBERNETES_VERSION}].")),
+    ("kubeadm_api", ("--kubeadm-api",), "kubeadmApi",
+     dict(type=click.Choice(versions.KUBEADM_APIS), help="kubeadm config API [default: from the version].")),
+    ("kubeadm_route", ("--kubeadm-route",), "kubeadmRoute",
+     dict(type=click.Choice(("extraArgs", "patches")),
+          help="Carry the audit flags in ClusterConfiguration extraArgs, or only in patches.")),
+    ("policy_file", ("--policy",), "policy.file",
+     dict(metavar="FILE", help="A custom audit policy instead of the preset's.")),
+    ("webhook_server", ("--webhook-server",), "webhook.server",
+     dict(metavar="URL", help="Send events to this receiver (enables the webhook backend).")),
+    ("ca_file", ("--ca-file",), "webhook.certificateAuthority",
+     dict(metavar="PEM", help="CA that signed the receiver's certificate (embedded).")),
+    ("client_certificate", ("--client-certificate",), "webhook.clientCertificate",
+     dict(metavar="PEM", help="Client certificate for mTLS (embedded).")),
+    ("client_key", ("--client-key",), "webhook.clientKey",
+     dict(metavar="PEM", help="Client key for mTLS (embedded).")),
+    ("insecure_skip_tls_verify", ("--insecure-skip-tls-verify",), "webhook.insecureSkipTLSVerify",
+     dict(is_flag=True, default=None, help="Do not verify the receiver's certificate (warns).")),
+    ("tls_server_name", ("--tls-server-name",), "webhook.tlsServerName",
+     dict(metavar="NAME", help="Server name to verify when the URL holds an IP.")),
+    ("webhook_mode", ("--webhook-mode",), "webhook.mode",
+     dict(type=click.Choice(("batch", "blocking", "blocking-strict")), help="--audit-webhook-mode.")),
+    ("webhook_batch_max_size", ("--webhook-batch-max-size",), "webhook.batch.maxSize",
+     dict(type=int, metavar="N", help="--audit-webhook-batch-max-size.")),
+    ("webhook_batch_max_wait", ("--webhook-batch-max-wait",), "webhook.batch.maxWait",
+     dict(metavar="DURATION", help="--audit-webhook-batch-max-wait (e.g. 30s).")),
+    ("webhook_batch_buffer_size", ("--webhook-batch-buffer-size",), "webhook.batch.bufferSize",
+     dict(type=int, metavar="N", help="--audit-webhook-batch-buffer-size.")),
+    ("webhook_throttle_enable", ("--webhook-throttle/--no-webhook-throttle",), "webhook.batch.throttle.enable",
+     dict(default=None, help="--audit-webhook-batch-throttle-enable.")),
+    ("webhook_throttle_qps", ("--webhook-throttle-qps",), "webhook.batch.throttle.qps",
+     dict(type=float, metavar="QPS", help="--audit-webhook-batch-throttle-qps (batches/s).")),
+    ("webhook_throttle_burst", ("--webhook-throttle-burst",), "webhook.batch.throttle.burst",
+     dict(type=int, metavar="N", help="--audit-webhook-batch-throttle-burst.")),
+    ("webhook_truncate", ("--webhook-truncate/--no-webhook-truncate",), "webhook.truncate.enabled",
+     dict(default=None, help="--audit-webhook-truncate-enabled.")),
+    ("webhook_truncate_max_event_size", ("--webhook-truncate-max-event-size",), "webhook.truncate.maxEventSize",
+     dict(type=int, metavar="BYTES", help="--audit-webhook-truncate-max-event-size.")),
+    ("webhook_truncate_max_batch_size", ("--webhook-truncate-max-batch-size",), "webhook.truncate.maxBatchSize",
+     dict(type=int, metavar="BYTES", help="--audit-webhook-truncate-max-batch-size.")),
+    ("webhook_initial_backoff", ("--webhook-initial-backoff",), "webhook.initialBackoff",
+     dict(metavar="DURATION", help="--audit-webhook-initial-backoff.")),
+    ("webhook_version", ("--webhook-version",), "webhook.version",
+     dict(metavar="GROUP/VERSION", help="--audit-webhook-version.")),
+    ("log_path", ("--log-path",), "log.path",
+     dict(metavar="PATH", help="--audit-log-path ('-' is stdout).")),
+    ("log_maxage", ("--log-maxage",), "log.maxAge", dict(type=int, metavar="DAYS", help="--audit-log-maxage.")),
+    ("log_maxbackup", ("--log-maxbackup",), "log.maxBackup", dict(type=int, metavar="N", help="--audit-log-maxbackup.")),
+    ("log_maxsize", ("--log-maxsize",), "log.maxSize", dict(type=int, metavar="MB", help="--audit-log-maxsize.")),
+    ("log_compress", ("--log-compress/--no-log-compress",), "log.compress",
+     dict(default=None, help="--audit-log-compress.")),
+    ("log_format", ("--log-format",), "log.format",
+     dict(type=click.Choice(("json", "legacy")), help="--audit-log-format.")),
+    ("policy_path", ("--policy-path",), "paths.policyFile",
+     dict(metavar="PATH", help="Where the policy lives on the nodes.")),
+    ("webhook_config_path", ("--webhook-config-path",), "paths.webhookConfigFile",
+     dict(metavar="PATH", help="Where the webhook kubeconfig lives on the nodes.")),
+    ("patches_directory", ("--patches-dir",), "paths.patchesDirectory",
+     dict(metavar="PATH", help="Where the kubeadm patches live on the nodes.")),
+)
+_FILE_PARAMS = ("policy_file", "ca_file", "client_certificate", "client_key")
+
+
+def config_options(func: Callable) -> Callable:
+    """Add --config and every AuditConfig option to a command."""
+    for name, decls, _path, kwargs in reversed(CONFIG_OPTIONS):
+        func = click.option(*decls, name, **kwargs)(func)
+    func = click.option("--no-log", "no_log", is_flag=True, help="No log backend (webhook only; fails CIS).")(func)
+    func = click.option("--config", "config_file", metavar="FILE",
+                        help="An AuditConfig document (options override it).")(func)
+    return func
+
+
+def overrides(params: dict) -> tuple:
+    """(override spec, origins) from the parsed options; relative files resolve against the cwd."""
+    spec: dict = {}
+    origins: dict = {}
+    option_of = {name: decls[0].split("/")[0] for name, decls, _p, _k in CONFIG_OPTIONS}
+    for name, _decls, path, _kwargs in CONFIG_OPTIONS:
+        value = params.get(name)
+        if value is None:
+            continue
+        if name in _FILE_PARAMS:
+            value = os.path.abspath(value)
+        _set(spec, path.split("."), value)
+        origins[path] = option_of[name]
+    if params.get("no_log"):
+        spec["log"] = None
+        origins["log"] = "--no-log"
+    return spec, origins
+
+
+def _set(target: dict, keys: list, value: Any) -> None:
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
+
+
+def resolve(params: dict):
+    """The AuditConfig from --config and the options."""
+    from kubeadm_audit import config, inputs
+
+    user_spec = inputs.read_config_file(params["config_file"]) if params.get("config_file") else {}
+    spec, origins = overrides(params)
+    return config.resolve(user_spec, spec, origins, source=params.get("config_file"))

@@ -1,0 +1,421 @@
+"""The AuditConfig model (kubeadm-audit.dev/v1alpha1), read strictly.
+
+Resolution is one deep merge of plain data -- built-in defaults, the preset's
+``spec``, the user's AuditConfig ``spec``, then command-line options -- followed
+by a single strict parse, so every value is checked the same way whatever its
+origin, and errors name the field (or the option it came from).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
+
+from kubeadm_audit import presets as presets_mod
+from kubeadm_audit import versions
+from kubeadm_audit.errors import InputError
+
+API_VERSION = "kubeadm-audit.dev/v1alpha1"
+KIND = "AuditConfig"
+
+#: Built-in defaults, below every preset. ``None`` means "kube-apiserver's own default".
+DEFAULT_SPEC: Mapping[str, Any] = {
+    "preset": "recommended",
+    "paths": {
+        "policyFile": "/etc/kubernetes/audit/audit-policy.yaml",
+        "webhookConfigFile": "/etc/kubernetes/audit/audit-webhook.yaml",
+        "patchesDirectory": "/etc/kubernetes/kubeadm-audit/patches",
+    },
+    "kubeadmRoute": "extraArgs",
+}
+
+DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhook",
+                            "user": "kube-apiserver"}
+
+WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
+LOG_FORMATS = ("json", "legacy")
+KUBEADM_ROUTES = ("extraArgs", "patches")
+_DURATION = re.compile(r"(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+\Z|0\Z")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    enable: Optional[bool] = None
+    qps: Optional[float] = None
+    burst: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    max_size: Optional[int] = None
+    max_wait: Optional[str] = None
+    buffer_size: Optional[int] = None
+    throttle: Throttle = Throttle()
+
+
+@dataclass(frozen=True)
+class Truncate:
+    enabled: Optional[bool] = None
+    max_event_size: Optional[int] = None
+    max_batch_size: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class KubeconfigNames:
+    cluster: str
+    context: str
+    user: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    server: str
+    certificate_authority: Optional[str]
+    client_certificate: Optional[str]
+    client_key: Optional[str]
+    insecure_skip_tls_verify: bool
+    tls_server_name: Optional[str]
+    mode: Optional[str]
+    batch: Batch
+    truncate: Truncate
+    initial_backoff: Optional[str]
+    version: Optional[str]
+    kubeconfig_names: KubeconfigNames
+
+
+@dataclass(frozen=True)
+class Log:
+    path: str
+    max_age: Optional[int]
+    max_backup: Optional[int]
+    max_size: Optional[int]
+    compress: Optional[bool]
+    format: Optional[str]
+
+
+@dataclass(frozen=True)
+class Paths:
+    policy_file: str
+    webhook_config_file: str
+    patches_directory: str
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    file: Optional[str]
+    rules: tuple
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    kubernetes_version: versions.KubeVersion
+    kubeadm_api: str
+    preset: presets_mod.Preset
+    recipe_only: bool
+    policy: PolicySource
+    webhook: Optional[Webhook]
+    log: Optional[Log]
+    paths: Paths
+    kubeadm_route: str
+
+
+# --- strict field parsing ----------------------------------------------------------------
+
+class _Reader:
+    """Reads a nested mapping strictly, reporting paths (or the option that set them)."""
+
+    def __init__(self, source: Optional[str], origins: Mapping[str, str]) -> None:
+        self.source = source
+        self.origins = origins
+
+    def fail(self, path: str, message: str) -> InputError:
+        option = self.origins.get(path)
+        if option:
+            return InputError(message, field=option)
+        return InputError(message, source=self.source, field=path)
+
+    def mapping(self, value: Any, path: str, allowed: tuple) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a mapping, got {_kind(value)}")
+        for key in value:
+            if key not in allowed:
+                hint = _close_match(str(key), allowed)
+                raise self.fail(f"{path}.{key}" if path else str(key),
+                                "unknown field" + (f" (did you mean {hint!r}?)" if hint else
+                                                   f" (known: {', '.join(allowed)})"))
+        return value
+
+    def string(self, value: Any, path: str, *, required: bool = False,
+               choices: tuple = (), check: Optional[Callable[[str], Optional[str]]] = None) -> Optional[str]:
+        if value is None:
+            if required:
+                raise self.fail(path, "is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.fail(path, f"expected a string, got {_kind(value)}")
+        text = str(value)
+        if choices and text not in choices:
+            raise self.fail(path, f"must be one of {', '.join(choices)} (got {text!r})")
+        problem = check(text) if check else None
+        if problem:
+            raise self.fail(path, problem)
+        return text
+
+    def integer(self, value: Any, path: str, minimum: Optional[int] = None) -> Optional[int]:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and re.fullmatch(r"-?\d+", value) and str(int(value)) == value:
+                value = int(value)
+            else:
+                raise self.fail(path, f"expected an integer, got {_kind(value)} {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(path, f"must be at least {minimum} (got {value})")
+        return value
+
+    def number(self, value: Any, path: str) -> Optional[float]:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise self.fail(path, f"expected a number, got {value!r}")
+        try:
+            return float(value) if isinstance(value, (int, float)) else float(_numeric(value))
+        except ValueError:
+            raise self.fail(path, f"expected a number, got {value!r}") from None
+
+    def boolean(self, value: Any, path: str) -> Optional[bool]:
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.fail(path, f"expected true or false, got {value!r}")
+
+
+def _numeric(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    raise ValueError(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else "a string")
+
+
+def _close_match(word: str, choices: tuple) -> Optional[str]:
+    import difflib
+
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _check_duration(text: str) -> Optional[str]:
+    return None if _DURATION.match(text) else f"not a Go duration like 30s, 1m30s or 500ms (got {text!r})"
+
+
+def _check_abs(text: str) -> Optional[str]:
+    if not text.startswith("/"):
+        return f"must be an absolute path on the control-plane node (got {text!r})"
+    if "\x00" in text or "\n" in text:
+        return "contains a control character"
+    return None
+
+
+def _check_server(text: str) -> Optional[str]:
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL with a host (got {text!r}); e.g. https://10.0.0.5:8080"
+    if port == 0:
+        return "port 0 is not a valid port"
+    return None
+
+
+# --- the merge ------------------------------------------------------------------------------
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """``override`` wins; mappings merge key by key; an explicit None replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+def read_document(document: Any, source: str) -> dict:
+    """Check the AuditConfig envelope and return its ``spec`` (plain data)."""
+    reader = _Reader(source, {})
+    if not isinstance(document, dict):
+        raise InputError(f"expected an {KIND} document, got {_kind(document)}", source=source)
+    reader.mapping(document, "", ("apiVersion", "kind", "metadata", "spec"))
+    if document.get("apiVersion") != API_VERSION:
+        raise InputError(f"apiVersion must be {API_VERSION} (got {document.get('apiVersion')!r})",
+                         source=source, field="apiVersion")
+    if document.get("kind") != KIND:
+        raise InputError(f"kind must be {KIND} (got {document.get('kind')!r})",
+                         source=source, field="kind")
+    spec = document.get("spec")
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise InputError(f"expected a mapping, got {_kind(spec)}", source=source, field="spec")
+    return spec
+
+
+def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+            origins: Mapping[str, str] | None = None, source: Optional[str] = None) -> AuditConfig:
+    """Merge defaults, preset, the user's spec and options, then parse strictly.
+
+    ``origins`` maps a spec field path (``webhook.server``) to the command-line option
+    that set it, so an error names the option the user typed.
+    """
+    user_spec = dict(user_spec or {})
+    overrides = dict(overrides or {})
+    origins = dict(origins or {})
+    reader = _Reader(source, {f"spec.{k}": v for k, v in origins.items()})
+    head = deep_merge(user_spec, overrides)
+    reader.mapping(head, "spec", _SPEC_FIELDS)
+    preset_name = reader.string(head.get("preset", DEFAULT_SPEC["preset"]), "spec.preset")
+    try:
+        preset = presets_mod.get(preset_name)
+    except InputError as exc:
+        raise reader.fail("spec.preset", exc.message) from None
+    recipe_only = bool(reader.boolean(head.get("recipeOnly"), "spec.recipeOnly"))
+    if recipe_only and preset.recipe_only is None:
+        raise reader.fail("spec.recipeOnly", f"preset {preset.name!r} has no recipe-only form "
+                                             "(only zeron reproduces a vendor recipe)")
+    preset_spec = preset.recipe_only if recipe_only else preset.spec
+    merged = deep_merge(deep_merge(dict(DEFAULT_SPEC), dict(preset_spec or {})), head)
+    return _parse_spec(merged, reader, preset, recipe_only)
+
+
+_SPEC_FIELDS = ("kubernetesVersion", "kubeadmApi", "preset", "recipeOnly", "policy", "webhook",
+                "log", "paths", "kubeadmRoute")
+
+
+def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only: bool) -> AuditConfig:
+    version_text = r.string(spec.get("kubernetesVersion"), "spec.kubernetesVersion") \
+        or versions.DEFAULT_KUBERNETES_VERSION
+    try:
+        version = versions.parse(version_text)
+        api = versions.kubeadm_api(version, r.string(spec.get("kubeadmApi"), "spec.kubeadmApi"))
+    except InputError as exc:
+        raise r.fail(f"spec.{exc.field}", exc.message) from None
+    paths_raw = r.mapping(spec.get("paths"), "spec.paths",
+                          ("policyFile", "webhookConfigFile", "patchesDirectory"))
+    paths = Paths(
+        policy_file=r.string(paths_raw.get("policyFile"), "spec.paths.policyFile",
+                             required=True, check=_check_abs),
+        webhook_config_file=r.string(paths_raw.get("webhookConfigFile"), "spec.paths.webhookConfigFile",
+                                     required=True, check=_check_abs),
+        patches_directory=r.string(paths_raw.get("patchesDirectory"), "spec.paths.patchesDirectory",
+                                   required=True, check=_check_abs),
+    )
+    policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
+    rules = policy_raw.get("rules") or []
+    if not isinstance(rules, list):
+        raise r.fail("spec.policy.rules", f"expected a list of audit.k8s.io/v1 rules, got {_kind(rules)}")
+    policy = PolicySource(file=r.string(policy_raw.get("file"), "spec.policy.file"), rules=tuple(rules))
+    webhook = _parse_webhook(spec.get("webhook"), r)
+    if webhook is None and preset.requires_webhook:
+        raise r.fail("spec.webhook.server",
+                     f"the {preset.name} preset sends events to a webhook receiver: give --webhook-server "
+                     f"(e.g. {preset.webhook_hint})")
+    if webhook and webhook.insecure_skip_tls_verify is False and webhook.certificate_authority is None \
+            and webhook.server.startswith("https://"):
+        if recipe_only:
+            webhook = _replace(webhook, insecure_skip_tls_verify=True)
+        else:
+            raise r.fail("spec.webhook.certificateAuthority",
+                         f"the webhook server {webhook.server} uses https but no CA is given: pass "
+                         "--ca-file with the receiver's CA certificate (PEM) so kube-apiserver verifies it, "
+                         "or --insecure-skip-tls-verify to send audit events without verifying who receives them")
+    log = _parse_log(spec.get("log"), r)
+    route = r.string(spec.get("kubeadmRoute"), "spec.kubeadmRoute", choices=KUBEADM_ROUTES)
+    return AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
+                       recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
+                       paths=paths, kubeadm_route=route or "extraArgs")
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+_WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clientKey",
+                   "insecureSkipTLSVerify", "tlsServerName", "mode", "batch", "truncate",
+                   "initialBackoff", "version", "kubeconfigNames")
+
+
+def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
+    if raw is None:
+        return None
+    w = r.mapping(raw, "spec.webhook", _WEBHOOK_FIELDS)
+    if w.get("server") is None:
+        return None  # presets set batching defaults; without a server there is no webhook backend
+    batch = r.mapping(w.get("batch"), "spec.webhook.batch", ("maxSize", "maxWait", "bufferSize", "throttle"))
+    throttle = r.mapping(batch.get("throttle"), "spec.webhook.batch.throttle", ("enable", "qps", "burst"))
+    truncate = r.mapping(w.get("truncate"), "spec.webhook.truncate",
+                         ("enabled", "maxEventSize", "maxBatchSize"))
+    names = r.mapping(w.get("kubeconfigNames"), "spec.webhook.kubeconfigNames", ("cluster", "context", "user"))
+    cert = r.string(w.get("clientCertificate"), "spec.webhook.clientCertificate")
+    key = r.string(w.get("clientKey"), "spec.webhook.clientKey")
+    if (cert is None) != (key is None):
+        missing = "clientKey" if key is None else "clientCertificate"
+        raise r.fail(f"spec.webhook.{missing}", "client certificate and key must be given together")
+    insecure = bool(r.boolean(w.get("insecureSkipTLSVerify"), "spec.webhook.insecureSkipTLSVerify"))
+    ca = r.string(w.get("certificateAuthority"), "spec.webhook.certificateAuthority")
+    if insecure and ca:
+        raise r.fail("spec.webhook.insecureSkipTLSVerify",
+                     "insecure-skip-tls-verify and a CA exclude each other: drop one")
+    return Webhook(
+        server=r.string(w["server"], "spec.webhook.server", check=_check_server),
+        certificate_authority=ca,
+        client_certificate=cert,
+        client_key=key,
+        insecure_skip_tls_verify=insecure,
+        tls_server_name=r.string(w.get("tlsServerName"), "spec.webhook.tlsServerName"),
+        mode=r.string(w.get("mode"), "spec.webhook.mode", choices=WEBHOOK_MODES),
+        batch=Batch(
+            max_size=r.integer(batch.get("maxSize"), "spec.webhook.batch.maxSize", minimum=1),
+            max_wait=r.string(batch.get("maxWait"), "spec.webhook.batch.maxWait", check=_check_duration),
+            buffer_size=r.integer(batch.get("bufferSize"), "spec.webhook.batch.bufferSize", minimum=1),
+            throttle=Throttle(
+                enable=r.boolean(throttle.get("enable"), "spec.webhook.batch.throttle.enable"),
+                qps=r.number(throttle.get("qps"), "spec.webhook.batch.throttle.qps"),
+                burst=r.integer(throttle.get("burst"), "spec.webhook.batch.throttle.burst"),
+            ),
+        ),
+        truncate=Truncate(
+            enabled=r.boolean(truncate.get("enabled"), "spec.webhook.truncate.enabled"),
+            max_event_size=r.integer(truncate.get("maxEventSize"), "spec.webhook.truncate.maxEventSize"),
+            max_batch_size=r.integer(truncate.get("maxBatchSize"), "spec.webhook.truncate.maxBatchSize"),
+        ),
+        initial_backoff=r.string(w.get("initialBackoff"), "spec.webhook.initialBackoff", check=_check_duration),
+        version=r.string(w.get("version"), "spec.webhook.version"),
+        kubeconfig_names=KubeconfigNames(**{
+            key: r.string(names.get(key, default), f"spec.webhook.kubeconfigNames.{key}", required=True)
+            for key, default in DEFAULT_KUBECONFIG_NAMES.items()}),
+    )
+
+
+def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
+    if raw is None:
+        return None
+    log = r.mapping(raw, "spec.log", ("path", "maxAge", "maxBackup", "maxSize", "compress", "format"))
+    path = r.string(log.get("path"), "spec.log.path", required=True,
+                    check=lambda p: None if p == "-" else _check_abs(p))
+    return Log(
+        path=path,
+        max_age=r.integer(log.get("maxAge"), "spec.log.maxAge", minimum=0),
+        max_backup=r.integer(log.get("maxBackup"), "spec.log.maxBackup", minimum=0),
+        max_size=r.integer(log.get("maxSize"), "spec.log.maxSize", minimum=0),
+        compress=r.boolean(log.get("compress"), "spec.log.compress"),
+        format=r.string(log.get("format"), "spec.log.format", choices=LOG_FORMATS),
+    )

@@ -1,0 +1,395 @@
+"""kube-apiserver's ``--audit-*`` flags: the table, building them, validating them.
+
+Validation follows kube-apiserver (k8s.io/apiserver pkg/server/options/audit.go):
+pflag parses each value by type (the last occurrence wins), then each enabled
+backend's options are checked. A backend is enabled by a non-empty path
+(``--audit-log-path``) or config file (``--audit-webhook-config-file``); the
+other backend's flags are not checked at all, exactly as upstream.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Sequence
+
+from kubeadm_audit import versions
+
+MODES = ("batch", "blocking", "blocking-strict")
+FORMATS = ("json", "legacy")
+AUDIT_GROUP_VERSION = "audit.k8s.io/v1"
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    name: str
+    kind: str            # string | int | int64 | float32 | bool | duration
+    default: str         # "" for version-dependent defaults (see versions.log_rotation_defaults)
+    backend: str         # policy | log | webhook
+
+
+def _table(rows: Iterable[tuple]) -> dict:
+    return {row[0]: FlagSpec(*row) for row in rows}
+
+
+#: Every audit flag kube-apiserver registers (NewAuditOptions), with its default.
+AUDIT_FLAGS: Mapping[str, FlagSpec] = _table([
+    ("audit-policy-file", "string", "", "policy"),
+    ("audit-log-path", "string", "", "log"),
+    ("audit-log-maxage", "int", "", "log"),
+    ("audit-log-maxbackup", "int", "", "log"),
+    ("audit-log-maxsize", "int", "", "log"),
+    ("audit-log-compress", "bool", "false", "log"),
+    ("audit-log-format", "string", "json", "log"),
+    ("audit-log-version", "string", AUDIT_GROUP_VERSION, "log"),
+    ("audit-log-mode", "string", "blocking", "log"),
+    ("audit-log-batch-buffer-size", "int", "10000", "log"),
+    ("audit-log-batch-max-size", "int", "1", "log"),
+    ("audit-log-batch-max-wait", "duration", "0s", "log"),
+    ("audit-log-batch-throttle-enable", "bool", "false", "log"),
+    ("audit-log-batch-throttle-qps", "float32", "0", "log"),
+    ("audit-log-batch-throttle-burst", "int", "0", "log"),
+    ("audit-log-truncate-enabled", "bool", "false", "log"),
+    ("audit-log-truncate-max-batch-size", "int64", "10485760", "log"),
+    ("audit-log-truncate-max-event-size", "int64", "102400", "log"),
+    ("audit-webhook-config-file", "string", "", "webhook"),
+    ("audit-webhook-initial-backoff", "duration", "10s", "webhook"),
+    ("audit-webhook-batch-initial-backoff", "duration", "10s", "webhook"),
+    ("audit-webhook-version", "string", AUDIT_GROUP_VERSION, "webhook"),
+    ("audit-webhook-mode", "string", "batch", "webhook"),
+    ("audit-webhook-batch-buffer-size", "int", "10000", "webhook"),
+    ("audit-webhook-batch-max-size", "int", "400", "webhook"),
+    ("audit-webhook-batch-max-wait", "duration", "30s", "webhook"),
+    ("audit-webhook-batch-throttle-enable", "bool", "true", "webhook"),
+    ("audit-webhook-batch-throttle-qps", "float32", "10", "webhook"),
+    ("audit-webhook-batch-throttle-burst", "int", "15", "webhook"),
+    ("audit-webhook-truncate-enabled", "bool", "false", "webhook"),
+    ("audit-webhook-truncate-max-batch-size", "int64", "10485760", "webhook"),
+    ("audit-webhook-truncate-max-event-size", "int64", "102400", "webhook"),
+])
+
+#: Audit flags kube-apiserver no longer registers: passing one stops it from starting.
+REMOVED_FLAGS = {
+    "audit-dynamic-configuration": "dynamic audit was removed in Kubernetes 1.19",
+}
+
+#: Flags naming files that must be visible inside the kube-apiserver container.
+PATH_FLAGS = ("audit-policy-file", "audit-webhook-config-file", "audit-log-path")
+
+#: CIS 1.2.16-1.2.19 (kube-bench numbering for cis-1.9 .. cis-1.12): flag -> minimum.
+CIS_LOG_MINIMUMS = {"audit-log-maxage": 30, "audit-log-maxbackup": 10, "audit-log-maxsize": 100}
+
+
+@dataclass(frozen=True)
+class Problem:
+    flag: str
+    message: str
+    severity: str = "error"   # error: kube-apiserver refuses to start; warning: it starts, but ...
+
+    def __str__(self) -> str:
+        return f"--{self.flag}: {self.message}" if self.flag else self.message
+
+
+# --- building -------------------------------------------------------------------------
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def build(cfg: "AuditConfig") -> list:  # noqa: F821 - imported lazily to keep this module light
+    """The ``--audit-*`` arguments for ``cfg`` as ordered (name, value) pairs; values are strings."""
+    args: list = [("audit-policy-file", cfg.paths.policy_file)]
+    log = cfg.log
+    if log is not None:
+        args.append(("audit-log-path", log.path))
+        for name, value in (("audit-log-maxage", log.max_age), ("audit-log-maxbackup", log.max_backup),
+                            ("audit-log-maxsize", log.max_size)):
+            if value is not None:
+                args.append((name, str(value)))
+        if log.compress is not None:
+            args.append(("audit-log-compress", _bool(log.compress)))
+        if log.format is not None:
+            args.append(("audit-log-format", log.format))
+    hook = cfg.webhook
+    if hook is not None:
+        args.append(("audit-webhook-config-file", cfg.paths.webhook_config_file))
+        batch, throttle, truncate = hook.batch, hook.batch.throttle, hook.truncate
+        optional = (
+            ("audit-webhook-mode", hook.mode),
+            ("audit-webhook-batch-buffer-size", batch.buffer_size),
+            ("audit-webhook-batch-max-size", batch.max_size),
+            ("audit-webhook-batch-max-wait", batch.max_wait),
+            ("audit-webhook-batch-throttle-enable", None if throttle.enable is None else _bool(throttle.enable)),
+            ("audit-webhook-batch-throttle-qps", None if throttle.qps is None else _num(throttle.qps)),
+            ("audit-webhook-batch-throttle-burst", throttle.burst),
+            ("audit-webhook-truncate-enabled", None if truncate.enabled is None else _bool(truncate.enabled)),
+            ("audit-webhook-truncate-max-event-size", truncate.max_event_size),
+            ("audit-webhook-truncate-max-batch-size", truncate.max_batch_size),
+            ("audit-webhook-initial-backoff", hook.initial_backoff),
+            ("audit-webhook-version", hook.version),
+        )
+        args.extend((name, str(value)) for name, value in optional if value is not None)
+    return args
+
+
+def to_command(args: Sequence[tuple]) -> list:
+    """``--name=value`` strings (the only form kube-bench can read)."""
+    return [f"--{name}={value}" for name, value in args]
+
+
+# --- parsing a command line ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Occurrence:
+    name: str
+    value: Optional[str]   # None: a bare flag (a bool set to true)
+    index: int             # position in the argument list
+    separate: bool         # value given as the next argument ("--flag value")
+
+
+def parse_command(argv: Sequence[str]) -> list:
+    """Find every ``--flag[=value]`` in a command, the way pflag reads it."""
+    found = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            if eq:
+                found.append(Occurrence(name, value, i, False))
+            else:
+                spec = AUDIT_FLAGS.get(name)
+                takes_value = spec is not None and spec.kind != "bool"
+                if takes_value and i + 1 < len(argv):
+                    found.append(Occurrence(name, argv[i + 1], i, True))
+                    i += 1
+                else:
+                    found.append(Occurrence(name, None, i, False))
+        i += 1
+    return found
+
+
+def effective(occurrences: Iterable[Occurrence]) -> dict:
+    """name -> value of the last occurrence (pflag's rule for scalar flags)."""
+    values: dict = {}
+    for occ in occurrences:
+        values[occ.name] = "true" if occ.value is None else occ.value
+    return values
+
+
+# --- validation ------------------------------------------------------------------------
+
+_GO_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO]?(?:_?[0-7])+|[1-9](?:_?[0-9])*|0)\Z")
+_GO_FLOAT = re.compile(
+    r"[+-]?(?:(?:\d+(?:_\d+)*\.?(?:\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+)?"
+    r"|0[xX][0-9a-fA-F_.]+[pP][+-]?\d+|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z")
+_GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+            "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_DURATION_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_int(text: str, bits: int = 64) -> int:
+    """strconv.ParseInt(text, 0, bits), as pflag's IntVar/Int64Var use it."""
+    if not _GO_INT.match(text):
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    clean = text.replace("_", "")
+    sign = -1 if clean.startswith("-") else 1
+    body = clean.lstrip("+-")
+    if body[:2].lower() == "0x":
+        value = int(body[2:], 16)
+    elif body[:2].lower() == "0b":
+        value = int(body[2:], 2)
+    elif body[:2].lower() == "0o":
+        value = int(body[2:], 8)
+    elif len(body) > 1 and body.startswith("0"):
+        value = int(body[1:], 8)
+    else:
+        value = int(body)
+    value *= sign
+    if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def parse_go_duration(text: str) -> float:
+    """time.ParseDuration, in seconds."""
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    if not body:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total, pos = 0.0, 0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != pos or match.group(1) in ("", "."):
+            raise ValueError(f'time: invalid duration "{text}"')
+        total += float(match.group(1)) * _DURATION_UNIT[match.group(2)]
+        pos = match.end()
+    if pos != len(body):
+        raise ValueError(f'time: {"missing unit" if body[pos:].replace(".", "").isdigit() else "invalid"} '
+                         f'in duration "{text}"' if pos else f'time: invalid duration "{text}"')
+    return -total if text.startswith("-") else total
+
+
+def _parse_value(spec: FlagSpec, text: str) -> object:
+    if spec.kind == "string":
+        return text
+    if spec.kind in ("int", "int64"):
+        return parse_go_int(text)
+    if spec.kind == "float32":
+        if not _GO_FLOAT.match(text):
+            raise ValueError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
+        value = float(text.replace("_", "")) if "x" not in text.lower() else float.fromhex(text)
+        if math.isfinite(value) and abs(value) > 3.4028234663852886e38:
+            raise ValueError(f'strconv.ParseFloat: parsing "{text}": value out of range')
+        return value
+    if spec.kind == "bool":
+        if text not in _GO_BOOL:
+            raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+        return _GO_BOOL[text]
+    return parse_go_duration(text)
+
+
+def _valid_group_version(text: str) -> Optional[str]:
+    if text.count("/") > 1:
+        return f"unexpected GroupVersion string: {text}"
+    if text != AUDIT_GROUP_VERSION:
+        return f'invalid group version, allowed versions are ["{AUDIT_GROUP_VERSION}"]'
+    return None
+
+
+def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] = None,
+             occurrences: Sequence[Occurrence] = ()) -> list:
+    """Problems kube-apiserver would have with these audit flags (name -> value, no dashes).
+
+    Errors are what stops kube-apiserver from starting; warnings are accepted settings
+    that do not do what people expect.
+    """
+    version = version or versions.parse(versions.DEFAULT_KUBERNETES_VERSION)
+    problems: list = []
+    parsed: dict = {}
+    for name, text in values.items():
+        if not name.startswith("audit-"):
+            continue
+        if name in REMOVED_FLAGS:
+            problems.append(Problem(name, f"unknown flag: {REMOVED_FLAGS[name]}"))
+            continue
+        spec = AUDIT_FLAGS.get(name)
+        if spec is None:
+            problems.append(Problem(name, "unknown flag: kube-apiserver has no such audit flag"))
+            continue
+        try:
+            parsed[name] = _parse_value(spec, text)
+        except ValueError as exc:
+            problems.append(Problem(name, f'invalid argument "{text}": {exc}'))
+    defaults = {**{n: s.default for n, s in AUDIT_FLAGS.items()}, **versions.log_rotation_defaults(version)}
+
+    def get(name: str) -> object:
+        if name in parsed:
+            return parsed[name]
+        if name in values:          # present but unparsable: already reported
+            return None
+        return _parse_value(AUDIT_FLAGS[name], defaults[name])
+
+    for backend, enabled_by in (("log", "audit-log-path"), ("webhook", "audit-webhook-config-file")):
+        if not get(enabled_by):
+            continue
+        problems.extend(_validate_backend(backend, get))
+    if backend_enabled(values) and not values.get("audit-policy-file"):
+        problems.append(Problem("audit-policy-file", "not set: kube-apiserver audits nothing without a policy, "
+                                "whatever backends are configured", "warning"))
+    problems.extend(_usage_warnings(values, parsed, occurrences))
+    return problems
+
+
+def backend_enabled(values: Mapping[str, str]) -> bool:
+    return bool(values.get("audit-log-path") or values.get("audit-webhook-config-file"))
+
+
+def _validate_backend(backend: str, get) -> list:
+    p = f"audit-{backend}-"
+    out = []
+    mode = get(p + "mode")
+    if mode is not None and mode not in MODES:
+        out.append(Problem(p + "mode", f"invalid audit {backend} mode {mode}, allowed modes are "
+                                       f"\"{','.join(MODES)}\""))
+    elif mode == "batch":
+        for key, what in (("batch-buffer-size", "buffer size"), ("batch-max-size", "max batch size")):
+            value = get(p + key)
+            if value is not None and value <= 0:
+                out.append(Problem(p + key, f"invalid audit batch {backend} {what} {value}, "
+                                            "must be a positive number"))
+        if get(p + "batch-throttle-enable"):
+            for key, what in (("batch-throttle-qps", "throttle QPS"), ("batch-throttle-burst", "throttle burst")):
+                value = get(p + key)
+                if value is not None and value <= 0:
+                    out.append(Problem(p + key, f"invalid audit batch {backend} {what} {value:g}, "
+                                                "must be a positive number"))
+    event, batch = get(p + "truncate-max-event-size"), get(p + "truncate-max-batch-size")
+    if event is not None and event <= 0:
+        out.append(Problem(p + "truncate-max-event-size",
+                           f"invalid audit truncate {backend} max event size {event}, must be a positive number"))
+    if event is not None and batch is not None and batch < event:
+        out.append(Problem(p + "truncate-max-batch-size",
+                           f"invalid audit truncate {backend} max batch size {batch}, must be greater than "
+                           f"or equal to the max event size {event}"))
+    version = get(p + "version")
+    if version is not None:
+        problem = _valid_group_version(version)
+        if problem:
+            out.append(Problem(p + "version", problem))
+    if backend == "log":
+        for key in ("maxage", "maxbackup", "maxsize"):
+            value = get(p + key)
+            if value is not None and value < 0:
+                out.append(Problem(p + key, f"--{p + key} {value} can't be a negative number"))
+        fmt = get(p + "format")
+        if fmt is not None and fmt not in FORMATS:
+            out.append(Problem(p + "format", f"invalid audit log format {fmt}, allowed formats are "
+                                             f"\"{','.join(FORMATS)}\""))
+    return out
+
+
+def _usage_warnings(values: Mapping[str, str], parsed: Mapping[str, object],
+                    occurrences: Sequence[Occurrence]) -> list:
+    out = []
+    seen: dict = {}
+    for occ in occurrences:
+        if not occ.name.startswith("audit-"):
+            continue
+        if occ.name in seen:
+            out.append(Problem(occ.name, "given more than once: kube-apiserver uses the last value, "
+                                         "kube-bench reads the first", "warning"))
+        seen[occ.name] = occ
+        if occ.separate:
+            out.append(Problem(occ.name, "value given as a separate argument: kube-bench only reads "
+                                         f"--{occ.name}=VALUE", "warning"))
+    if values.get("audit-webhook-config-file"):
+        out.extend(throughput_warnings(parsed))
+    return out
+
+
+def throughput_warnings(parsed: Mapping[str, object]) -> list:
+    """Batch size 1 with throttling: delivery caps near QPS events/s, then events are dropped."""
+    def value(name: str) -> object:
+        return parsed.get(name, _parse_value(AUDIT_FLAGS[name], AUDIT_FLAGS[name].default))
+
+    if value("audit-webhook-mode") != "batch" or not value("audit-webhook-batch-throttle-enable"):
+        return []
+    size = value("audit-webhook-batch-max-size")
+    if size != 1:
+        return []
+    qps, burst, buffer = (value("audit-webhook-batch-throttle-qps"), value("audit-webhook-batch-throttle-burst"),
+                          value("audit-webhook-batch-buffer-size"))
+    return [Problem("audit-webhook-batch-max-size",
+                    f"batch max size 1 with throttling on caps delivery near {qps:g} events/s (bursts of "
+                    f"{burst}); above that the {buffer}-event buffer fills and events are dropped. Measure "
+                    "apiserver_audit_event_total and raise --audit-webhook-batch-throttle-qps/-burst well above "
+                    "the event rate, disable throttling, or send larger batches if the receiver accepts "
+                    "EventLists", "warning")]

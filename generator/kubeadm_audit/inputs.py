@@ -1,0 +1,95 @@
+"""Reading what the AuditConfig points at: the config file, PEM files, a custom policy.
+
+This is the input edge of the data flow: it touches files and hands plain data
+to the model and the pure builders.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Mapping, Optional
+
+from kubeadm_audit import config as config_mod
+from kubeadm_audit import yamlio
+from kubeadm_audit.errors import InputError
+from kubeadm_audit.webhook import TLSMaterial
+
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
+_KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
+
+#: spec fields holding file paths, relative to the AuditConfig file when read from one.
+FILE_FIELDS = (("policy", "file"), ("webhook", "certificateAuthority"),
+               ("webhook", "clientCertificate"), ("webhook", "clientKey"))
+
+
+def read_config_file(path: str) -> dict:
+    """The ``spec`` of an AuditConfig file, with its file paths made absolute."""
+    spec = config_mod.read_document(yamlio.load_file(path), source=path)
+    return absolutize(spec, os.path.dirname(os.path.abspath(path)))
+
+
+def absolutize(spec: Mapping[str, Any], base: str) -> dict:
+    spec = dict(spec)
+    for section, key in FILE_FIELDS:
+        block = spec.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str) and block[key] \
+                and not os.path.isabs(block[key]):
+            spec[section] = {**block, key: os.path.join(base, block[key])}
+    return spec
+
+
+def _read_bytes(path: str, field: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=path, field=field) from None
+
+
+def _pem_blocks(data: bytes) -> list:
+    import base64
+    import binascii
+
+    blocks = []
+    for match in _PEM.finditer(data):
+        try:
+            base64.b64decode(b"".join(match.group(2).split()), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        blocks.append(match.group(1))
+    return blocks
+
+
+def read_pem(path: str, field: str, want: str) -> bytes:
+    """Read a PEM file and check it holds what ``want`` says ("certificate" or "key")."""
+    data = _read_bytes(path, field)
+    labels = _pem_blocks(data)
+    if want == "certificate":
+        if b"CERTIFICATE" not in labels:
+            found = f" (found {', '.join(l.decode() for l in labels)})" if labels else ""
+            raise InputError(f"not a PEM certificate: expected a '-----BEGIN CERTIFICATE-----' block{found}",
+                             source=path, field=field)
+    elif not any(label in _KEY_LABELS for label in labels):
+        raise InputError("not a PEM private key: expected a '-----BEGIN ... PRIVATE KEY-----' block",
+                         source=path, field=field)
+    return data
+
+
+def read_tls(cfg: config_mod.AuditConfig) -> TLSMaterial:
+    hook = cfg.webhook
+    if hook is None:
+        return TLSMaterial()
+    return TLSMaterial(
+        ca=read_pem(hook.certificate_authority, "certificateAuthority", "certificate")
+        if hook.certificate_authority else None,
+        client_certificate=read_pem(hook.client_certificate, "clientCertificate", "certificate")
+        if hook.client_certificate else None,
+        client_key=read_pem(hook.client_key, "clientKey", "key") if hook.client_key else None,
+    )
+
+
+def read_policy(cfg: config_mod.AuditConfig) -> Optional[Any]:
+    """The custom policy document, when the AuditConfig names one."""
+    if not cfg.policy.file:
+        return None
+    return yamlio.load_file(cfg.policy.file)

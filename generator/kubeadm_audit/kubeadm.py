@@ -1,0 +1,61 @@
+"""kubeadm configuration documents carrying the audit flags and volumes.
+
+v1beta3 takes ``extraArgs`` as a map, v1beta4 as a list of ``{name, value}``;
+values are always strings (kubeadm's decoder is strict and typed).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from kubeadm_audit.config import AuditConfig
+
+GROUP = "kubeadm.k8s.io"
+
+
+def extra_args(args: Sequence[tuple], api: str) -> object:
+    """``apiServer.extraArgs`` in the shape ``api`` decodes."""
+    if api == "v1beta3":
+        return {name: str(value) for name, value in args}
+    return [{"name": name, "value": str(value)} for name, value in args]
+
+
+def extra_args_items(extra: object) -> list:
+    """(name, value) pairs from either shape (None and empty give [])."""
+    if isinstance(extra, dict):
+        return [(str(k), "" if v is None else str(v)) for k, v in extra.items()]
+    if isinstance(extra, list):
+        return [(str(item.get("name")), "" if item.get("value") is None else str(item.get("value")))
+                for item in extra if isinstance(item, dict)]
+    return []
+
+
+def documents(cfg: AuditConfig, args: Sequence[tuple], mounts: Sequence) -> list:
+    """InitConfiguration, ClusterConfiguration, JoinConfiguration (+ UpgradeConfiguration on v1beta4).
+
+    With ``kubeadmRoute: extraArgs`` the ClusterConfiguration carries the audit flags and
+    volumes (stored in the kubeadm-config ConfigMap, so joins and upgrades keep them) and no
+    patches directory is named: patches adding the same mounts again would give the Pod
+    duplicate mount paths, which the kubelet rejects. With ``kubeadmRoute: patches`` the
+    ClusterConfiguration stays untouched and every command is pointed at the patches.
+    """
+    api_version = f"{GROUP}/{cfg.kubeadm_api}"
+    patches = {"directory": cfg.paths.patches_directory}
+    via_patches = cfg.kubeadm_route == "patches"
+    init: dict = {"apiVersion": api_version, "kind": "InitConfiguration"}
+    join: dict = {"apiVersion": api_version, "kind": "JoinConfiguration", "controlPlane": {}}
+    if via_patches:
+        init["patches"] = dict(patches)
+        join["patches"] = dict(patches)
+    cluster: dict = {"apiVersion": api_version, "kind": "ClusterConfiguration",
+                     "kubernetesVersion": str(cfg.kubernetes_version)}
+    if not via_patches:
+        cluster["apiServer"] = {"extraArgs": extra_args(args, cfg.kubeadm_api),
+                                "extraVolumes": [m.kubeadm() for m in mounts]}
+    docs = [init, cluster, join]
+    if cfg.kubeadm_api == "v1beta4":
+        upgrade: dict = {"apiVersion": api_version, "kind": "UpgradeConfiguration"}
+        if via_patches:
+            upgrade["apply"] = {"patches": dict(patches)}
+            upgrade["node"] = {"patches": dict(patches)}
+        docs.append(upgrade)
+    return docs

@@ -1,0 +1,22 @@
+"""kubeadm patches: RFC 6902 JSON patches against kubeadm's generated kube-apiserver Pod.
+
+``command`` has no merge key, so a strategic or merge patch would replace every
+default flag; JSON ``add .../-`` appends instead. kubeadm manifests always have
+``spec.volumes`` and a ``volumeMounts`` list, so appending is safe there.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from kubeadm_audit import flags
+
+#: kubeadm reads ``target[suffix][+type].{json,yaml}``; this is the default set's file.
+PATCH_FILE = "kube-apiserver+json.yaml"
+CONTAINER = "/spec/containers/0"
+
+
+def json_patch(args: Sequence[tuple], mounts: Sequence) -> list:
+    ops = [{"op": "add", "path": f"{CONTAINER}/command/-", "value": arg} for arg in flags.to_command(args)]
+    ops += [{"op": "add", "path": "/spec/volumes/-", "value": m.pod_volume()} for m in mounts]
+    ops += [{"op": "add", "path": f"{CONTAINER}/volumeMounts/-", "value": m.volume_mount()} for m in mounts]
+    return ops

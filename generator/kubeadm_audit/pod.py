@@ -1,0 +1,65 @@
+"""The kube-apiserver static Pod: finding it and checking what the kubelet would refuse.
+
+The kubelet validates static Pods (ValidatePodCreate) and silently never starts an
+invalid one, so the checks here mirror the rules audit changes can break.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+                   "CharDevice", "BlockDevice")
+APISERVER = "kube-apiserver"
+
+
+def is_dns1123_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+
+
+def apiserver_container(pod: Any) -> Optional[dict]:
+    """The container that runs kube-apiserver (by name, else by its command)."""
+    containers = ((pod or {}).get("spec") or {}).get("containers") or []
+    for container in containers:
+        if isinstance(container, dict) and container.get("name") == APISERVER:
+            return container
+    for container in containers:
+        command = isinstance(container, dict) and (container.get("command") or [])
+        if command and str(command[0]).rsplit("/", 1)[-1] == APISERVER:
+            return container
+    return None
+
+
+def kubelet_problems(pod: Any) -> list:
+    """Reasons the kubelet would reject this Pod's volumes and mounts (empty: accepted)."""
+    problems = []
+    spec = (pod or {}).get("spec") or {}
+    volumes = spec.get("volumes") or []
+    names = []
+    for index, volume in enumerate(volumes):
+        name = volume.get("name", "")
+        if not is_dns1123_label(name):
+            problems.append(f"spec.volumes[{index}].name: {name!r} is not a DNS-1123 label")
+        if name in names:
+            problems.append(f"spec.volumes[{index}].name: duplicate volume name {name!r}")
+        names.append(name)
+        host = volume.get("hostPath")
+        if host is not None:
+            if not str(host.get("path", "")).startswith("/"):
+                problems.append(f"spec.volumes[{index}].hostPath.path: must be absolute")
+            if host.get("type", "") not in HOST_PATH_TYPES:
+                problems.append(f"spec.volumes[{index}].hostPath.type: unsupported {host.get('type')!r}")
+    for c_index, container in enumerate(spec.get("containers") or []):
+        seen = []
+        for m_index, mount in enumerate(container.get("volumeMounts") or []):
+            where = f"spec.containers[{c_index}].volumeMounts[{m_index}]"
+            path = mount.get("mountPath", "")
+            if not path:
+                problems.append(f"{where}.mountPath: required")
+            if path in seen:
+                problems.append(f"{where}.mountPath: {path!r} must be unique")
+            seen.append(path)
+            if mount.get("name") not in names:
+                problems.append(f"{where}.name: volume {mount.get('name')!r} not found")
+    return problems

@@ -1,0 +1,19 @@
+"""The audit policy a bundle ships: a preset's, or the user's, with inline rules first."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+from kubeadm_audit.config import AuditConfig
+from kubeadm_audit.errors import InputError
+
+
+def compose(cfg: AuditConfig, custom: Optional[Any] = None) -> dict:
+    """``custom`` (a loaded policy file) replaces the preset's; ``spec.policy.rules`` are prepended."""
+    base = copy.deepcopy(custom if cfg.policy.file else dict(cfg.preset.policy))
+    if not isinstance(base, dict):
+        raise InputError("expected an audit.k8s.io/v1 Policy document", source=cfg.policy.file)
+    if cfg.policy.rules:
+        existing = base.get("rules")
+        base["rules"] = list(copy.deepcopy(cfg.policy.rules)) + (existing if isinstance(existing, list) else [])
+    return base

@@ -1,0 +1,59 @@
+"""Built-in presets: each is a data file beside this module.
+
+A preset brings an audit policy and defaults for the AuditConfig ``spec`` (the
+same shape users write), so resolution is one deep merge: preset, then the
+user's AuditConfig, then command-line options.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Mapping, Optional
+
+from kubeadm_audit import yamlio
+from kubeadm_audit.errors import InputError
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: Names in the order `--help` lists them.
+NAMES = ("recommended", "zeron", "wazuh", "falco", "cis-minimal", "metadata")
+
+DEFAULT_VOLUME_NAMES = {"config": "audit-config", "policy": "audit-policy",
+                        "webhookConfig": "audit-webhook", "log": "audit-log"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    policy: Mapping[str, Any]
+    spec: Mapping[str, Any]
+    recipe_only: Optional[Mapping[str, Any]] = None
+    requires_webhook: bool = False
+    webhook_hint: str = ""
+    volume_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_VOLUME_NAMES))
+
+
+def names() -> tuple:
+    return NAMES
+
+
+@lru_cache(maxsize=None)
+def get(name: str) -> Preset:
+    """The preset called ``name``; InputError naming the choices otherwise."""
+    if name not in NAMES:
+        raise InputError(f"unknown preset {name!r} (choose one of: {', '.join(NAMES)})",
+                         field="preset")
+    raw = yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"))
+    policy = get(raw["policyFrom"]).policy if "policyFrom" in raw else raw["policy"]
+    return Preset(
+        name=name,
+        description=raw["description"],
+        policy=policy,
+        spec=raw.get("spec") or {},
+        recipe_only=raw.get("recipeOnly"),
+        requires_webhook=bool(raw.get("requiresWebhook")),
+        webhook_hint=raw.get("webhookHint", ""),
+        volume_names={**DEFAULT_VOLUME_NAMES, **(raw.get("volumeNames") or {})},
+    )

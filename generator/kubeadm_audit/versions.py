@@ -1,0 +1,80 @@
+"""Kubernetes versions: parsing, and the facts that depend on them (one table)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from kubeadm_audit.errors import InputError
+
+#: Used when neither --kubernetes-version nor spec.kubernetesVersion is given.
+DEFAULT_KUBERNETES_VERSION = "v1.34.2"
+
+OLDEST_MINOR = 22          # kubeadm.k8s.io/v1beta3 appeared in 1.22; older kubeadm APIs are gone
+V1BETA4_FROM = 31          # v1beta4 enabled (and the ConfigMap stored as v1beta4)
+V1BETA3_REMOVED_IN = 36    # v1beta3 removed
+LOG_ROTATION_DEFAULTS_CHANGED_IN = 36
+
+KUBEADM_APIS = ("v1beta3", "v1beta4")
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
+
+
+@dataclass(frozen=True, order=True)
+class KubeVersion:
+    major: int
+    minor: int
+    patch: int = 0
+    suffix: str = ""
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}{self.suffix}"
+
+    @property
+    def minor_tuple(self) -> tuple:
+        return (self.major, self.minor)
+
+
+def parse(text: str, field: str = "kubernetesVersion") -> KubeVersion:
+    """Parse ``v1.34.2`` (``1.34`` and pre-release suffixes accepted); refuse < 1.22."""
+    match = _VERSION.match(str(text).strip())
+    if not match:
+        raise InputError(f"malformed Kubernetes version {text!r} (expected e.g. v1.34.2)", field=field)
+    major, minor, patch = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    version = KubeVersion(major, minor, patch, (match.group(4) or "") + (match.group(5) or ""))
+    if major != 1:
+        raise InputError(f"unsupported Kubernetes version {text!r}: only 1.x exists", field=field)
+    if minor < OLDEST_MINOR:
+        raise InputError(
+            f"Kubernetes {text} is too old: kubeadm's v1beta3 API needs 1.{OLDEST_MINOR} or newer",
+            field=field)
+    return version
+
+
+def kubeadm_api(version: KubeVersion, requested: Optional[str] = None) -> str:
+    """The kubeadm config API for ``version``; ``requested`` must be one it accepts."""
+    accepted = [api for api in KUBEADM_APIS if _accepts(version, api)]
+    if requested is None:
+        return accepted[-1]
+    if requested not in KUBEADM_APIS:
+        raise InputError(f"unknown kubeadm API {requested!r} (choose v1beta3 or v1beta4)",
+                         field="kubeadmApi")
+    if requested not in accepted:
+        reason = (f"v1beta4 needs Kubernetes 1.{V1BETA4_FROM} or newer" if requested == "v1beta4"
+                  else f"v1beta3 was removed in Kubernetes 1.{V1BETA3_REMOVED_IN}")
+        raise InputError(f"kubeadm API {requested} does not work with Kubernetes {version}: {reason}",
+                         field="kubeadmApi")
+    return requested
+
+
+def _accepts(version: KubeVersion, api: str) -> bool:
+    if api == "v1beta3":
+        return version.minor < V1BETA3_REMOVED_IN
+    return version.minor >= V1BETA4_FROM
+
+
+def log_rotation_defaults(version: KubeVersion) -> dict:
+    """kube-apiserver's --audit-log-max{age,backup,size} defaults for ``version``."""
+    if version.minor >= LOG_ROTATION_DEFAULTS_CHANGED_IN:
+        return {"audit-log-maxage": "366", "audit-log-maxbackup": "100", "audit-log-maxsize": "100"}
+    return {"audit-log-maxage": "0", "audit-log-maxbackup": "0", "audit-log-maxsize": "0"}

@@ -1,0 +1,71 @@
+"""The audit webhook kubeconfig kube-apiserver reads (``--audit-webhook-config-file``)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import urlsplit
+
+from kubeadm_audit.config import Webhook
+
+
+@dataclass(frozen=True)
+class TLSMaterial:
+    """PEM contents read from the files the AuditConfig names."""
+
+    ca: Optional[bytes] = None
+    client_certificate: Optional[bytes] = None
+    client_key: Optional[bytes] = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict:
+    """A complete kubeconfig: one cluster, one user, one context, current-context set.
+
+    Certificates are embedded (``*-data``) so the file is self-contained and needs no
+    further mounts inside the kube-apiserver container.
+    """
+    names = hook.kubeconfig_names
+    cluster: dict = {"server": hook.server}
+    if tls.ca is not None:
+        cluster["certificate-authority-data"] = _b64(tls.ca)
+    if hook.insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+    if hook.tls_server_name:
+        cluster["tls-server-name"] = hook.tls_server_name
+    user: dict = {}
+    if tls.client_certificate is not None and tls.client_key is not None:
+        user["client-certificate-data"] = _b64(tls.client_certificate)
+        user["client-key-data"] = _b64(tls.client_key)
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [{"name": names.cluster, "cluster": cluster}],
+        "users": [{"name": names.user, "user": user}],
+        "contexts": [{"name": names.context, "context": {"cluster": names.cluster, "user": names.user}}],
+        "current-context": names.context,
+    }
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def warnings(hook: Webhook) -> list:
+    """What works but deserves a second look."""
+    out = []
+    parts = urlsplit(hook.server)
+    host = parts.hostname or ""
+    if hook.insecure_skip_tls_verify:
+        out.append(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {hook.server} "
+                   "without verifying the receiver's certificate; pin its CA with --ca-file instead")
+    if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
+        out.append(f"the webhook server {hook.server} is plain http: audit events cross the network "
+                   "unencrypted (Falco's default; use https where the receiver supports it)")
+    if host.endswith(".svc") or ".svc." in host or host.endswith(".cluster.local"):
+        out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
+                   "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")
+    return out
