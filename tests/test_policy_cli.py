@@ -1,0 +1,121 @@
+"""The policy commands through the real CLI (subprocess), exit codes and output."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "policy"
+RECIPE = FIXTURES / "zeron-recipe.yaml"
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "kubeadm_audit", "policy", *map(str, args)],
+                          input=stdin, capture_output=True, text=True, env=env, timeout=60)
+
+
+def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_recipe_is_loadable_but_warns_about_verbs():
+    result = run("validate", RECIPE)
+    assert result.returncode == 0, result.stderr
+    assert "rules[3].resources[0].verbs" in result.stdout and "every verb" in result.stdout
+    assert "valid (1 warning)" in result.stdout
+
+
+def test_validate_refused_policy_exits_1(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Everything\n")
+    result = run("validate", path, RECIPE)
+    assert result.returncode == 1
+    assert f"{path}: error: apiVersion:" in result.stdout
+    assert f"{path}: error: rules[0].level: unsupported value 'Everything'" in result.stdout
+    assert "invalid" in result.stdout and f"{RECIPE}: valid" in result.stdout
+
+
+def test_validate_json(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nrules: []\n")
+    result = run("validate", path, "-o", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report == [{"file": str(path), "loadable": False, "findings": [
+        {"path": "rules", "severity": "error",
+         "message": "a policy needs at least one rule: kube-apiserver refuses to load a policy "
+                    "with 0 rules"}]}]
+
+
+@pytest.mark.parametrize("text,message", [("rules: [\n", "malformed YAML"),
+                                          ("a: 1\na: 2\n", "duplicate key")])
+def test_validate_malformed_yaml_exits_2(tmp_path, text, message):
+    result = run("validate", write(tmp_path, text))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_validate_missing_file_exits_2(tmp_path):
+    result = run("validate", tmp_path / "nope.yaml")
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_explain_text_says_which_rule_and_why():
+    result = run("explain", "--policy", RECIPE, "--request",
+                 '{"user":"alice","verb":"get","resource":"pods","namespace":"default"}')
+    assert result.returncode == 0, result.stderr
+    assert "match rules[3] (RequestResponse)" in result.stdout
+    assert "skip  rules[0] (None): a nonResourceURLs rule never matches a resource request" \
+        in result.stdout
+    assert "=> level RequestResponse from rules[3]; omitStages: RequestReceived" in result.stdout
+    assert "every verb" in result.stderr  # the dropped field is why `get` is caught
+
+
+def test_explain_json_single_and_lines(tmp_path):
+    result = run("explain", "--policy", RECIPE, "-o", "json", "--request",
+                 '{"user":null,"verb":"get","path":"/healthz/etcd"}')
+    assert json.loads(result.stdout) == {"level": "None", "omitStages": [],
+                                         "omitManagedFields": False, "rule": 0}
+    requests = write(tmp_path, '{"user":"a","verb":"get","path":"/api"}\n\n'
+                               '{"user":"a","verb":"create","resource":"tokenreviews",'
+                               '"apiGroup":"authentication.k8s.io"}\n', "r.jsonl")
+    result = run("explain", "--policy", RECIPE, "--requests", requests, "-o", "json")
+    lines = result.stdout.splitlines()
+    assert [json.loads(line)["rule"] for line in lines] == [4, 1]
+    stdin = run("explain", "--policy", RECIPE, "--requests", "-", "-o", "json",
+                stdin=requests.read_text())
+    assert stdin.stdout == result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--request", "{bad"), "--request: invalid request JSON"),
+    (("--request", '{"usr":"a"}'), "unknown key 'usr'"),
+    (("--request", '{"verb":1}'), "'verb' must be a string"),
+    (("--request", "[]"), "must be a JSON object"),
+    ((), "give exactly one of --request"),
+])
+def test_explain_bad_requests_exit_2(args, message):
+    result = run("explain", "--policy", RECIPE, *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_explain_bad_line_names_file_and_line(tmp_path):
+    requests = write(tmp_path, '{"verb":"get"}\nnot json\n', "r.jsonl")
+    result = run("explain", "--policy", RECIPE, "--requests", requests)
+    assert result.returncode == 2
+    assert f"{requests}: line 2: invalid request JSON" in result.stderr
+    assert result.stdout == ""
+
+
+def test_explain_refuses_a_policy_kube_apiserver_refuses(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nrules:\n- level: Loud\n")
+    result = run("explain", "--policy", path, "--request", "{}")
+    assert result.returncode == 2
+    assert "rules[0].level: kube-apiserver would refuse this policy" in result.stderr
