@@ -56,13 +56,11 @@ def parts(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
     """Policy, flags, mounts and kubeconfig for ``cfg``, each checked as kube-apiserver would."""
     warnings: list = []
     policy = compose(cfg, custom_policy)
-    source = cfg.policy.file or f"preset {cfg.preset.name}"
     for finding in validate_policy(policy):
+        source, path = _policy_origin(cfg, finding.path)
         if finding.severity == "error":
-            raise InputError(f"invalid audit policy: {finding.message}", source=source,
-                             field=finding.path or None)
-        warnings.append(f"{source}: {finding.path}: {finding.message}" if finding.path
-                        else f"{source}: {finding.message}")
+            raise InputError(f"invalid audit policy: {finding.message}", source=source, field=path or None)
+        warnings.append(f"{source}: {path}: {finding.message}" if path else f"{source}: {finding.message}")
     args = flags.build(cfg)
     for problem in flags.validate(dict(args), cfg.kubernetes_version,
                                   flags.parse_command(flags.to_command(args))):
@@ -78,6 +76,17 @@ def parts(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
     warnings.extend(cis_warnings(cfg))
     kubeconfig = webhook.build_kubeconfig(cfg.webhook, tls) if cfg.webhook else None
     return Parts(policy, tuple(args), tuple(mounts), kubeconfig, tuple(warnings))
+
+
+def _policy_origin(cfg: AuditConfig, path: str) -> tuple:
+    """Name where a policy finding comes from: inline rules, the custom file, or the preset."""
+    inline = len(cfg.policy.rules)
+    if path.startswith("rules[") and inline:
+        index = int(path[6:path.index("]")])
+        if index < inline:
+            return cfg.source or "--config", f"spec.policy.{path}"
+        path = f"rules[{index - inline}]{path[path.index(']') + 1:]}"
+    return cfg.policy.file or f"preset {cfg.preset.name}", path
 
 
 def cis_warnings(cfg: AuditConfig) -> list:

@@ -36,7 +36,6 @@ DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhoo
 WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
 LOG_FORMATS = ("json", "legacy")
 KUBEADM_ROUTES = ("extraArgs", "patches")
-_DURATION = re.compile(r"(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+\Z|0\Z")
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,7 @@ class AuditConfig:
     log: Optional[Log]
     paths: Paths
     kubeadm_route: str
+    source: Optional[str] = None   # the AuditConfig file, for error messages
 
 
 # --- strict field parsing ----------------------------------------------------------------
@@ -211,7 +211,13 @@ def _close_match(word: str, choices: tuple) -> Optional[str]:
 
 
 def _check_duration(text: str) -> Optional[str]:
-    return None if _DURATION.match(text) else f"not a Go duration like 30s, 1m30s or 500ms (got {text!r})"
+    from kubeadm_audit.flags import parse_go_duration
+
+    try:
+        parse_go_duration(text)
+    except ValueError as exc:
+        return f"{exc} (expected a Go duration like 30s, 1m30s or 500ms)"
+    return None
 
 
 def _check_abs(text: str) -> Optional[str]:
@@ -339,7 +345,7 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
     route = r.string(spec.get("kubeadmRoute"), "spec.kubeadmRoute", choices=KUBEADM_ROUTES)
     return AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
                        recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
-                       paths=paths, kubeadm_route=route or "extraArgs")
+                       paths=paths, kubeadm_route=route or "extraArgs", source=r.source)
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

@@ -192,7 +192,8 @@ _GO_FLOAT = re.compile(
 _GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
 _DURATION_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_NUMBER = re.compile(r"\d*(?:\.\d*)?")
+_DURATION_UNIT_TEXT = re.compile(r"[^\d.]*")
 
 
 def parse_go_int(text: str, bits: int = 64) -> int:
@@ -219,21 +220,25 @@ def parse_go_int(text: str, bits: int = 64) -> int:
 
 
 def parse_go_duration(text: str) -> float:
-    """time.ParseDuration, in seconds."""
-    body = text.lstrip("+-")
-    if body == "0":
+    """time.ParseDuration, in seconds, with Go's error messages."""
+    rest = text[1:] if text[:1] in "+-" else text
+    if rest == "0":
         return 0.0
-    if not body:
+    if not rest:
         raise ValueError(f'time: invalid duration "{text}"')
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != pos or match.group(1) in ("", "."):
+    total = 0.0
+    while rest:
+        number = _DURATION_NUMBER.match(rest).group(0)
+        if number in ("", "."):
             raise ValueError(f'time: invalid duration "{text}"')
-        total += float(match.group(1)) * _DURATION_UNIT[match.group(2)]
-        pos = match.end()
-    if pos != len(body):
-        raise ValueError(f'time: {"missing unit" if body[pos:].replace(".", "").isdigit() else "invalid"} '
-                         f'in duration "{text}"' if pos else f'time: invalid duration "{text}"')
+        rest = rest[len(number):]
+        unit = _DURATION_UNIT_TEXT.match(rest).group(0)
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _DURATION_UNIT:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        rest = rest[len(unit):]
+        total += float(number) * _DURATION_UNIT[unit]
     return -total if text.startswith("-") else total
 
 

@@ -1,0 +1,50 @@
+"""``kubeadm-audit flags validate``: would kube-apiserver start with these audit flags?"""
+from __future__ import annotations
+
+import click
+
+from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style
+
+
+@click.group()
+def flags() -> None:
+    """Check kube-apiserver --audit-* flags."""
+
+
+@flags.command(context_settings={"ignore_unknown_options": True})
+@click.option("--kubernetes-version", metavar="vX.Y.Z", help="Version whose defaults apply.")
+@click.option("-o", "--output", "output", **OUTPUT_OPTION)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def validate(args: tuple, kubernetes_version: str, output: str) -> int:
+    """Exit 1 when kube-apiserver would refuse to start with ARGS.
+
+    ARGS are kube-apiserver arguments (``--audit-log-maxage=30``; kubeadm's
+    ``audit-log-maxage=30`` form is accepted too). Other flags are ignored. Warnings
+    (accepted, but not what people expect) do not change the exit code.
+
+    \b
+    Examples:
+      kubeadm-audit flags validate -- --audit-log-path=/var/log/audit.log --audit-log-maxage=-1
+      kubeadm-audit flags validate -- --audit-webhook-config-file=/etc/k/w.yaml \\
+          --audit-webhook-batch-max-size=1
+    """
+    from kubeadm_audit import flags as flags_mod
+    from kubeadm_audit import versions
+
+    if not args:
+        raise click.UsageError("give the kube-apiserver arguments to check")
+    argv = [a if a.startswith("-") or "=" not in a else f"--{a}" for a in args]
+    occurrences = flags_mod.parse_command(argv)
+    version = versions.parse(kubernetes_version, "--kubernetes-version") if kubernetes_version else None
+    problems = flags_mod.validate(flags_mod.effective(occurrences), version, occurrences)
+    failed = any(p.severity == "error" for p in problems)
+    if output == "json":
+        emit_json({"valid": not failed, "problems": [
+            {"flag": p.flag, "severity": p.severity, "message": p.message} for p in problems]})
+    else:
+        for p in problems:
+            label = style(f"{p.severity}:", fg="red" if p.severity == "error" else "yellow", bold=True)
+            click.echo(f"{label} {p}")
+        if not problems:
+            click.echo("ok: kube-apiserver accepts these audit flags")
+    return 1 if failed else 0

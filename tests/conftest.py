@@ -1,0 +1,37 @@
+"""Shared test helpers: run the real CLI as a subprocess, and fixture paths."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+TLS = FIXTURES / "tls"
+MANIFEST_V134 = FIXTURES / "manifests" / "kube-apiserver-v1.34.yaml"
+SHARED = ROOT.parent / "shared"
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None,
+            cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """Run ``kubeadm-audit ARGS`` as a real subprocess of this interpreter."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "kubeadm_audit", *map(str, args)], input=input,
+                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """Assert the failure is a single clear line on stderr (no traceback) and return it."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in lines if "error" in line]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
