@@ -302,6 +302,13 @@ class RoundTrip:
         return stream.getvalue()
 
 
+def literal(text: str) -> Any:
+    """A string the round-trip dumper writes as a ``|`` block (YAML held inside a ConfigMap)."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    return LiteralScalarString(text)
+
+
 # --- files ---------------------------------------------------------------------------------
 
 def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:

@@ -1,0 +1,417 @@
+"""Merging the audit flags and volumes into configuration users already have.
+
+``merge_api_server`` is the one merge every injector shares (kubeadm config files,
+the ``kubeadm-config`` ConfigMap, Cluster API ``KubeadmControlPlane``). It works on
+plain mutable mappings and sequences -- ruamel's round-trip nodes subclass them -- and
+edits in place, so untouched entries keep their order and comments. It plans every
+change first and raises before touching anything, so a conflict leaves the input as
+it was.
+
+The file-level half (``load_target`` / ``merge_target`` / ``render``) finds the
+ClusterConfiguration in a multi-document kubeadm config or inside the ConfigMap's
+``data.ClusterConfiguration`` block string.
+"""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Mapping, MutableMapping, Optional, Sequence
+
+from kubeadm_audit import flags, kubeadm, versions, volumes, yamlio
+from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.volumes import HostPathMount
+
+SHAPES = ("map", "list")
+
+#: kubeadm APIs kubeadm no longer reads, with what to do instead.
+RETIRED_APIS = {
+    "v1beta2": "removed in kubeadm 1.27",
+    "v1beta1": "removed in kubeadm 1.22",
+    "v1alpha3": "removed in kubeadm 1.15",
+    "v1alpha2": "removed in kubeadm 1.14",
+    "v1alpha1": "removed in kubeadm 1.12",
+}
+
+CLUSTER_KIND = "ClusterConfiguration"
+CONFIGMAP_KEY = "ClusterConfiguration"
+
+
+def kubeadm_api(document: Mapping, source: str) -> str:
+    """The kubeadm API version ("v1beta3" | "v1beta4") a kubeadm document is written in."""
+    api_version = str(document.get("apiVersion") or "")
+    group, _, version = api_version.partition("/")
+    if group != kubeadm.GROUP or not version:
+        raise InputError(f"not a kubeadm document (apiVersion {api_version!r}, expected "
+                         f"{kubeadm.GROUP}/v1beta3 or /v1beta4)", source=source, field="apiVersion")
+    if version in versions.KUBEADM_APIS:
+        return version
+    if version in RETIRED_APIS:
+        raise InputError(f"{api_version} is no longer read by kubeadm ({RETIRED_APIS[version]}): convert "
+                         "it to v1beta3 or v1beta4 first with 'kubeadm config migrate' of a kubeadm release "
+                         "that still reads it", source=source, field="apiVersion")
+    raise InputError(f"unsupported kubeadm API {api_version} (kubeadm-audit writes v1beta3 and v1beta4)",
+                     source=source, field="apiVersion")
+
+
+# --- the shared merge -------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    """A YAML scalar as kubeadm would need it as a string (for comparing)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _kind(value: Any) -> str:
+    return "a mapping" if isinstance(value, Mapping) else "a list" if isinstance(value, list) else "a scalar"
+
+
+def _container(parent: MutableMapping, key: str, want: type, where: str, source: Optional[str],
+               shape_hint: str = "") -> Any:
+    value = parent.get(key)
+    if value is None or isinstance(value, want):
+        return value
+    expected = "a mapping" if want is MutableMapping else "a list"
+    raise InputError(f"expected {expected}{shape_hint}, got {_kind(value)}", source=source, field=where)
+
+
+def _volume_fields(entry: Mapping) -> tuple:
+    """(hostPath, mountPath, readOnly, pathType) with kubeadm's defaults filled in."""
+    return (posixpath.normpath(_text(entry.get("hostPath"))) if entry.get("hostPath") else "",
+            posixpath.normpath(_text(entry.get("mountPath"))) if entry.get("mountPath") else "",
+            entry.get("readOnly") is True or _text(entry.get("readOnly")) == "true",
+            _text(entry.get("pathType")))
+
+
+def _describe_volume(entry: Mapping) -> str:
+    host, mount, read_only, path_type = _volume_fields(entry)
+    return (f"{_text(entry.get('name'))!r} ({host} -> {mount}, {'ro' if read_only else 'rw'}, "
+            f"pathType {path_type or '(empty)'})")
+
+
+@dataclass
+class _Plan:
+    """Edits to apply once no conflict was found; ``changes`` say what, in words."""
+
+    edits: List[Callable[[], None]] = field(default_factory=list)
+    changes: List[str] = field(default_factory=list)
+    conflicts: List[str] = field(default_factory=list)
+
+    def add(self, change: str, edit: Callable[[], None]) -> None:
+        self.changes.append(change)
+        self.edits.append(edit)
+
+
+def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+                     shape: str, force: bool = False, *, source: Optional[str] = None,
+                     prefix: str = "") -> List[str]:
+    """Put ``args`` and ``mounts`` into ``cluster.apiServer.extraArgs`` / ``extraVolumes`` in place.
+
+    ``shape`` is "map" (kubeadm v1beta3, CAPI v1beta1) or "list" (kubeadm v1beta4, CAPI
+    v1beta2). An audit flag already set to another value, or an extraVolume sharing our
+    name or mountPath with other content, is a conflict (ConflictError naming both
+    values) unless ``force`` replaces it. Existing entries stay where they are; no empty
+    list or duplicate name is ever created. Returns the changes made ([] = nothing to do).
+    ``prefix`` (e.g. "spec.kubeadmConfigSpec.clusterConfiguration.") makes field names exact.
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}")
+    if not isinstance(cluster, MutableMapping):
+        raise InputError(f"expected a mapping, got {_kind(cluster)}", source=source, field=prefix.rstrip(".") or None)
+    where = f"{prefix}apiServer"
+    api_server = _container(cluster, "apiServer", MutableMapping, where, source)
+    holder: MutableMapping = {} if api_server is None else api_server
+    plan = _Plan()
+    if shape == "map":
+        _plan_map_args(plan, holder, args, force, f"{where}.extraArgs", source)
+    else:
+        _plan_list_args(plan, holder, args, force, f"{where}.extraArgs", source)
+    _plan_volumes(plan, holder, mounts, force, f"{where}.extraVolumes", source)
+    if plan.conflicts:
+        more = f" (and {len(plan.conflicts) - 1} more)" if len(plan.conflicts) > 1 else ""
+        raise ConflictError(plan.conflicts[0] + more + "; --force replaces them with the audit configuration's values",
+                            source=source)
+    if plan.edits and api_server is None:
+        cluster["apiServer"] = holder
+    for edit in plan.edits:
+        edit()
+    return plan.changes
+
+
+def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
+                   where: str, source: Optional[str]) -> None:
+    extra = _container(api_server, "extraArgs", MutableMapping, where, source,
+                       " (this API version takes extraArgs as a map of name: value)")
+    target: MutableMapping = {} if extra is None else extra
+    start = len(plan.edits)
+    for name, value in args:
+        if name not in target:
+            plan.add(f"{where}: added {name}={value}", lambda n=name, v=value: target.__setitem__(n, v))
+            continue
+        current = target[name]
+        if _text(current) == value:
+            if not isinstance(current, str):
+                plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
+                         lambda n=name, v=value: target.__setitem__(n, v))
+            continue
+        if not force:
+            plan.conflicts.append(f"{where}.{name} is {_text(current)!r} in the file but the audit "
+                                  f"configuration sets {value!r}")
+            continue
+        plan.add(f"{where}: replaced {name}={_text(current)} with {value}",
+                 lambda n=name, v=value: target.__setitem__(n, v))
+    if extra is None and len(plan.edits) > start:
+        plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
+
+
+def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
+                    where: str, source: Optional[str]) -> None:
+    extra = _container(api_server, "extraArgs", list, where, source,
+                       " (this API version takes extraArgs as a list of {name, value})")
+    target: list = [] if extra is None else extra
+    for index, entry in enumerate(target):
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise InputError("expected a {name, value} entry", source=source, field=f"{where}[{index}]")
+    start = len(plan.edits)
+    for name, value in args:
+        same = [entry for entry in target if _text(entry.get("name")) == name]
+        if not same:
+            plan.add(f"{where}: added {name}={value}",
+                     lambda n=name, v=value: target.append({"name": n, "value": v}))
+            continue
+        values = [_text(entry.get("value")) for entry in same]
+        if all(v == value for v in values):
+            for entry in same:
+                if not isinstance(entry.get("value"), str):
+                    plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
+                             lambda e=entry, v=value: e.__setitem__("value", v))
+            continue
+        if not force:
+            other = next(v for v in values if v != value)
+            plan.conflicts.append(f"{where}[{name}] is {other!r} in the file but the audit configuration "
+                                  f"sets {value!r}")
+            continue
+        plan.add(f"{where}: replaced {name}={', '.join(values)} with {value}",
+                 lambda s=same, v=value: _replace_entries(target, s, {**s[0], "value": v}))
+    if extra is None and len(plan.edits) > start:
+        plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
+
+
+def _replace_entries(target: list, old: Sequence, new: Mapping) -> None:
+    """Put ``new`` where the first of ``old`` was and drop the rest (kept as a node when possible)."""
+    first = old[0]
+    if isinstance(first, MutableMapping):
+        for key in [k for k in first if k not in new]:
+            del first[key]
+        for key, value in new.items():
+            if key not in first or first[key] != value or type(first[key]) is not type(value):
+                first[key] = value
+    for entry in old[1:]:
+        for index, candidate in enumerate(target):
+            if candidate is entry:
+                del target[index]
+                break
+
+
+def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[HostPathMount], force: bool,
+                  where: str, source: Optional[str]) -> None:
+    extra = _container(api_server, "extraVolumes", list, where, source)
+    target: list = [] if extra is None else extra
+    for index, entry in enumerate(target):
+        if not isinstance(entry, Mapping):
+            raise InputError("expected a HostPathMount mapping", source=source, field=f"{where}[{index}]")
+    start = len(plan.edits)
+    for mount in mounts:
+        ours = mount.kubeadm()
+        wanted = _volume_fields(ours)
+        clashing = [entry for entry in target
+                    if _text(entry.get("name")) == mount.name
+                    or _volume_fields(entry)[1] == posixpath.normpath(mount.mount_path)]
+        if not clashing:
+            plan.add(f"{where}: added {_describe_volume(ours)}", lambda o=ours: target.append(dict(o)))
+            continue
+        # The same mount under another name is the same mount: nothing to do.
+        if len(clashing) == 1 and _volume_fields(clashing[0]) == wanted:
+            continue
+        if not force:
+            other = next((e for e in clashing if _volume_fields(e) != wanted), clashing[-1])
+            plan.conflicts.append(f"{where}: {_describe_volume(other)} in the file clashes with the audit "
+                                  f"volume {_describe_volume(ours)}")
+            continue
+        plan.add(f"{where}: replaced {', '.join(_describe_volume(e) for e in clashing)} with "
+                 f"{_describe_volume(ours)}", lambda c=clashing, o=ours: _replace_entries(target, c, o))
+    if extra is None and len(plan.edits) > start:
+        plan.edits.insert(start, lambda: api_server.__setitem__("extraVolumes", target))
+
+
+# --- what the merged configuration says ------------------------------------------------------
+
+def api_server_args(cluster: Mapping) -> list:
+    """(name, value) pairs of ``apiServer.extraArgs`` in either shape, in order."""
+    api_server = cluster.get("apiServer") if isinstance(cluster, Mapping) else None
+    return kubeadm.extra_args_items((api_server or {}).get("extraArgs")) if isinstance(api_server, Mapping) else []
+
+
+def api_server_mounts(cluster: Mapping) -> list:
+    """The well-formed ``apiServer.extraVolumes`` as HostPathMounts (others are skipped)."""
+    api_server = cluster.get("apiServer") if isinstance(cluster, Mapping) else None
+    found = []
+    for entry in ((api_server or {}).get("extraVolumes") or []) if isinstance(api_server, Mapping) else []:
+        if isinstance(entry, Mapping) and entry.get("name") and entry.get("hostPath") and entry.get("mountPath"):
+            host, mount, read_only, path_type = _volume_fields(entry)
+            found.append(HostPathMount(_text(entry["name"]), host, mount, read_only, path_type))
+    return found
+
+
+def check_audit_flags(args: Sequence[tuple], mounts: Sequence[HostPathMount],
+                      version: versions.KubeVersion, source: Optional[str] = None,
+                      field_name: str = "apiServer.extraArgs") -> List[str]:
+    """Validate the final audit flags as kube-apiserver would: ConflictError on what it refuses.
+
+    Returns warnings (accepted settings that do not do what people expect, paths no volume shows).
+    """
+    audit = [(name, value) for name, value in args if name.startswith("audit-")]
+    problems = flags.validate(flags.effective(flags.parse_command(flags.to_command(audit))), version,
+                              flags.parse_command(flags.to_command(audit)))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ConflictError("kube-apiserver would refuse the merged audit flags: "
+                            + "; ".join(str(p) for p in errors), source=source, field=field_name)
+    return [str(p) for p in problems] + volumes.uncovered(audit, mounts)
+
+
+# --- kubeadm config files and the kubeadm-config ConfigMap ---------------------------------
+
+@dataclass
+class Target:
+    """Where in a user's file the ClusterConfiguration lives, and how to write it back."""
+
+    source: str
+    text: str
+    stream: yamlio.RoundTrip
+    cluster: MutableMapping
+    api: str
+    configmap: Optional[MutableMapping] = None       # the ConfigMap, when the file is one
+    inner: Optional[yamlio.RoundTrip] = None          # the ClusterConfiguration's own stream
+    added_cluster: bool = False                       # a ClusterConfiguration document was appended
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def kubernetes_version(self) -> Optional[str]:
+        value = self.cluster.get("kubernetesVersion")
+        return _text(value) if value not in (None, "") else None
+
+    @property
+    def field_prefix(self) -> str:
+        return f"data.{CONFIGMAP_KEY}: " if self.configmap is not None else ""
+
+
+def load_target(text: str, source: str) -> Target:
+    """Parse a kubeadm config file or a kubectl-printed ``kubeadm-config`` ConfigMap."""
+    stream = yamlio.RoundTrip(text, source)
+    documents = [doc for doc in stream.documents if doc is not None]
+    if not documents:
+        raise InputError("empty file: expected kubeadm configuration documents or the kubeadm-config "
+                         "ConfigMap", source=source)
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, MutableMapping):
+            raise InputError(f"document {index + 1} is {_kind(doc)}, not a Kubernetes-style object",
+                             source=source)
+    configmaps = [doc for doc in documents if doc.get("kind") == "ConfigMap"]
+    if configmaps:
+        if len(documents) > 1:
+            raise InputError("a ConfigMap file must hold only the kubeadm-config ConfigMap", source=source)
+        return _configmap_target(text, stream, configmaps[0], source)
+    kubeadm_docs = [doc for doc in documents if str(doc.get("apiVersion") or "").startswith(kubeadm.GROUP + "/")]
+    if not kubeadm_docs:
+        raise InputError(f"no kubeadm configuration ({kubeadm.GROUP}/...) and no kubeadm-config ConfigMap found",
+                         source=source)
+    apis = {kubeadm_api(doc, f"{source}: {doc.get('kind')}") for doc in kubeadm_docs}
+    clusters = [doc for doc in kubeadm_docs if doc.get("kind") == CLUSTER_KIND]
+    if len(clusters) > 1:
+        raise InputError(f"{len(clusters)} ClusterConfiguration documents: kubeadm reads one, so which "
+                         "to change is ambiguous", source=source, field="kind")
+    if clusters:
+        return Target(source, text, stream, clusters[0], kubeadm_api(clusters[0], source))
+    if len(apis) > 1:
+        raise InputError("kubeadm documents mix v1beta3 and v1beta4 and there is no ClusterConfiguration",
+                         source=source, field="apiVersion")
+    api = apis.pop()
+    cluster: MutableMapping = {"apiVersion": f"{kubeadm.GROUP}/{api}", "kind": CLUSTER_KIND}
+    return Target(source, text, stream, cluster, api, added_cluster=True)
+
+
+def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMapping, source: str) -> Target:
+    data = configmap.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get(CONFIGMAP_KEY), str):
+        raise InputError("a ConfigMap without a ClusterConfiguration string: expected "
+                         "'kubectl -n kube-system get cm kubeadm-config -o yaml'", source=source,
+                         field=f"data.{CONFIGMAP_KEY}")
+    inner_source = f"{source}: data.{CONFIGMAP_KEY}"
+    inner = yamlio.RoundTrip(str(data[CONFIGMAP_KEY]), inner_source)
+    docs = [doc for doc in inner.documents if doc is not None]
+    if len(docs) != 1 or not isinstance(docs[0], MutableMapping) or docs[0].get("kind") != CLUSTER_KIND:
+        raise InputError("expected exactly one ClusterConfiguration document", source=source,
+                         field=f"data.{CONFIGMAP_KEY}")
+    target = Target(source, text, stream, docs[0], kubeadm_api(docs[0], inner_source),
+                    configmap=configmap, inner=inner)
+    name = (configmap.get("metadata") or {}).get("name")
+    if name != "kubeadm-config":
+        target.notes.append(f"{source}: the ConfigMap is named {name!r}, not kubeadm-config: kubeadm "
+                            "reads only kube-system/kubeadm-config")
+    return target
+
+
+def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+                 version: versions.KubeVersion, force: bool = False,
+                 patches_directory: Optional[str] = None) -> List[str]:
+    """Merge into the target's ClusterConfiguration, then check the flags kube-apiserver will get.
+
+    Returns the changes; warnings are added to ``target.notes``. Raises before any edit
+    on conflicts, and ConflictError (after planning, before rendering) when the merged
+    flags would stop kube-apiserver.
+    """
+    shape = "map" if target.api == "v1beta3" else "list"
+    probe = _copy(target.cluster)
+    merge_api_server(probe, args, mounts, shape, force, source=target.source, prefix=target.field_prefix)
+    target.notes.extend(check_audit_flags(api_server_args(probe), api_server_mounts(probe), version,
+                                          target.source, f"{target.field_prefix}apiServer.extraArgs"))
+    if patches_directory:
+        target.notes.extend(_patch_warnings(target, patches_directory))
+    changes = merge_api_server(target.cluster, args, mounts, shape, force, source=target.source,
+                               prefix=target.field_prefix)
+    if changes and target.added_cluster:
+        target.stream.documents.append(target.cluster)
+        changes.insert(0, f"added a {CLUSTER_KIND} document ({kubeadm.GROUP}/{target.api})")
+    return changes
+
+
+def _copy(value: Any) -> Any:
+    """A plain deep copy for planning (ruamel nodes become dicts and lists)."""
+    if isinstance(value, Mapping):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _patch_warnings(target: Target, patches_directory: str) -> List[str]:
+    """Audit patches on top of audit extraVolumes give the Pod duplicate mounts."""
+    out = []
+    for doc in target.stream.documents:
+        if not isinstance(doc, Mapping):
+            continue
+        for holder in (doc, doc.get("apply"), doc.get("node")):
+            directory = ((holder or {}).get("patches") or {}).get("directory") if isinstance(holder, Mapping) else None
+            if directory and posixpath.normpath(str(directory)) == posixpath.normpath(patches_directory):
+                out.append(f"{target.source}: {doc.get('kind')} uses the audit patches directory {directory}: "
+                           "with the audit extraVolumes in the ClusterConfiguration as well, kube-apiserver "
+                           "gets every audit mount twice and the kubelet refuses the Pod; drop one of them")
+    return out
+
+
+def render(target: Target) -> str:
+    """The file's new text (round-trip: everything not merged stays as it was)."""
+    if target.configmap is not None and target.inner is not None:
+        target.configmap["data"][CONFIGMAP_KEY] = yamlio.literal(target.inner.dump_one(target.cluster))
+    return target.stream.dump()
