@@ -119,3 +119,35 @@ def test_explain_refuses_a_policy_kube_apiserver_refuses(tmp_path):
     result = run("explain", "--policy", path, "--request", "{}")
     assert result.returncode == 2
     assert "rules[0].level: kube-apiserver would refuse this policy" in result.stderr
+
+
+def test_lint_recipe_exits_1_with_id_and_hint():
+    result = run("lint", RECIPE)
+    assert result.returncode == 1
+    assert "rules[3].resources[0].verbs: error KA003:" in result.stdout
+    assert "    fix: indent 'verbs' as a field of rules[3]" in result.stdout
+    assert "1 error, 0 warnings, 1 info" in result.stdout
+
+
+def test_lint_json_and_version(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\n"
+                           "rules:\n- level: Metadata\n  resources: [{group: policy, "
+                           "resources: [podsecuritypolicies]}]\n- level: Metadata\n")
+    old = json.loads(run("lint", path, "-o", "json", "--kubernetes-version", "v1.24.3").stdout)
+    new = run("lint", path, "-o", "json", "--kubernetes-version", "v1.25.0")
+    assert new.returncode == 0  # warnings only
+    assert [f["id"] for f in old[0]["findings"]] == []
+    assert [f["id"] for f in json.loads(new.stdout)[0]["findings"]] == ["KA023"]
+
+
+def test_lint_clean_and_list_checks(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\n"
+                           "rules:\n- level: Metadata\n")
+    result = run("lint", path)
+    assert (result.returncode, result.stdout.strip()) == (0, f"{path}: clean")
+    assert "KA010" in run("lint", "--list-checks").stdout
+
+
+def test_lint_bad_version_and_no_files_exit_2():
+    assert run("lint", RECIPE, "--kubernetes-version", "latest").returncode == 2
+    assert run("lint").returncode == 2

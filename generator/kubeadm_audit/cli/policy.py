@@ -176,3 +176,50 @@ def _print_explanation(item, checker) -> None:
     click.echo(f"  => level {style(decision.level, bold=True)} from rules[{decision.rule_index}]"
                f"; omitStages: {stages}; omitManagedFields: "
                f"{str(decision.omit_managed_fields).lower()} ({omf_from})")
+
+
+# --- lint ----------------------------------------------------------------------------------
+
+@policy.command()
+@click.argument("files", nargs=-1, metavar="FILE...")
+@click.option("--kubernetes-version", "kubernetes_version", metavar="vX.Y.Z",
+              help="Version the API group/resource table is checked against "
+                   "[default: the project's default version].")
+@click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
+@click.option("-o", "--output", "output", **OUTPUT_OPTION)
+def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, output: str) -> int:
+    """Findings with stable ids (KA0nn), severity and a fix hint. Exit 1 on any error.
+
+    \b
+    Examples:
+      kubeadm-audit policy lint audit-policy.yaml
+      kubeadm-audit policy lint --kubernetes-version v1.25.0 old-policy.yaml -o json
+      kubeadm-audit policy lint --list-checks
+    """
+    from kubeadm_audit import versions
+    from kubeadm_audit.policy.lint import CHECKS, has_errors, lint_policy
+
+    if list_checks:
+        for check_id, text in CHECKS.items():
+            click.echo(f"{check_id}  {text}")
+        return 0
+    if not files:
+        raise click.UsageError("give at least one policy FILE")
+    version = versions.parse(kubernetes_version or versions.DEFAULT_KUBERNETES_VERSION,
+                             field="--kubernetes-version")
+    results = [(path, lint_policy(_load(path), version.minor)) for path in files]
+    if output == "json":
+        emit_json([{"file": path, "kubernetesVersion": str(version),
+                    "findings": [f.to_json() for f in findings]} for path, findings in results])
+    else:
+        for path, findings in results:
+            for finding in findings:
+                where = f"{path}: {finding.path}" if finding.path else path
+                click.echo(f"{where}: {_severity(finding.severity)} {finding.id}: {finding.message}")
+                if finding.hint:
+                    click.echo(f"    fix: {finding.hint}")
+            counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
+            summary = ", ".join(f"{n} {s}{'s' * (n != 1 and s != 'info')}"
+                                for s, n in counts.items())
+            click.echo(f"{path}: {summary}" if findings else f"{path}: {style('clean', fg='green')}")
+    return 1 if any(has_errors(findings) for _, findings in results) else 0

@@ -26,13 +26,23 @@ NOT_NON_RESOURCE = "not-non-resource"
 URLS = "nonResourceURLs"
 
 
+def pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
+    """Does one ``resources[].resources`` entry match resource[/subresource]?"""
+    if pattern == "*":
+        return True
+    if pattern == (f"{resource}/{subresource}" if subresource else resource):
+        return True
+    if subresource and pattern.startswith("*/") and subresource == pattern.lstrip("*/"):
+        return True
+    return pattern.endswith("/*") and resource == pattern.rstrip("/*")
+
+
 def resource_entry_match(rule: Rule, request: Request) -> Optional[tuple[int, str]]:
     """(index of the resources[] entry, pattern) that matches, or None.
 
     The pattern is "" when the entry has no resources (the whole group).
     """
     resource, subresource, name = request.resource, request.subresource, request.name
-    combined = request.combined_resource
     for index, entry in enumerate(rule.resources):
         if entry.group != request.api_group and entry.group != "*":
             continue
@@ -41,11 +51,7 @@ def resource_entry_match(rule: Rule, request: Request) -> Optional[tuple[int, st
         if entry.resource_names and name not in entry.resource_names:
             continue
         for pattern in entry.resources:
-            if pattern == combined or pattern == "*":
-                return index, pattern
-            if subresource and pattern.startswith("*/") and subresource == pattern.lstrip("*/"):
-                return index, pattern
-            if pattern.endswith("/*") and resource == pattern.rstrip("/*"):
+            if pattern_matches(pattern, resource, subresource):
                 return index, pattern
     return None
 

@@ -1,0 +1,225 @@
+"""policy lint: every check fires where it should and stays quiet where it should."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubeadm_audit import yamlio
+from kubeadm_audit.policy import coverage
+from kubeadm_audit.policy.lint import CHECKS, has_errors, lint_policy
+from kubeadm_audit.policy.model import Rule
+
+RECIPE = Path(__file__).parent / "fixtures" / "policy" / "zeron-recipe.yaml"
+HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nomitManagedFields: true\n"
+TAIL = "- level: Metadata\n"
+
+
+def lint(rules: str, head: str = HEAD, minor: int = 34):
+    return lint_policy(yamlio.load(head + "rules:\n" + rules), minor)
+
+
+def ids(findings, severity=None):
+    return [(f.id, f.path) for f in findings if severity is None or f.severity == severity]
+
+
+def test_clean_policy_has_no_findings():
+    assert lint("- level: None\n  nonResourceURLs: ['/healthz*']\n"
+                "- level: Metadata\n  resources: [{group: '', resources: [secrets]}]\n" + TAIL) == []
+
+
+def test_recipe_misplaced_verbs_is_an_error():
+    findings = lint_policy(yamlio.load_file(str(RECIPE)), 34)
+    assert ("KA003", "rules[3].resources[0].verbs") in ids(findings, "error")
+    assert has_errors(findings)
+    hint = next(f.hint for f in findings if f.id == "KA003")
+    assert "sibling of 'resources'" in hint
+
+
+def test_unknown_harmless_field_is_a_warning():
+    findings = lint("- level: Metadata\n  comment: x\n")
+    assert ids(findings) == [("KA003", "rules[0].comment")]
+    assert findings[0].severity == "warning"
+
+
+def test_refused_policy_and_removed_api_version():
+    findings = lint_policy(yamlio.load("apiVersion: audit.k8s.io/v1beta1\nrules:\n- level: All\n"), 34)
+    assert ("KA002", "apiVersion") in ids(findings, "error")
+    assert ("KA001", "rules[0].level") in ids(findings, "error")
+
+
+@pytest.mark.parametrize("rule,expected", [
+    ("- level: RequestResponse\n", ["KA010", "KA011", "KA012", "KA012", "KA013", "KA013"]),
+    ("- level: Request\n  resources: [{group: ''}]\n", ["KA010", "KA011", "KA013"]),
+    ("- level: Request\n  verbs: [get, list, watch, delete]\n", ["KA013", "KA013"]),
+    ("- level: RequestResponse\n  verbs: [get]\n  resources: [{resources: [secrets]}]\n", ["KA010"]),
+    ("- level: RequestResponse\n  resources: [{resources: [serviceaccounts/token]}]\n", ["KA012"]),
+    ("- level: Request\n  resources: [{resources: [serviceaccounts/*]}]\n", []),
+    ("- level: Request\n  resources: [{group: authentication.k8s.io}]\n", ["KA012"]),
+    # namespaces are not checked against scope: a namespaced rule "may" see anything
+    ("- level: RequestResponse\n  namespaces: [kube-system]\n",
+     ["KA010", "KA011", "KA012", "KA012", "KA013", "KA013"]),
+])
+def test_bodies_of_sensitive_resources(rule, expected):
+    found = sorted(f.id for f in lint(rule + TAIL) if f.id.startswith("KA01"))
+    assert found == sorted(expected)
+
+
+def test_sensitive_resources_behind_a_metadata_rule_are_fine():
+    rules = ("- level: Metadata\n  resources:\n  - {group: '', resources: [secrets, configmaps, "
+             "serviceaccounts/token, events]}\n  - {group: authentication.k8s.io, resources: [tokenreviews]}\n"
+             "  - {group: events.k8s.io, resources: [events]}\n- level: RequestResponse\n")
+    assert [f for f in lint(rules) if f.id.startswith("KA01")] == []
+
+
+def test_partial_cover_does_not_stop_the_walk():
+    rules = ("- level: Metadata\n  users: [admin]\n  resources: [{resources: [secrets]}]\n"
+             "- level: RequestResponse\n  resources: [{resources: [secrets]}]\n")
+    assert ("KA010", "rules[1].level") in ids(lint(rules + TAIL))
+
+
+def test_shadowed_rules_are_reported_exactly():
+    rules = ("- level: None\n  resources: [{group: '', resources: ['pods/*']}]\n"
+             "- level: RequestResponse\n  verbs: [create]\n  resources: [{resources: [pods, pods/exec]}]\n"
+             "- level: Metadata\n  users: [alice]\n  resources: [{resources: [pods, services]}]\n"
+             + TAIL + "- level: Request\n  nonResourceURLs: [/x]\n")
+    findings = lint(rules)
+    assert ("KA020", "rules[1]") in ids(findings, "warning")
+    assert ("KA020", "rules[4]") in ids(findings, "warning")
+    assert ("KA020", "rules[2]") not in ids(findings)  # services escape rules[0]
+    assert "rules[0] (level None)" in next(f.message for f in findings if f.path == "rules[1]")
+
+
+def test_same_level_shadow_is_info():
+    findings = lint(TAIL + TAIL)
+    assert [(f.id, f.severity, f.path) for f in findings] == [("KA020", "info", "rules[1]")]
+
+
+@pytest.mark.parametrize("earlier,later,expected", [
+    ({"users": ("a",)}, {"users": ("a",), "verbs": ("get",)}, True),
+    ({"users": ("a",)}, {}, False),
+    ({"verbs": ("get", "list")}, {"verbs": ("get",)}, True),
+    ({"user_groups": ("g", "h")}, {"user_groups": ("g",)}, True),
+    ({"namespaces": ("a",)}, {"namespaces": ("a",), "non_resource_urls": ()}, True),
+    ({"namespaces": ("a",)}, {"namespaces": ("b",)}, False),
+    ({"non_resource_urls": ("/healthz*",)}, {"non_resource_urls": ("/healthz/etcd", "/healthz")}, True),
+    ({"non_resource_urls": ("/healthz/*",)}, {"non_resource_urls": ("/healthz",)}, False),
+    ({"non_resource_urls": ("*",)}, {"namespaces": ("a",)}, False),
+])
+def test_subsumes(earlier, later, expected):
+    assert coverage.subsumes(Rule(level="None", **earlier), Rule(level="None", **later)) is expected
+
+
+@pytest.mark.parametrize("outer,inner,expected", [
+    ("*", "pods/exec", True), ("pods/*", "pods", True), ("pods/*", "pods/exec", True),
+    ("pods", "pods/exec", False), ("*/status", "pods/status", True), ("*/status", "*/status", True),
+    ("*/status", "pods/*", False), ("pods/*", "*/exec", False), ("pods/exec", "pods/*", False),
+    ("*", "*", True), ("pods/*", "*", False)])
+def test_pattern_covers(outer, inner, expected):
+    assert coverage.pattern_covers(outer, inner) is expected
+
+
+def test_resource_names_subsumption():
+    from kubeadm_audit.policy.model import GroupResources as G
+    earlier = Rule(level="None", resources=(G("", ("configmaps",), ("a", "b")),))
+    assert coverage.subsumes(earlier, Rule(level="x", resources=(G("", ("configmaps",), ("a",)),)))
+    assert not coverage.subsumes(earlier, Rule(level="x", resources=(G("", ("configmaps",)),)))
+
+
+@pytest.mark.parametrize("pattern,ok", [("*", True), ("pods", True), ("pods/log", True),
+                                        ("*/status", True), ("pods/*", True), ("*/*", False),
+                                        ("", False), ("a/b/c", False), ("pods//*", True)])
+def test_dead_patterns(pattern, ok):
+    findings = lint(f"- level: None\n  resources: [{{resources: ['{pattern}']}}]\n" + TAIL)
+    assert (("KA021", "rules[0].resources[0].resources[0]") in ids(findings)) is (not ok)
+
+
+@pytest.mark.parametrize("entry,finding,severity", [
+    ("{group: '', resources: [deployments]}", "KA022", "error"),
+    ("{resources: [deployments/scale]}", "KA022", "error"),
+    ("{group: apps, resources: [deployments, pods]}", "KA022", "error"),
+    ("{group: extensions, resources: [deployments]}", "KA023", "warning"),
+    ("{group: policy, resources: [podsecuritypolicies]}", "KA023", "warning"),
+    ("{group: '', resources: [pod]}", "KA024", "warning"),
+    ("{group: rbac.authorization.k8s.io, resources: [roles, '*', '*/status']}", None, None),
+    ("{group: example.com, resources: [widgets]}", None, None),
+    ("{group: '*', resources: [deployments]}", None, None),
+    ("{group: app, resources: [deployments]}", "KA022", "error"),
+])
+def test_api_groups(entry, finding, severity):
+    findings = [f for f in lint(f"- level: Metadata\n  resources: [{entry}]\n" + TAIL)
+                if f.id in ("KA022", "KA023", "KA024")]
+    assert [(f.id, f.severity) for f in findings][:1] == ([(finding, severity)] if finding else [])
+
+
+def test_removed_resources_depend_on_the_version():
+    rule = "- level: Metadata\n  resources: [{group: policy, resources: [podsecuritypolicies]}]\n"
+    assert "KA023" not in [f.id for f in lint(rule + TAIL, minor=24)]
+    assert "KA023" in [f.id for f in lint(rule + TAIL, minor=25)]
+    ingress = "- level: Metadata\n  resources: [{group: extensions, resources: [ingresses]}]\n"
+    found = [f for f in lint(ingress + TAIL, minor=22) if f.id == "KA023"]
+    assert "networking.k8s.io" in found[0].hint
+
+
+def test_wrong_group_hint_names_the_group():
+    finding = next(f for f in lint("- level: Metadata\n  resources: [{resources: [deployments]}]\n"
+                                   + TAIL) if f.id == "KA022")
+    assert "'apps'" in finding.message and "group: 'apps'" in finding.hint
+
+
+def test_no_catch_all():
+    findings = lint("- level: Metadata\n  verbs: [create]\n")
+    assert ("KA030", "rules") in ids(findings, "warning")
+    assert "KA030" not in [f.id for f in lint(TAIL)]
+
+
+def test_request_received_not_omitted():
+    head = "apiVersion: audit.k8s.io/v1\nomitManagedFields: true\n"
+    findings = lint("- level: None\n  verbs: [watch]\n- level: Metadata\n  omitStages: [RequestReceived]\n"
+                    "- level: Request\n", head=head)
+    assert [f.message for f in findings if f.id == "KA031"] == [
+        "RequestReceived is logged for rules[2]: every request yields an extra event that "
+        "repeats the request without its outcome"]
+    assert "KA031" not in [f.id for f in lint(TAIL)]
+
+
+def test_cis_probes():
+    findings = lint("- level: None\n  resources: [{resources: ['pods/*']}]\n" + TAIL)
+    messages = [f.message for f in findings if f.id == "KA032"]
+    assert len(messages) == 5 and all("rules[0] gives it level None" in m for m in messages)
+    nothing = lint("- level: Metadata\n  verbs: [list]\n")
+    assert len([f for f in nothing if f.id == "KA032"]) == 8
+
+
+def test_managed_fields_info():
+    head = "apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\n"
+    pods = "- level: Request\n  resources: [{resources: [pods]}]\n"
+    assert ids(lint(pods + TAIL, head=head), "info") == [("KA033", "omitManagedFields")]
+    assert ids(lint(pods + "  omitManagedFields: true\n" + TAIL,
+                    head=head), "info") == []
+
+
+def test_literal_star_and_unknown_verbs():
+    findings = lint("- level: None\n  users: ['*']\n  verbs: ['*', GET, use, fetch]\n"
+                    "  namespaces: ['*']\n" + TAIL)
+    assert ids(findings, "warning") == [
+        ("KA034", "rules[0].namespaces[0]"), ("KA034", "rules[0].users[0]"),
+        ("KA034", "rules[0].verbs[0]"), ("KA035", "rules[0].verbs[1]"),
+        ("KA035", "rules[0].verbs[2]"), ("KA035", "rules[0].verbs[3]")]
+    hints = [f.hint for f in findings if f.id == "KA035"]
+    assert "did you mean 'get'" in hints[0] and "authorization" in hints[1]
+
+
+def test_every_id_is_catalogued():
+    import re
+    source = Path(__file__).parents[1] / "generator" / "kubeadm_audit" / "policy" / "lint.py"
+    used = set(re.findall(r'"(KA\d{3})"', source.read_text()))
+    assert used == set(CHECKS)
+
+
+def test_every_preset_lints_clean():
+    from kubeadm_audit import presets
+
+    for name in presets.names():
+        findings = lint_policy(dict(presets.get(name).policy), 34)
+        assert [f for f in findings if f.severity != "info"] == [], name
