@@ -308,6 +308,7 @@ class Target:
 
 def load_target(text: str, source: str) -> Target:
     """Parse a kubeadm config file or a kubectl-printed ``kubeadm-config`` ConfigMap."""
+    yamlio.load_all(text, source)     # the project's reader: clear errors, duplicate keys refused
     stream = yamlio.RoundTrip(text, source)
     documents = [doc for doc in stream.documents if doc is not None]
     if not documents:
@@ -348,6 +349,7 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
                          "'kubectl -n kube-system get cm kubeadm-config -o yaml'", source=source,
                          field=f"data.{CONFIGMAP_KEY}")
     inner_source = f"{source}: data.{CONFIGMAP_KEY}"
+    yamlio.load_all(str(data[CONFIGMAP_KEY]), inner_source)
     inner = yamlio.RoundTrip(str(data[CONFIGMAP_KEY]), inner_source)
     docs = [doc for doc in inner.documents if doc is not None]
     if len(docs) != 1 or not isinstance(docs[0], MutableMapping) or docs[0].get("kind") != CLUSTER_KIND:

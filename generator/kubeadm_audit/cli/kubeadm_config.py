@@ -1,0 +1,100 @@
+"""``kubeadm-audit kubeadm-config merge``: the audit flags and volumes into an existing config."""
+from __future__ import annotations
+
+import os
+import stat
+from typing import Optional
+
+import click
+
+from kubeadm_audit.cli.options import config_options, resolve
+from kubeadm_audit.cli.output import warn
+
+
+def resolve_for(params: dict, found_version: Optional[str], where: str):
+    """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
+    --kubernetes-version or the AuditConfig names a version."""
+    from kubeadm_audit import inputs, versions
+    from kubeadm_audit.errors import InputError
+
+    chosen = params.get("kubernetes_version") or (
+        params.get("config_file") and inputs.read_config_file(params["config_file"]).get("kubernetesVersion"))
+    if chosen or not found_version:
+        return resolve(params)
+    try:
+        versions.parse(found_version)
+    except InputError as exc:
+        warn(f"{where}: {exc.message}; validating for Kubernetes {versions.DEFAULT_KUBERNETES_VERSION}")
+        return resolve(params)
+    return resolve({**params, "kubernetes_version": found_version})
+
+
+def file_mode(path: str) -> int:
+    """The permission bits to keep when replacing ``path``."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o644
+
+
+@click.group("kubeadm-config")
+def kubeadm_config() -> None:
+    """Merge the audit configuration into kubeadm configuration you already have."""
+
+
+@kubeadm_config.command()
+@config_options
+@click.argument("file", metavar="FILE")
+@click.option("--in-place", is_flag=True, help="Rewrite FILE instead of printing the result.")
+@click.option("--force", is_flag=True, help="Replace audit flags and volumes that have other values.")
+def merge(file: str, in_place: bool, force: bool, **params) -> int:
+    """Add the audit flags and volumes to FILE's ClusterConfiguration.
+
+    FILE is a kubeadm config (any documents: Init/Cluster/Join/Upgrade configuration,
+    KubeletConfiguration, ...) or the kubeadm-config ConfigMap as kubectl prints it
+    ('-' reads standard input). Comments, order, quoting and everything else are kept;
+    a second run changes nothing. The file's kubeadm API (v1beta3 map, v1beta4 list)
+    decides the extraArgs shape; its kubernetesVersion is the validation target unless
+    --kubernetes-version is given.
+
+    \b
+    Examples:
+      kubeadm-audit kubeadm-config merge kubeadm.yaml --preset recommended --in-place
+      kubectl -n kube-system get cm kubeadm-config -o yaml > cm.yaml
+      kubeadm-audit kubeadm-config merge cm.yaml --config audit.yaml --in-place
+      kubectl replace -f cm.yaml
+
+    Exit 1 (nothing written) when an audit flag or volume in FILE has another value
+    (--force replaces it) or the merged flags would stop kube-apiserver.
+    """
+    from kubeadm_audit import bundle, inputs, merge as merge_mod, versions, yamlio
+    from kubeadm_audit.errors import InputError
+
+    if in_place and file == "-":
+        raise click.UsageError("--in-place needs a file, not standard input")
+    text = yamlio.read_text(file)
+    target = merge_mod.load_target(text, file)
+    cfg = resolve_for(params, target.kubernetes_version, f"{file}: kubernetesVersion")
+    try:
+        versions.kubeadm_api(cfg.kubernetes_version, target.api)
+    except InputError as exc:
+        warn(f"{file}: {exc.message}")
+    if params.get("kubeadm_api") and params["kubeadm_api"] != target.api:
+        warn(f"{file} is written in kubeadm {target.api}: --kubeadm-api {params['kubeadm_api']} is ignored")
+    parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+    changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
+                                     cfg.paths.patches_directory)
+    result = merge_mod.render(target) if changes else text
+    for message in dict.fromkeys(list(parts.warnings) + target.notes):
+        warn(message)
+    if in_place:
+        if changes:
+            yamlio.write_atomic(file, result, file_mode(file))
+        click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
+        for change in changes:
+            click.echo(f"  {change}")
+        return 0
+    click.echo(result, nl=False)
+    for change in changes:
+        click.echo(f"merged: {change}", err=True)
+    return 0
