@@ -366,3 +366,25 @@ def test_out_naming_a_file_is_refused(tmp_path):
     assert result.returncode == 2
     assert "not a directory" in one_error_line(result)
     assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("log:\n    maxAge", "'30'", "expected an integer"),
+    ("log:\n    maxSize", "[100]", "expected an integer"),
+    ("webhook:\n    server: http://127.0.0.1:1\n    batch:\n      throttle:\n        qps", "fast", "expected a number"),
+])
+def test_wrong_types_in_config_are_refused(tmp_path, field, value, message):
+    config = write(tmp_path, "audit.yaml", "apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\n"
+                                           f"spec:\n  {field}: {value}\n")
+    result = run_cli("generate", "--config", config, "--out", tmp_path / "b")
+    assert result.returncode == 2 and message in one_error_line(result)
+
+
+def test_unquoted_yaml_numbers_are_read_as_numbers(tmp_path):
+    config = write(tmp_path, "audit.yaml", "apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n"
+                                           "  kubernetesVersion: 1.30\n  webhook:\n    server: http://127.0.0.1:1\n"
+                                           "    batch: {throttle: {qps: 1e2}}\n")
+    out, _ = generate(tmp_path, "--config", config)
+    cluster = load_bundle(out)["docs"]["ClusterConfiguration"]
+    assert cluster["kubernetesVersion"] == "v1.30.0"
+    assert cluster["apiServer"]["extraArgs"]["audit-webhook-batch-throttle-qps"] == "100"

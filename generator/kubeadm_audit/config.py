@@ -7,7 +7,6 @@ origin, and errors name the field (or the option it came from).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.yamlio import PlainStr
 
 API_VERSION = "kubeadm-audit.dev/v1alpha1"
 KIND = "AuditConfig"
@@ -168,34 +168,28 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and re.fullmatch(r"-?\d+", value) and str(int(value)) == value:
-                value = int(value)
-            else:
-                raise self.fail(path, f"expected an integer, got {_kind(value)} {value!r}")
+            raise self.fail(path, f"expected an integer, got {_kind(value)} {value!r}")
         if minimum is not None and value < minimum:
             raise self.fail(path, f"must be at least {minimum} (got {value})")
         return value
 
     def number(self, value: Any, path: str) -> Optional[float]:
+        """An int or float; an unquoted YAML number like ``1e3`` (kept as PlainStr) too."""
         if value is None:
             return None
-        if isinstance(value, bool):
-            raise self.fail(path, f"expected a number, got {value!r}")
-        try:
-            return float(value) if isinstance(value, (int, float)) else float(_numeric(value))
-        except ValueError:
-            raise self.fail(path, f"expected a number, got {value!r}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, PlainStr):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise self.fail(path, f"expected a number, got {_kind(value)} {value!r}")
 
     def boolean(self, value: Any, path: str) -> Optional[bool]:
         if value is None or isinstance(value, bool):
             return value
         raise self.fail(path, f"expected true or false, got {value!r}")
-
-
-def _numeric(value: Any) -> str:
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
-        return value
-    raise ValueError(value)
 
 
 def _kind(value: Any) -> str:

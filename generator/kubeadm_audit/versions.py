@@ -30,10 +30,6 @@ class KubeVersion:
     def __str__(self) -> str:
         return f"v{self.major}.{self.minor}.{self.patch}{self.suffix}"
 
-    @property
-    def minor_tuple(self) -> tuple:
-        return (self.major, self.minor)
-
 
 def parse(text: str, field: str = "kubernetesVersion") -> KubeVersion:
     """Parse ``v1.34.2`` (``1.34`` and pre-release suffixes accepted); refuse < 1.22."""
