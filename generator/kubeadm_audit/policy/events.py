@@ -1,0 +1,128 @@
+"""From a logged audit Event back to the request attributes the policy saw.
+
+Rules (audit-semantics.md section 7.3): the authenticated ``user`` (``{}`` is no
+user at all), ``verb``, ``objectRef`` (present exactly for resource requests;
+absent fields are ""); for ``create`` without subresource the name (and a
+namespace taken from the body) were back-filled after the policy ran, so the name
+is "" and the namespace comes from ``requestURI``. Non-resource requests use the
+path of ``requestURI`` (before '?', percent-decoded).
+
+Which stages a request emits (section 2.5): RequestReceived, ResponseStarted for
+long-running requests only, ResponseComplete; an unauthenticated request yields a
+single ResponseStarted event.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import unquote
+
+from kubeadm_audit.policy.model import Decision, Request
+
+LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
+LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
+
+#: Attribute tuple: (user, groups, verb, namespace, apiGroup, apiVersion, resource,
+#: subresource, name, path, resourceRequest) -- hashable, the evaluation cache key.
+Key = tuple
+
+
+def request_key(event: dict) -> Optional[Key]:
+    """The attribute tuple of an Event dict, or None if it has no usable verb."""
+    verb = event.get("verb")
+    if not isinstance(verb, str):
+        return None
+    user_info = event.get("user")
+    user: Optional[str] = None
+    groups: tuple = ()
+    if isinstance(user_info, dict) and user_info:
+        name = user_info.get("username")
+        user = name if isinstance(name, str) else ""
+        raw_groups = user_info.get("groups")
+        if isinstance(raw_groups, list):
+            groups = tuple(g for g in raw_groups if isinstance(g, str))
+    ref = event.get("objectRef")
+    uri = event.get("requestURI")
+    uri = uri if isinstance(uri, str) else ""
+    if isinstance(ref, dict):
+        subresource = _text(ref, "subresource")
+        name = _text(ref, "name")
+        namespace = _text(ref, "namespace")
+        if verb == "create" and not subresource and event.get("stage") != "RequestReceived":
+            name = ""
+            namespace = namespace_from_uri(uri)
+        return (user, groups, verb, namespace, _text(ref, "apiGroup"), _text(ref, "apiVersion"),
+                _text(ref, "resource"), subresource, name, "", True)
+    path = uri.split("?", 1)[0]
+    return (user, groups, verb, "", "", "", "", "", "", unquote(path) if "%" in path else path,
+            False)
+
+
+def _text(ref: dict, key: str) -> str:
+    value = ref.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def namespace_from_uri(uri: str) -> str:
+    """The namespace a resource URL names (``/api/v1/namespaces/ns/pods`` -> ``ns``).
+
+    The Namespace objects themselves (``/api/v1/namespaces[/name]``) have "".
+    """
+    parts = uri.split("?", 1)[0].strip("/").split("/")
+    # /api/v1/namespaces/NS/RES... or /apis/GROUP/VERSION/namespaces/NS/RES...
+    start = 2 if parts[:1] == ["api"] else 3 if parts[:1] == ["apis"] else None
+    if start is None:
+        return ""
+    if parts[start:start + 1] == ["watch"]:
+        start += 1
+    if len(parts) > start + 2 and parts[start] == "namespaces":
+        return parts[start + 1]
+    return ""
+
+
+def to_request(key: Key) -> Request:
+    (user, groups, verb, namespace, api_group, api_version, resource, subresource, name, path,
+     resource_request) = key
+    return Request(user=user, groups=groups, verb=verb, namespace=namespace, api_group=api_group,
+                   api_version=api_version, resource=resource, subresource=subresource, name=name,
+                   path=path, resource_request=resource_request)
+
+
+def is_long_running(key: Key) -> bool:
+    return key[2] in LONG_RUNNING_VERBS or (key[10] and key[7] in LONG_RUNNING_SUBRESOURCES)
+
+
+def events_for(decision: Decision, long_running: bool, authenticated: bool = True) -> int:
+    """How many events kube-apiserver writes for one request under ``decision``."""
+    if decision.level == "None":
+        return 0
+    omitted = decision.omit_stages
+    if not authenticated:
+        return 0 if "ResponseStarted" in omitted else 1
+    count = ("RequestReceived" not in omitted) + ("ResponseComplete" not in omitted)
+    if long_running and "ResponseStarted" not in omitted:
+        count += 1
+    return count
+
+
+def describe_key(key: Key) -> str:
+    return to_request(key).describe()
+
+
+def resource_label(key: Key) -> str:
+    """``apps/deployments``, ``pods/log``, or ``(non-resource) /healthz``."""
+    if not key[10]:
+        return f"(non-resource) {key[9]}"
+    resource = f"{key[6]}/{key[7]}" if key[7] else key[6]
+    return f"{key[4]}/{resource}" if key[4] else resource
+
+
+def user_label(key: Key) -> str:
+    return "(no user)" if key[0] is None else key[0]
+
+
+def first_value(event: dict, *names: str) -> Any:
+    for name in names:
+        value = event.get(name)
+        if value:
+            return value
+    return None
