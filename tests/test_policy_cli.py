@@ -151,3 +151,90 @@ def test_lint_clean_and_list_checks(tmp_path):
 def test_lint_bad_version_and_no_files_exit_2():
     assert run("lint", RECIPE, "--kubernetes-version", "latest").returncode == 2
     assert run("lint").returncode == 2
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "audit-samples"
+needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(),
+                                   reason=f"sample audit logs not found at {SAMPLES}")
+METADATA_POLICY = ("apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\n"
+                   "rules:\n- level: Metadata\n")
+
+
+def _event(audit_id: str, second: int) -> str:
+    return json.dumps({"kind": "Event", "level": "Metadata", "auditID": audit_id,
+                       "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/d/pods",
+                       "verb": "list", "user": {"username": "u"},
+                       "objectRef": {"resource": "pods", "namespace": "d"},
+                       "stageTimestamp": f"2026-01-01T00:00:{second:02d}.000000Z"})
+
+
+@needs_samples
+def test_simulate_real_logs_with_compare_json(tmp_path):
+    policy = write(tmp_path, METADATA_POLICY)
+    result = run("simulate", "--policy", RECIPE, "--compare", policy, "-o", "json",
+                 SAMPLES / "audit2rbac-demo.log", SAMPLES / "falco-k8s-audit-trace-events.jsonl")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["input"]["requests"] == 88 and report["input"]["malformed"] == 0
+    assert report["policy"]["file"] == str(RECIPE)
+    # pods (every verb, the misplaced `verbs` being dropped) and subjectaccessreviews
+    assert [(t["from"], t["to"]) for t in report["compare"]["transitions"]] == \
+        [("Metadata", "RequestResponse")]
+    assert report["compare"]["delta"]["events"] == report["policy"]["events"] - \
+        report["compare"]["events"]
+    assert report["policy"]["webhook"]["capacityEventsPerSecond"] == 4000
+
+
+@needs_samples
+def test_simulate_text_stdin():
+    text = (SAMPLES / "audit2rbac-demo.log").read_text()
+    result = run("simulate", "--policy", RECIPE, "-", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert "Replayed 37 events = 37 requests" in result.stdout
+    assert "webhook: keeps up" in result.stdout
+    assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_simulate_batch_size_one_falls_behind(tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text("".join(_event(f"id{i}", i // 30) + "\n" for i in range(600)))  # 30/s for 20 s
+    result = run("simulate", "--policy", write(tmp_path, METADATA_POLICY), log,
+                 "--webhook-batch-max-size", "1")
+    assert result.returncode == 0
+    assert "falls behind" in result.stdout and "capacity of 10 events/s" in result.stdout
+    ok = run("simulate", "--policy", write(tmp_path, METADATA_POLICY), log)
+    assert "keeps up" in ok.stdout
+
+
+def test_simulate_empty_and_garbage_logs_exit_2(tmp_path):
+    policy = write(tmp_path, METADATA_POLICY)
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    result = run("simulate", "--policy", policy, empty)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"kubeadm-audit: error: {empty}: no audit events to replay " \
+                                    f"(0 lines, 0 malformed)"
+    garbage = tmp_path / "garbage.log"
+    garbage.write_text("garbage\n{}\n")
+    result = run("simulate", "--policy", policy, garbage)
+    assert result.returncode == 2 and f"first malformed at {garbage}:1, {garbage}:2" in result.stderr
+
+
+def test_simulate_malformed_lines_are_reported_not_fatal(tmp_path):
+    log = tmp_path / "audit.log.gz"
+    import gzip
+
+    log.write_bytes(gzip.compress(("oops\n" + _event("a", 1) + "\n").encode()))
+    result = run("simulate", "--policy", write(tmp_path, METADATA_POLICY), log, "-o", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["input"]["malformedAt"] == [f"{log}:1"]
+    assert "1 malformed line(s) skipped" in result.stderr
+
+
+def test_simulate_unknown_level_in_policy_exits_2(tmp_path):
+    policy = write(tmp_path, "apiVersion: audit.k8s.io/v1\nrules:\n- level: Verbose\n")
+    log = tmp_path / "a.log"
+    log.write_text(_event("a", 1) + "\n")
+    result = run("simulate", "--policy", policy, log)
+    assert result.returncode == 2
+    assert "rules[0].level" in result.stderr and "'Verbose'" in result.stderr
