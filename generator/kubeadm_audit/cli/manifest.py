@@ -1,0 +1,198 @@
+"""``kubeadm-audit manifest apply|check``: the kube-apiserver static Pod on a control-plane node."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Optional
+
+import click
+
+from kubeadm_audit.cli.kubeadm_config import file_mode, resolve_for
+from kubeadm_audit.cli.options import config_options
+from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
+
+#: Outside /etc/kubernetes/manifests: the kubelet runs every file there not starting with '.'.
+DEFAULT_BACKUP_DIR = "/etc/kubernetes/kubeadm-audit/backups"
+
+
+def _read_bytes(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _backup_dir(backup_dir: str, manifest_path: str) -> str:
+    from kubeadm_audit import volumes
+    from kubeadm_audit.errors import InputError
+
+    resolved = os.path.realpath(backup_dir)
+    manifests = os.path.realpath(os.path.dirname(os.path.abspath(manifest_path)))
+    if volumes.is_within(resolved, manifests):
+        raise InputError(f"{backup_dir} is inside {manifests}: the kubelet would start the backup as a "
+                         "second kube-apiserver Pod; choose a directory outside it", field="--backup-dir")
+    return resolved
+
+
+def _write_backup(directory: str, path: str, text: str, mode: int) -> str:
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.errors import InputError
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = os.path.join(directory, f"{os.path.basename(path)}.{stamp}")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        yamlio.write_atomic(target, text, mode)
+    except OSError as exc:
+        raise InputError(f"cannot write the backup: {exc.strerror or exc}", source=directory,
+                         field="--backup-dir") from None
+    return target
+
+
+def _node_files(cfg, built) -> list:
+    """(node path, generated content, mode) of the files kube-apiserver reads."""
+    wanted = {cfg.paths.policy_file, cfg.paths.webhook_config_file}
+    return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in built.files if f.install_to in wanted]
+
+
+def _load(file: str, params: dict):
+    """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
+    from kubeadm_audit import bundle, inputs, manifest as manifest_mod, yamlio
+
+    text = yamlio.read_text(file)
+    parsed = manifest_mod.load(text, file)
+    cfg = resolve_for(params, parsed.image_version, f"{file}: image")
+    built = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+    return text, parsed, cfg, built
+
+
+@click.group()
+def manifest() -> None:
+    """Apply the audit configuration to, or check, the kube-apiserver static Pod manifest."""
+
+
+@manifest.command()
+@config_options
+@click.argument("file", metavar="FILE")
+@click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--backup-dir", default=DEFAULT_BACKUP_DIR, show_default=True, metavar="DIR",
+              help="Where the previous manifest is kept (never inside the manifests directory).")
+@click.option("--write-files", is_flag=True,
+              help="Also install the policy and webhook kubeconfig at their node paths.")
+@click.option("--hash-annotation", is_flag=True,
+              help=f"Annotate the Pod ({'kubeadm-audit.dev/config-hash'}) with a hash of those files, "
+                   "so changing them restarts kube-apiserver.")
+def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_annotation: bool, **params) -> int:
+    """Add or replace the audit flags, volumes and mounts in FILE (the recipe's step 3).
+
+    Everything else in the manifest is kept; a second run changes nothing. The old file
+    goes to --backup-dir, the new one replaces it atomically with the same mode.
+
+    The policy and webhook kubeconfig must be on the node: install the bundle first
+    ('make install'), or pass --write-files. Without them kube-apiserver would not
+    start, so apply refuses (exit 1).
+
+    \b
+    Examples:
+      kubeadm-audit manifest apply /etc/kubernetes/manifests/kube-apiserver.yaml --dry-run
+      kubeadm-audit manifest apply /etc/kubernetes/manifests/kube-apiserver.yaml \\
+          --config audit.yaml --write-files --hash-annotation
+
+    kubeadm upgrade rebuilds this manifest: also merge into the kubeadm-config ConfigMap.
+    """
+    import difflib
+
+    from kubeadm_audit import manifest as manifest_mod, yamlio
+    from kubeadm_audit.errors import ConflictError
+
+    backups = _backup_dir(backup_dir, file)
+    text, parsed, cfg, built = _load(file, params)
+    node_files = _node_files(cfg, built)
+    to_write = []
+    for path, content, mode in node_files:
+        installed = _read_bytes(path)
+        if installed == content:
+            continue
+        if write_files:
+            to_write.append((path, content, mode))
+        elif installed is None:
+            raise ConflictError(f"{path} does not exist on this node: kube-apiserver would not start. Install "
+                                "the bundle first (make install) or pass --write-files", source=file)
+        else:
+            warn(f"{path} differs from what this configuration generates; kube-apiserver reads the installed "
+                 "file (--write-files replaces it)")
+    hash_value = None
+    if hash_annotation:
+        planned = dict((p, c) for p, c, _ in to_write)
+        hash_value = manifest_mod.config_hash([planned.get(p) or _read_bytes(p) or c for p, c, _ in node_files])
+    changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value)
+    for message in built.warnings:
+        warn(message)
+    stray = manifest_mod.stray_audit_flags(parsed, built.args)
+    if stray:
+        warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
+    new_text = parsed.dump() if changes else text
+    if dry_run:
+        click.echo("".join(difflib.unified_diff(text.splitlines(True), new_text.splitlines(True),
+                                                fromfile=file, tofile=f"{file} (audit)")), nl=False)
+        for path, _content, mode in to_write:
+            click.echo(f"would write {path} ({mode:04o})")
+        if not changes and not to_write:
+            click.echo(f"{file}: no change")
+        return 0
+    if not changes and not to_write:
+        click.echo(f"{file}: no change")
+        return 0
+    mode = file_mode(file)
+    backup = _write_backup(backups, file, text, mode) if changes else None
+    for path, content, file_perm in to_write:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        yamlio.write_atomic(path, content, file_perm)
+        click.echo(f"wrote {path} ({file_perm:04o})")
+    if changes:
+        yamlio.write_atomic(file, new_text, mode)
+        click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup}")
+        for change in changes:
+            click.echo(f"  {change}")
+        warn(manifest_mod.UPGRADE_NOTE)
+    return 0
+
+
+@manifest.command()
+@config_options
+@click.argument("file", metavar="FILE")
+@click.option("-o", "--output", "output", **OUTPUT_OPTION)
+def check(file: str, output: str, **params) -> int:
+    """Exit 1 when FILE lacks the configured audit flags or mounts, or they would not work.
+
+    The usual case after 'kubeadm upgrade': the manifest was rebuilt from a
+    ClusterConfiguration without the audit settings. Checks the flags as
+    kube-apiserver parses them, the mounts as the kubelet validates them, and (with
+    the hash annotation) whether the audit files changed since kube-apiserver started.
+    """
+    from kubeadm_audit import manifest as manifest_mod
+
+    _text, parsed, cfg, built = _load(file, params)
+    report = manifest_mod.check(parsed.pod, built.args, built.mounts, cfg.kubernetes_version)
+    recorded = ((parsed.pod.get("metadata") or {}).get("annotations") or {}).get(manifest_mod.HASH_ANNOTATION)
+    if recorded:
+        node_files = _node_files(cfg, built)
+        contents = [_read_bytes(path) for path, _c, _m in node_files]
+        if all(c is not None for c in contents) and manifest_mod.config_hash(contents) != recorded:
+            report.drift.append("the audit files changed since the manifest was applied: run "
+                                "'kubeadm-audit manifest apply --hash-annotation' to restart kube-apiserver")
+    if output == "json":
+        emit_json({"file": file, "kubernetesVersion": str(cfg.kubernetes_version), **report.as_dict()})
+    else:
+        for message in report.warnings:
+            warn(message)
+        if report.ok:
+            click.echo(f"{file}: ok: {len(built.args)} audit flags and {len(built.mounts)} mounts in place")
+        else:
+            click.echo(f"{file}: {len(report.drift)} drifted, {len(report.invalid)} invalid")
+            for line in report.drift:
+                click.echo(f"  drift: {line}")
+            for line in report.invalid:
+                click.echo(f"  invalid: {line}")
+    return 0 if report.ok else 1

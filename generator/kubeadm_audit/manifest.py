@@ -1,0 +1,235 @@
+"""The kube-apiserver static Pod manifest: the recipe's hand edit done safely, and drift checks.
+
+kubeadm rebuilds ``/etc/kubernetes/manifests/kube-apiserver.yaml`` from the
+ClusterConfiguration on every upgrade (and ``init phase control-plane``), so what
+``apply`` adds is lost then unless the ConfigMap or the patches carry it too;
+``check`` is how that loss is noticed. Both work on the parsed Pod and never touch
+files: the CLI reads, writes and backs up.
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any, List, MutableMapping, Optional, Sequence
+
+from kubeadm_audit import flags, pod as pod_mod, versions, volumes, yamlio
+from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.volumes import HostPathMount
+
+#: Annotation carrying a hash of the audit files, so changing them changes the Pod (and restarts it).
+HASH_ANNOTATION = "kubeadm-audit.dev/config-hash"
+
+UPGRADE_NOTE = ("the next 'kubeadm upgrade apply|node' (or 'kubeadm init phase control-plane apiserver') "
+                "rebuilds this manifest from the ClusterConfiguration in kube-system/kubeadm-config and "
+                "drops these changes: make them last by merging into the ConfigMap "
+                "('make reconfigure', i.e. kubeadm-audit kubeadm-config merge) or by passing the audit "
+                "patches to every upgrade ('make upgrade ROUTE=patches')")
+
+_IMAGE_TAG = re.compile(r":(v?\d+\.\d+(?:\.\d+)?[0-9A-Za-z.+-]*)(?:@sha256:[0-9a-f]+)?\Z")
+
+
+@dataclass
+class Manifest:
+    """A parsed kube-apiserver static Pod (round-trip, so untouched parts stay as written)."""
+
+    source: str
+    stream: yamlio.RoundTrip
+    pod: MutableMapping
+    container: MutableMapping
+
+    def dump(self) -> str:
+        return self.stream.dump()
+
+    @property
+    def image_version(self) -> Optional[str]:
+        """The Kubernetes version of the kube-apiserver image tag, if it names one."""
+        match = _IMAGE_TAG.search(str(self.container.get("image") or ""))
+        return match.group(1) if match else None
+
+
+def load(text: str, source: str) -> Manifest:
+    """Parse a kube-apiserver static Pod manifest; InputError for anything else."""
+    documents = yamlio.load_all(text, source)
+    if len(documents) != 1:
+        raise InputError(f"expected one Pod document, found {len(documents)}", source=source)
+    if not isinstance(documents[0], dict) or documents[0].get("kind") != "Pod":
+        kind = documents[0].get("kind") if isinstance(documents[0], dict) else None
+        raise InputError(f"not a Pod (kind {kind!r}): expected the kube-apiserver static Pod manifest",
+                         source=source, field="kind")
+    stream = yamlio.RoundTrip(text, source)
+    pod = next(doc for doc in stream.documents if doc is not None)
+    container = pod_mod.apiserver_container(pod)
+    if container is None:
+        raise InputError("no kube-apiserver container (by name or command)", source=source,
+                         field="spec.containers")
+    command = container.get("command")
+    if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command) or not command:
+        raise InputError("expected a list of strings starting with kube-apiserver", source=source,
+                         field="spec.containers[kube-apiserver].command")
+    for key in ("volumes", "volumeMounts"):
+        holder = pod["spec"] if key == "volumes" else container
+        if holder.get(key) is not None and not isinstance(holder.get(key), list):
+            raise InputError("expected a list", source=source, field=key)
+    return Manifest(source, stream, pod, container)
+
+
+def config_hash(contents: Sequence[bytes]) -> str:
+    """A stable hash of the audit files kube-apiserver reads (order matters)."""
+    digest = hashlib.sha256()
+    for content in contents:
+        digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+# --- apply -----------------------------------------------------------------------------
+
+def _set_flag(command: list, name: str, value: str) -> Optional[str]:
+    wanted = f"--{name}={value}"
+    found = [occ for occ in flags.parse_command(command) if occ.name == name]
+    if not found:
+        command.append(wanted)
+        return f"added {wanted}"
+    if len(found) == 1 and not found[0].separate and command[found[0].index] == wanted:
+        return None
+    old = ", ".join(f"--{occ.name}={occ.value}" if occ.value is not None else f"--{occ.name}" for occ in found)
+    for occ in reversed(found):
+        if occ.separate:
+            del command[occ.index + 1]
+        if occ is found[0]:
+            command[occ.index] = wanted
+        else:
+            del command[occ.index]
+    return f"replaced {old} with {wanted}"
+
+
+def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> bool:
+    """Whether the container already mounts ``mount``'s host path at its mount path (any name)."""
+    by_name = {v.get("name"): v for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    for entry in container.get("volumeMounts") or []:
+        if posixpath.normpath(str(entry.get("mountPath", ""))) != mount.mount_path:
+            continue
+        volume = by_name.get(entry.get("name")) or {}
+        host = volume.get("hostPath") or {}
+        if (posixpath.normpath(str(host.get("path", ""))) == mount.host_path
+                and str(host.get("type") or "") == mount.path_type
+                and bool(entry.get("readOnly")) == mount.read_only):
+            return True
+    return False
+
+
+def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> Optional[str]:
+    if _mounted_as(mount, spec, container):
+        return None
+    pod_volumes = spec.setdefault("volumes", [])
+    mounts = container.setdefault("volumeMounts", [])
+    replaced = [m for m in mounts if m.get("name") == mount.name
+                or posixpath.normpath(str(m.get("mountPath", ""))) == mount.mount_path]
+    old_names = {m.get("name") for m in replaced} | {mount.name}
+    for entry in replaced:
+        mounts.remove(entry)
+    still_used = {m.get("name") for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []}
+    dropped = [v for v in pod_volumes if v.get("name") in old_names and v.get("name") not in still_used]
+    for entry in dropped:
+        pod_volumes.remove(entry)
+    pod_volumes.append(mount.pod_volume())
+    mounts.append(mount.volume_mount())
+    what = f"volume {mount.name} ({mount.host_path} -> {mount.mount_path}, {'ro' if mount.read_only else 'rw'})"
+    if replaced or dropped:
+        gone = sorted({str(e.get("name")) for e in replaced + dropped})
+        return f"replaced {', '.join(gone)} with {what}"
+    return f"added {what}"
+
+
+def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+          version: versions.KubeVersion, hash_value: Optional[str] = None) -> List[str]:
+    """Add or replace the audit flags, volumes and mounts (and the hash annotation) in place.
+
+    Raises ConflictError when the result would stop kube-apiserver (invalid audit flags)
+    or be rejected by the kubelet; the caller then writes nothing.
+    """
+    spec = manifest.pod["spec"]
+    command = manifest.container["command"]
+    changes = [c for c in (_set_flag(command, name, value) for name, value in args) if c]
+    changes += [c for c in (_set_mount(m, spec, manifest.container) for m in mounts) if c]
+    if hash_value is not None:
+        metadata = manifest.pod.setdefault("metadata", {})
+        annotations = metadata.get("annotations")
+        if annotations is None:
+            annotations = metadata["annotations"] = {}
+        if annotations.get(HASH_ANNOTATION) != hash_value:
+            annotations[HASH_ANNOTATION] = hash_value
+            changes.append(f"set annotation {HASH_ANNOTATION}={hash_value[:12]}...")
+    report = check(manifest.pod, args, mounts, version)
+    if report.invalid:
+        raise ConflictError("the result would not run: " + "; ".join(report.invalid), source=manifest.source)
+    return changes
+
+
+def stray_audit_flags(manifest: Manifest, args: Sequence[tuple]) -> List[str]:
+    """Audit flags in the manifest that the configuration does not set (kept as they are)."""
+    ours = {name for name, _ in args}
+    return sorted({occ.name for occ in flags.parse_command(manifest.container["command"])
+                   if occ.name.startswith("audit-") and occ.name not in ours})
+
+
+# --- check -----------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    drift: List[str] = field(default_factory=list)      # configured but missing or different
+    invalid: List[str] = field(default_factory=list)    # kube-apiserver or the kubelet would refuse
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift and not self.invalid
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "drift": self.drift, "invalid": self.invalid, "warnings": self.warnings}
+
+
+def pod_mounts(pod: Any) -> List[HostPathMount]:
+    """The kube-apiserver container's hostPath mounts as HostPathMounts."""
+    container = pod_mod.apiserver_container(pod) or {}
+    by_name = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or [] if isinstance(v, dict)}
+    found = []
+    for entry in container.get("volumeMounts") or []:
+        host = (by_name.get(entry.get("name")) or {}).get("hostPath")
+        if isinstance(host, dict) and host.get("path") and entry.get("mountPath"):
+            found.append(HostPathMount(str(entry["name"]), posixpath.normpath(str(host["path"])),
+                                       posixpath.normpath(str(entry["mountPath"])),
+                                       bool(entry.get("readOnly")), str(host.get("type") or "")))
+    return found
+
+
+def check(pod: Any, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+          version: versions.KubeVersion) -> Report:
+    """What differs from the configuration, and what kube-apiserver or the kubelet would refuse."""
+    report = Report()
+    container = pod_mod.apiserver_container(pod) or {}
+    occurrences = [occ for occ in flags.parse_command(container.get("command") or [])
+                   if occ.name.startswith("audit-")]
+    values = flags.effective(occurrences)
+    for name, value in args:
+        if name not in values:
+            report.drift.append(f"--{name}={value} is missing")
+        elif values[name] != value:
+            report.drift.append(f"--{name} is {values[name]!r}, the audit configuration sets {value!r}")
+    present = {m.mount_path: m for m in pod_mounts(pod)}
+    for mount in mounts:
+        found = present.get(mount.mount_path)
+        if found is None:
+            report.drift.append(f"no volume mounts {mount.host_path} at {mount.mount_path}")
+        elif (found.host_path, found.read_only, found.path_type) != (mount.host_path, mount.read_only,
+                                                                      mount.path_type):
+            report.drift.append(f"{mount.mount_path} is mounted from {found.host_path} "
+                                f"({'ro' if found.read_only else 'rw'}, type {found.path_type or '(empty)'}), "
+                                f"the audit configuration wants {mount.host_path} "
+                                f"({'ro' if mount.read_only else 'rw'}, type {mount.path_type or '(empty)'})")
+    for problem in flags.validate(values, version, occurrences):
+        (report.invalid if problem.severity == "error" else report.warnings).append(str(problem))
+    report.invalid += volumes.uncovered(sorted(values.items()), list(present.values()))
+    report.invalid += pod_mod.kubelet_problems(pod)
+    return report
