@@ -1,0 +1,211 @@
+"""Cluster API: the audit configuration in a KubeadmControlPlane or KubeadmControlPlaneTemplate.
+
+Cluster API writes ``kubeadmConfigSpec.files[]`` onto every control-plane machine at
+bootstrap, so the policy and the webhook kubeconfig travel with the spec, and the
+flags and mounts go into ``clusterConfiguration.apiServer``. Cluster API only rolls
+machines when the spec changes, so content kept in a Secret is referenced under a
+name that carries a hash of that content: new content, new name, new spec, rollout.
+
+Pure: takes and edits plain mappings; the Secret comes back as data.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import List, Mapping, MutableMapping, Optional, Sequence
+
+from kubeadm_audit.errors import ConflictError, InputError
+
+GROUP = "controlplane.cluster.x-k8s.io"
+
+#: Cluster API version -> shape of ``clusterConfiguration.apiServer.extraArgs``.
+ARG_SHAPES = {"v1beta1": "map", "v1beta2": "list"}
+
+#: kind -> where its KubeadmConfigSpec lives.
+CONFIG_SPEC_PATHS = {
+    "KubeadmControlPlane": ("spec", "kubeadmConfigSpec"),
+    "KubeadmControlPlaneTemplate": ("spec", "template", "spec", "kubeadmConfigSpec"),
+}
+
+#: Cluster API refuses ``files[].content`` longer than this (characters).
+MAX_FILE_CONTENT = 10240
+FILE_OWNER = "root:root"
+POLICY_PERMISSIONS = "0644"
+KUBECONFIG_PERMISSIONS = "0600"
+
+#: Keys of the generated Secret, the file names of the bundle.
+POLICY_KEY = "audit-policy.yaml"
+WEBHOOK_KEY = "audit-webhook.yaml"
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubeadm-audit"}
+OWNER_ANNOTATION = "kubeadm-audit.dev/owner"
+MAX_NAME = 253
+_HASH_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class AuditFiles:
+    """What must exist on each control-plane node, with where it goes."""
+
+    policy_path: str
+    policy_text: str
+    webhook_path: Optional[str] = None
+    webhook_text: Optional[str] = None
+
+
+def shape_for(api_version: str, kind: str, source: str) -> str:
+    """The extraArgs shape of this Cluster API version; InputError for versions we do not write."""
+    version = api_version.partition("/")[2]
+    if version not in ARG_SHAPES:
+        raise InputError(f"{kind} {api_version} is not a Cluster API version kubeadm-audit writes "
+                         f"(supported: {', '.join(f'{GROUP}/{v}' for v in ARG_SHAPES)})",
+                         source=source, field="apiVersion")
+    return ARG_SHAPES[version]
+
+
+def config_spec(resource: MutableMapping, kind: str, source: str) -> MutableMapping:
+    """The resource's KubeadmConfigSpec, created when absent."""
+    node: MutableMapping = resource
+    walked: List[str] = []
+    for key in CONFIG_SPEC_PATHS[kind]:
+        walked.append(key)
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif not isinstance(child, MutableMapping):
+            raise InputError("expected a mapping", source=source, field=".".join(walked))
+        node = child
+    return node
+
+
+def cluster_configuration(spec: MutableMapping, source: str, prefix: str) -> MutableMapping:
+    cluster = spec.get("clusterConfiguration")
+    if cluster is None:
+        cluster = spec["clusterConfiguration"] = {}
+    elif not isinstance(cluster, MutableMapping):
+        raise InputError("expected a mapping", source=source, field=f"{prefix}clusterConfiguration")
+    return cluster
+
+
+def _secret_prefix(owner: str) -> str:
+    return owner[:MAX_NAME - len("-audit-") - _HASH_LENGTH].rstrip("-.") + "-audit-"
+
+
+def secret_name(owner: str, data: Mapping[str, str]) -> str:
+    """``<owner>-audit-<hash of the content>``: deterministic, and new whenever the content is."""
+    digest = hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
+    return _secret_prefix(owner) + digest[:_HASH_LENGTH]
+
+
+def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: AuditFiles) -> tuple:
+    """The ``files[]`` entries and the Secret (or None) they reference.
+
+    The webhook kubeconfig always goes into the Secret: it names the receiver and may
+    hold a client key, and ``files[].content`` is readable by anyone who can read the
+    KubeadmControlPlane and KubeadmConfig objects. The policy is inline unless it is
+    over Cluster API's size limit.
+    """
+    secret_data: dict = {}
+    if len(files.policy_text) > MAX_FILE_CONTENT:
+        secret_data[POLICY_KEY] = files.policy_text
+    if files.webhook_text is not None:
+        secret_data[WEBHOOK_KEY] = files.webhook_text
+    name = secret_name(owner, secret_data) if secret_data else None
+
+    def entry(path: str, permissions: str, key: str, text: str) -> dict:
+        out: dict = {"path": path, "owner": FILE_OWNER, "permissions": permissions}
+        if key in secret_data:
+            out["contentFrom"] = {"secret": {"name": name, "key": key}}
+        else:
+            out["content"] = text
+        return out
+
+    entries = [entry(files.policy_path, POLICY_PERMISSIONS, POLICY_KEY, files.policy_text)]
+    if files.webhook_path and files.webhook_text is not None:
+        entries.append(entry(files.webhook_path, KUBECONFIG_PERMISSIONS, WEBHOOK_KEY, files.webhook_text))
+    secret = None
+    if name:
+        metadata: dict = {"name": name}
+        if namespace:
+            metadata["namespace"] = namespace
+        metadata["labels"] = dict(MANAGED_BY)
+        metadata["annotations"] = {OWNER_ANNOTATION: f"{owner_kind}/{owner}"}
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque",
+                  "data": {key: base64.b64encode(text.encode()).decode("ascii")
+                           for key, text in secret_data.items()}}
+    return entries, secret
+
+
+def is_ours(entry: Mapping, owner: str, marker: str) -> bool:
+    """Whether a files[] entry was written by kubeadm-audit (so it may be replaced)."""
+    source = entry.get("contentFrom")
+    if isinstance(source, Mapping):
+        secret = source.get("secret") if isinstance(source.get("secret"), Mapping) else {}
+        name = str(secret.get("name") or "")
+        return name.startswith(_secret_prefix(owner))
+    return str(entry.get("content") or "").startswith(marker)
+
+
+def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, marker: str,
+                force: bool, source: str, prefix: str) -> List[str]:
+    """Upsert ``entries`` into ``spec.files`` by path; other files stay as they are.
+
+    A file at one of our paths that kubeadm-audit did not write is a conflict unless
+    ``force``: the audit flags name that path, so one of the two would lose.
+    """
+    where = f"{prefix}files"
+    files = spec.get("files")
+    if files is not None and not isinstance(files, list):
+        raise InputError("expected a list", source=source, field=where)
+    current: list = [] if files is None else files
+    for index, item in enumerate(current):
+        if not isinstance(item, Mapping):
+            raise InputError("expected a file mapping", source=source, field=f"{where}[{index}]")
+    edits: list = []
+    changes: List[str] = []
+    for entry in entries:
+        path = posixpath.normpath(str(entry["path"]))
+        found = [i for i, item in enumerate(current) if posixpath.normpath(str(item.get("path") or "")) == path]
+        if not found:
+            edits.append(("append", None, entry))
+            changes.append(f"{where}: added {path}")
+            continue
+        index = found[0]
+        if dict(current[index]) == dict(entry):
+            continue
+        if not force and not is_ours(current[index], owner, marker):
+            raise ConflictError(f"{where}[{index}] already writes {path}, which the audit configuration "
+                                "needs for its own file; move it, or force to replace it",
+                                source=source)
+        edits.append(("replace", index, entry))
+        changes.append(f"{where}: replaced {path}")
+    for action, index, entry in edits:
+        if action == "append":
+            current.append(dict(entry))
+        else:
+            current[index] = dict(entry)
+    if files is None and current:
+        spec["files"] = current
+    return changes
+
+
+def secrets_to_prune(secrets: Sequence[Mapping], owner_kind: str, owner: str, namespace: Optional[str],
+                     keep: Optional[str]) -> list:
+    """Indexes of earlier generated Secrets of this owner that nothing references any more."""
+    stale = []
+    for index, secret in enumerate(secrets):
+        meta = secret.get("metadata") if isinstance(secret.get("metadata"), Mapping) else {}
+        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+        if annotations.get(OWNER_ANNOTATION) == f"{owner_kind}/{owner}" \
+                and (meta.get("namespace") or None) == (namespace or None) and meta.get("name") != keep:
+            stale.append(index)
+    return stale
+
+
+def describe(resource: Mapping) -> str:
+    meta = resource.get("metadata") if isinstance(resource.get("metadata"), Mapping) else {}
+    where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+    return f"{resource.get('kind')} {where}{meta.get('name')}"

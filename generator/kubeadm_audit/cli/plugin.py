@@ -1,0 +1,58 @@
+"""``kubeadm-audit plugin install``: put the legacy Kustomize exec plugin where kustomize finds it."""
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def plugin() -> None:
+    """The Kustomize plugin (for kubectl kustomize --enable-alpha-plugins).
+
+    \b
+    Examples:
+      kubeadm-audit plugin install
+      kubeadm-audit plugin install --plugin-home ./plugins
+      KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlay/
+    """
+
+
+@plugin.command()
+@click.option("--plugin-home", "home", metavar="DIR",
+              help="Plugin home to install into. Default: kustomize's own lookup order "
+                   "($KUSTOMIZE_PLUGIN_HOME, $XDG_CONFIG_HOME/kustomize/plugin, "
+                   "$HOME/.config/kustomize/plugin, $HOME/kustomize/plugin).")
+def install(home: str) -> int:
+    """Install the AuditConfig plugin as <home>/kubeadm-audit.dev/v1alpha1/auditconfig/AuditConfig.
+
+    The plugin runs this installation's Python and package. kubectl kustomize finds the
+    first plugin home that exists, so set KUSTOMIZE_PLUGIN_HOME to the same DIR when
+    you install somewhere else.
+    """
+    import os
+    import sys
+
+    from kubeadm_audit import kustomize_plugin, yamlio
+    from kubeadm_audit.errors import InputError
+
+    why = "--plugin-home"
+    if not home:
+        home, why = kustomize_plugin.install_home(os.environ)
+        if home is None:
+            raise InputError(f"cannot choose a plugin home: {why}; pass --plugin-home DIR")
+    target = kustomize_plugin.plugin_path(os.path.abspath(home))
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create: {exc.strerror or exc}", source=os.path.dirname(target)) from None
+    text = kustomize_plugin.script(sys.executable, kustomize_plugin.package_root())
+    try:
+        yamlio.write_atomic(target, text, 0o755)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=target) from None
+    click.echo(f"installed {target}")
+    click.echo(f"plugin home: {os.path.abspath(home)} ({why})")
+    found = next((path for path, _ in kustomize_plugin.candidate_homes(os.environ) if os.path.isdir(path)), None)
+    if found is None or os.path.abspath(found) != os.path.abspath(home):
+        click.echo(f"note: kustomize looks in {found or 'the default homes'} first: run builds with "
+                   f"KUSTOMIZE_PLUGIN_HOME={os.path.abspath(home)}", err=True)
+    return 0

@@ -1,0 +1,196 @@
+"""``kubeadm-audit krm``: the KRM function and the legacy Kustomize exec plugin, one entry point.
+
+The protocol is read from stdin: one ``kind: ResourceList`` document is a KRM
+function call (kpt ``fn eval --exec`` / ``fn render --allow-exec``, kustomize
+``--enable-alpha-plugins --enable-exec``); anything else, including nothing, is the
+legacy exec plugin (``kubectl kustomize --enable-alpha-plugins``), whose config
+file is the first argument.
+
+This is the I/O edge: it reads stdin, the config and the files it names, and
+writes stdout (data only) and stderr (messages only). It imports neither click nor
+ruamel, and leaves every resource that is not a target as the text it came in.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+USAGE = """\
+usage: kubeadm-audit krm                      KRM function: a ResourceList on stdin, one on stdout
+       kubeadm-audit krm CONFIG_FILE          legacy Kustomize exec plugin: resources on stdin
+       kubeadm-audit krm --strip-kubeadm-metadata   drop metadata from kubeadm documents (stdin to stdout)
+
+The function config is an AuditConfig (kubeadm-audit.dev/v1alpha1), or with kpt's
+'-- key=value' form a ConfigMap whose keys are spec fields (webhook.server=https://...).
+Annotations on the AuditConfig: kubeadm-audit.dev/mode: inject|generate,
+kubeadm-audit.dev/force: "true".
+
+Targets: Cluster API KubeadmControlPlane(Template) v1beta1/v1beta2, the
+kube-system/kubeadm-config ConfigMap and kubeadm ClusterConfiguration documents.
+Install the legacy plugin for kubectl kustomize with: kubeadm-audit plugin install
+"""
+
+PROG = "kubeadm-audit krm"
+
+
+def main(argv: Sequence[str]) -> int:
+    args = list(argv)
+    if args[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(USAGE)
+        return 0
+    from kubeadm_audit.errors import KubeadmAuditError
+
+    try:
+        text = _read_stdin()
+        if args[:1] == ["--strip-kubeadm-metadata"]:
+            return _strip(text)
+        from kubeadm_audit import resourcelist
+
+        if resourcelist.is_resource_list(text):
+            return _krm(text)
+        return _legacy(text, args)
+    except KubeadmAuditError as exc:
+        _say("error", str(exc))
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+
+
+def _read_stdin() -> str:
+    from kubeadm_audit.errors import InputError
+
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason}", source="<stdin>") from None
+
+
+def _say(severity: str, message: str) -> None:
+    sys.stderr.write(f"{PROG}: {severity}: {message}\n")
+
+
+def _report(results: Sequence[dict], quiet_info: bool = True) -> None:
+    for entry in results:
+        if quiet_info and entry.get("severity") == "info":
+            continue
+        ref = entry.get("resourceRef")
+        where = f"{ref.get('kind')} {ref.get('name')}: " if ref else ""
+        _say(entry.get("severity", "error"), where + entry["message"])
+
+
+# --- KRM ----------------------------------------------------------------------------------
+
+def _krm(text: str) -> int:
+    from kubeadm_audit import resourcelist, transform
+    from kubeadm_audit.errors import KubeadmAuditError
+
+    try:
+        rl = resourcelist.ResourceList(text)
+    except KubeadmAuditError as exc:
+        results = [transform.result("error", str(exc))]
+        sys.stdout.write(_empty_list(results))
+        _report(results)
+        return exc.exit_code
+    try:
+        from kubeadm_audit import fnconfig
+
+        fn = fnconfig.read(rl.function_config, "functionConfig")
+        report = transform.run(rl.items, _auditor(fn), fn.settings, _new_document)
+        results, code = list(report.results), report.exit_code
+    except KubeadmAuditError as exc:
+        results, code = [transform.result("error", str(exc))], exc.exit_code
+    if code:
+        rl = resourcelist.ResourceList(text)   # the input as it came: nothing half-done goes out
+    sys.stdout.write(rl.render(results))
+    _report(results)
+    return code
+
+
+def _empty_list(results: List[dict]) -> str:
+    from kubeadm_audit import resourcelist, yamlio
+
+    return yamlio.dump({"apiVersion": resourcelist.DEFAULT_API_VERSION, "kind": resourcelist.RESOURCE_LIST_KIND,
+                        "items": [], "results": results})
+
+
+def _new_document(obj: dict) -> Any:
+    from kubeadm_audit.resourcelist import Document
+
+    return Document(obj=obj, source=f"{obj.get('kind')} {obj.get('metadata', {}).get('name')}")
+
+
+# --- legacy exec plugin -------------------------------------------------------------------
+
+def _legacy(text: str, args: List[str]) -> int:
+    from kubeadm_audit import fnconfig, resourcelist, transform, yamlio
+    from kubeadm_audit.errors import InputError
+
+    if not args:
+        raise InputError("expected a KRM ResourceList on stdin, or the function config file as the first "
+                         "argument (the legacy Kustomize exec plugin); see 'kubeadm-audit krm --help'",
+                         source="<stdin>")
+    path = args[0]
+    fn = fnconfig.read(yamlio.load_file(path), path)
+    documents = resourcelist.split_stream(text)
+    if not documents and fn.settings.mode == "inject":
+        raise InputError("no resources on stdin: list the AuditConfig under 'transformers:' (under "
+                         f"'generators:' annotate it {fnconfig.MODE_ANNOTATION}: generate)", source=path)
+    report = transform.run(documents, _auditor(fn), fn.settings, _new_document)
+    _report(report.results)
+    if report.exit_code:
+        return report.exit_code
+    sys.stdout.write(resourcelist.join_stream(documents))
+    return 0
+
+
+# --- the audit pieces, read once per Kubernetes version ------------------------------------
+
+def _auditor(fn: Any) -> Callable[[Optional[str]], Any]:
+    """``audit_for(version)``: resolve, read the files the config names, build and check the parts.
+
+    The configuration is resolved at once, so a bad one fails even when nothing is a
+    target; the parts are built on first use, once per Kubernetes version, and only
+    when the configuration does not pin ``kubernetesVersion`` itself.
+    """
+    from kubeadm_audit import config, inputs
+
+    base = fn.base_dir or os.environ.get("KUSTOMIZE_PLUGIN_CONFIG_ROOT") or os.getcwd()
+    spec = inputs.absolutize(fn.spec, base)
+    default = config.resolve(spec, source=fn.source)
+    if default.kubeadm_route != "extraArgs":
+        _say("warning", "kubeadmRoute: patches does not apply in pipelines: targets get extraArgs and extraVolumes")
+    pinned = "kubernetesVersion" in spec
+    cache: Dict[Optional[str], Any] = {}
+
+    def audit_for(version: Optional[str]) -> Any:
+        key = None if pinned else version
+        if key not in cache:
+            from kubeadm_audit import bundle, transform
+
+            cfg = default if key is None else config.resolve({**spec, "kubernetesVersion": key}, source=fn.source)
+            parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+            cache[key] = transform.audit(cfg, parts)
+        return cache[key]
+
+    return audit_for
+
+
+# --- strip ----------------------------------------------------------------------------------
+
+def _strip(text: str) -> int:
+    """Drop ``metadata`` from kubeadm documents: kustomize and kpt need it, ``kubeadm config validate`` refuses it."""
+    from kubeadm_audit import resourcelist, transform
+
+    documents = resourcelist.split_stream(text)
+    for document in documents:
+        api_version, kind = document.header
+        if not kind:
+            obj = document.obj
+            api_version = str(obj.get("apiVersion") or "") if isinstance(obj, dict) else ""
+        if transform.group_of(api_version) == transform.KUBEADM_GROUP and isinstance(document.obj, dict) \
+                and "metadata" in document.obj:
+            del document.obj["metadata"]
+            document.mark_changed()
+    sys.stdout.write(resourcelist.join_stream(documents))
+    return 0

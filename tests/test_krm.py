@@ -1,0 +1,280 @@
+"""``kubeadm-audit krm``: both protocols, the function config forms, fidelity and failures.
+
+Every test runs the real command as a subprocess.
+"""
+from __future__ import annotations
+
+import os
+
+import yaml
+from pipelines import (CAPI, audit_config, by_id, copy_tls, install_plugin, krm, load_all, resource_list,
+                       webhook_config)
+
+from kubeadm_audit import kustomize_plugin
+
+UNTOUCHED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags   # a comment
+  namespace: apps
+  annotations:
+    internal.config.kubernetes.io/path: 'apps/flags.yaml'
+    internal.config.kubernetes.io/id: '7'
+    config.k8s.io/id: '7'
+data:
+  enabled: yes
+  mode: 0600
+  big: 1e3
+  nothing: ~
+  quoted: "false"
+  text: |
+    two
+    lines
+"""
+
+KCP = """\
+apiVersion: controlplane.cluster.x-k8s.io/v1beta1
+kind: KubeadmControlPlane
+metadata:
+  name: cp
+  namespace: apps
+  annotations:
+    internal.config.kubernetes.io/path: 'apps/cp.yaml'
+    internal.config.kubernetes.io/id: '8'
+spec:
+  version: v1.30.4
+  kubeadmConfigSpec:
+    clusterConfiguration:
+      apiServer:
+        extraArgs:
+          profiling: "false"
+"""
+
+
+def indent_item(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "- " + lines[0] + "".join("  " + line if line.strip() else line for line in lines[1:])
+
+
+def kpt_style_list(items: list, function_config: dict) -> str:
+    """A ResourceList laid out the way kpt writes it (comments and plain scalars as in the files)."""
+    body = "".join(indent_item(text) for text in items)
+    fc = yaml.safe_dump({"functionConfig": function_config}, sort_keys=False)
+    return f"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{body}{fc}"
+
+
+def test_krm_injects_and_keeps_untouched_items_byte_for_byte(tmp_path):
+    text = kpt_style_list([UNTOUCHED, KCP], audit_config())
+    result = krm(input=text, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert indent_item(UNTOUCHED) in out          # comments, 0600, yes, ~, quoting, annotations: as they came
+    doc = yaml.safe_load(out)
+    assert doc["kind"] == "ResourceList" and doc["apiVersion"] == "config.kubernetes.io/v1"
+    kcp = doc["items"][1]
+    assert kcp["metadata"]["annotations"] == {"internal.config.kubernetes.io/path": "apps/cp.yaml",
+                                              "internal.config.kubernetes.io/id": "8"}
+    args = kcp["spec"]["kubeadmConfigSpec"]["clusterConfiguration"]["apiServer"]["extraArgs"]
+    assert args["profiling"] == "false"
+    assert args["audit-policy-file"] == "/etc/kubernetes/audit/audit-policy.yaml"
+    assert args["audit-log-maxage"] == "30"
+    infos = [r for r in doc["results"] if r["severity"] == "info"]
+    assert infos and infos[0]["resourceRef"]["kind"] == "KubeadmControlPlane"
+    assert "Traceback" not in result.stderr
+
+
+def test_krm_rerun_changes_nothing(tmp_path):
+    first = krm(input=kpt_style_list([UNTOUCHED, KCP], audit_config()), cwd=tmp_path)
+    doc = yaml.safe_load(first.stdout)
+    again = krm(input=resource_list(doc["items"], audit_config()), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert yaml.safe_load(again.stdout)["items"] == doc["items"]
+    assert not [r for r in yaml.safe_load(again.stdout).get("results", []) if r["severity"] == "info"]
+
+
+def test_krm_json_input_is_read_whole(tmp_path):
+    import json
+
+    kcp = yaml.safe_load(KCP)
+    text = json.dumps({"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": [kcp],
+                       "functionConfig": audit_config()})
+    result = krm(input=text, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["items"][0]["spec"]["kubeadmConfigSpec"]["clusterConfiguration"][
+        "apiServer"]["extraArgs"]
+    assert "audit-log-path" in args
+
+
+def test_bad_function_config_fails_with_results_and_stderr(tmp_path):
+    bad = audit_config(webhook={"server": "ftp://nope"})
+    text = kpt_style_list([UNTOUCHED, KCP], bad)
+    result = krm(input=text, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "spec.webhook.server" in result.stderr and "Traceback" not in result.stderr
+    doc = yaml.safe_load(result.stdout)
+    assert doc["kind"] == "ResourceList"
+    errors = [r for r in doc["results"] if r["severity"] == "error"]
+    assert errors and "spec.webhook.server" in errors[0]["message"]
+    assert indent_item(KCP) in result.stdout     # nothing half-done goes out
+
+
+def test_unknown_spec_field_names_the_field(tmp_path):
+    bad = audit_config()
+    bad["spec"]["webhok"] = {}
+    result = krm(input=kpt_style_list([KCP], bad), cwd=tmp_path)
+    assert result.returncode == 2 and "spec.webhok" in result.stderr and "did you mean" in result.stderr
+
+
+def test_garbage_input_fails_clearly(tmp_path):
+    result = krm(input="apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [unclosed\n", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "malformed YAML" in result.stderr and "Traceback" not in result.stderr
+    assert yaml.safe_load(result.stdout)["results"][0]["severity"] == "error"
+
+
+def test_conflict_fails_and_force_annotation_replaces(tmp_path):
+    kcp = KCP.replace('profiling: "false"', 'audit-log-maxage: "7"')
+    result = krm(input=kpt_style_list([kcp], audit_config()), cwd=tmp_path)
+    assert result.returncode == 1 and "audit-log-maxage" in result.stderr
+    forced = audit_config()
+    forced["metadata"]["annotations"] = {"kubeadm-audit.dev/force": "true"}
+    result = krm(input=kpt_style_list([kcp], forced), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["items"][0]["spec"]["kubeadmConfigSpec"]["clusterConfiguration"][
+        "apiServer"]["extraArgs"]
+    assert args["audit-log-maxage"] == "30"
+
+
+def test_kpt_configmap_form_maps_keys_to_spec_fields(tmp_path):
+    copy_tls(tmp_path)
+    fc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "function-input"},
+          "data": {"preset": "falco", "webhook.server": "http://10.0.0.9:9765/k8s-audit", "log": "null",
+                   "spec.kubernetesVersion": "v1.31.0"}}
+    result = krm(input=kpt_style_list([KCP], fc), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["items"][0]["spec"]["kubeadmConfigSpec"]["clusterConfiguration"][
+        "apiServer"]["extraArgs"]
+    assert "audit-webhook-config-file" in args and "audit-log-path" not in args
+    fc["data"]["webhook.bogus"] = "x"
+    result = krm(input=kpt_style_list([KCP], fc), cwd=tmp_path)
+    assert result.returncode == 2 and "spec.webhook.bogus" in result.stderr
+
+
+def test_legacy_protocol_config_file_and_stream(tmp_path):
+    config = tmp_path / "audit.yaml"
+    config.write_text(yaml.safe_dump(audit_config()))
+    stream = UNTOUCHED + "---\n" + KCP
+    result = krm(str(config), input=stream, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(UNTOUCHED + "---\n")
+    docs = load_all(result.stdout)
+    assert docs[1]["spec"]["kubeadmConfigSpec"]["files"][0]["permissions"] == "0644"
+
+
+def test_legacy_generator_listing_without_mode_is_an_error(tmp_path):
+    config = tmp_path / "audit.yaml"
+    config.write_text(yaml.safe_dump(audit_config()))
+    result = krm(str(config), input="", cwd=tmp_path)
+    assert result.returncode == 2 and "transformers:" in result.stderr and result.stdout == ""
+
+
+def test_no_config_and_no_resource_list_is_a_usage_error(tmp_path):
+    result = krm(input=KCP, cwd=tmp_path)
+    assert result.returncode == 2 and "ResourceList" in result.stderr
+
+
+def test_relative_files_follow_kustomize_config_root(tmp_path):
+    root = tmp_path / "base"
+    root.mkdir()
+    copy_tls(root)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(webhook_config()))
+    result = krm(str(config), input=KCP, cwd=tmp_path, env={"KUSTOMIZE_PLUGIN_CONFIG_ROOT": str(root)})
+    assert result.returncode == 0, result.stderr
+    result = krm(str(config), input=KCP, cwd=tmp_path, env={"KUSTOMIZE_PLUGIN_CONFIG_ROOT": str(tmp_path)})
+    assert result.returncode == 2 and "ca.pem" in result.stderr
+
+
+def test_generate_mode_emits_secret_once(tmp_path):
+    copy_tls(tmp_path)
+    fc = webhook_config()
+    fc["metadata"] = {"name": "audit-files", "namespace": "fleet",
+                      "annotations": {"kubeadm-audit.dev/mode": "generate"}}
+    result = krm(input=resource_list([], fc), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    items = yaml.safe_load(result.stdout)["items"]
+    assert [(i["kind"], i["metadata"]["name"], i["metadata"]["namespace"]) for i in items] == \
+        [("Secret", "audit-files", "fleet")]
+    assert set(items[0]["data"]) == {"audit-policy.yaml", "audit-webhook.yaml"}
+    again = krm(input=resource_list(items, fc), cwd=tmp_path)
+    assert yaml.safe_load(again.stdout)["items"] == items
+
+
+def test_strip_kubeadm_metadata():
+    text = (CAPI / "clusterconfiguration.yaml").read_text() + "---\n" + UNTOUCHED
+    result = krm("--strip-kubeadm-metadata", input=text)
+    assert result.returncode == 0, result.stderr
+    docs = load_all(result.stdout)
+    assert [("metadata" in d) for d in docs] == [False, False, True]
+    assert result.stdout.endswith(UNTOUCHED)
+
+
+def test_help_is_fast_path_and_plain():
+    result = krm("--help", input="")
+    assert result.returncode == 0 and "ResourceList" in result.stdout
+
+
+def test_plugin_install_layout_and_runs_both_protocols(tmp_path):
+    plugin = install_plugin(tmp_path / "home")
+    assert plugin.read_text().startswith("#!")
+    import subprocess
+
+    config = tmp_path / "audit.yaml"
+    config.write_text(yaml.safe_dump(audit_config()))
+    legacy = subprocess.run([str(plugin), str(config)], input=KCP, capture_output=True, text=True, cwd=tmp_path)
+    assert legacy.returncode == 0 and "audit-policy-file" in legacy.stdout, legacy.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    fn = subprocess.run([str(plugin)], input=kpt_style_list([KCP], audit_config()), capture_output=True,
+                        text=True, cwd=tmp_path, env=env)
+    assert fn.returncode == 0 and yaml.safe_load(fn.stdout)["kind"] == "ResourceList", fn.stderr
+
+
+def test_plugin_home_follows_kustomize_lookup_order(tmp_path):
+    env = {"HOME": str(tmp_path / "h"), "XDG_CONFIG_HOME": str(tmp_path / "x")}
+    home, why = kustomize_plugin.install_home(env)
+    assert home == str(tmp_path / "x" / "kustomize" / "plugin") and "XDG_CONFIG_HOME" in why
+    (tmp_path / "h" / "kustomize" / "plugin").mkdir(parents=True)
+    home, why = kustomize_plugin.install_home(env)
+    assert home == str(tmp_path / "h" / "kustomize" / "plugin") and "first existing" in why
+    env["KUSTOMIZE_PLUGIN_HOME"] = str(tmp_path / "k")
+    assert kustomize_plugin.install_home(env)[0] == str(tmp_path / "k")
+    assert kustomize_plugin.install_home({}) [0] is None
+
+
+def test_long_interpreter_path_uses_a_shell_trampoline():
+    text = kustomize_plugin.script("/opt/a path with spaces/" + "x" * 150 + "/python", "/pkg")
+    assert text.startswith("#!/bin/sh\n''''exec '/opt/a path with spaces/")
+    compile(text, "plugin", "exec")
+
+
+def test_targets_by_kind_only_others_never_parsed(tmp_path):
+    # A resource that is not valid YAML for us (duplicate key) passes through untouched
+    # because it is not a target: proof that non-targets are not parsed at all.
+    odd = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec: {}\nspec: {}\n"
+    result = krm(input=kpt_style_list([odd, KCP], audit_config()), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert indent_item(odd) in result.stdout
+
+
+def test_fixtures_cluster_v1beta1_in_one_resource_list(tmp_path):
+    copy_tls(tmp_path)
+    items = load_all((CAPI / "cluster-v1beta1.yaml").read_text())
+    result = krm(input=resource_list(items, webhook_config()), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = by_id(yaml.safe_load(result.stdout)["items"])
+    for key, doc in by_id(items).items():
+        if key[0] != "KubeadmControlPlane":
+            assert out[key] == doc
+    assert any(k[0] == "Secret" for k in out)
