@@ -13,7 +13,7 @@ single ResponseStarted event.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 from urllib.parse import unquote
 
 from kubeadm_audit.policy.model import Decision, Request
@@ -27,39 +27,38 @@ Key = tuple
 
 
 def request_key(event: dict) -> Optional[Key]:
-    """The attribute tuple of an Event dict, or None if it has no usable verb."""
+    """The attribute tuple of an Event dict, or None if it has no usable verb.
+
+    Values are taken as the log has them (strings); a value of another type simply
+    matches nothing, and an unhashable one makes the key unusable as a cache key.
+    """
     verb = event.get("verb")
-    if not isinstance(verb, str):
+    if verb.__class__ is not str:
         return None
     user_info = event.get("user")
     user: Optional[str] = None
     groups: tuple = ()
-    if isinstance(user_info, dict) and user_info:
-        name = user_info.get("username")
-        user = name if isinstance(name, str) else ""
+    if user_info and user_info.__class__ is dict:
+        user = user_info.get("username", "")
         raw_groups = user_info.get("groups")
-        if isinstance(raw_groups, list):
-            groups = tuple(g for g in raw_groups if isinstance(g, str))
+        if raw_groups.__class__ is list:
+            groups = tuple(raw_groups)
     ref = event.get("objectRef")
-    uri = event.get("requestURI")
-    uri = uri if isinstance(uri, str) else ""
-    if isinstance(ref, dict):
-        subresource = _text(ref, "subresource")
-        name = _text(ref, "name")
-        namespace = _text(ref, "namespace")
+    if ref.__class__ is dict:
+        get = ref.get
+        subresource = get("subresource", "")
+        name = get("name", "")
+        namespace = get("namespace", "")
         if verb == "create" and not subresource and event.get("stage") != "RequestReceived":
+            uri = event.get("requestURI")
             name = ""
-            namespace = namespace_from_uri(uri)
-        return (user, groups, verb, namespace, _text(ref, "apiGroup"), _text(ref, "apiVersion"),
-                _text(ref, "resource"), subresource, name, "", True)
-    path = uri.split("?", 1)[0]
+            namespace = namespace_from_uri(uri) if uri.__class__ is str else ""
+        return (user, groups, verb, namespace, get("apiGroup", ""), get("apiVersion", ""),
+                get("resource", ""), subresource, name, "", True)
+    uri = event.get("requestURI")
+    path = uri.split("?", 1)[0] if uri.__class__ is str else ""
     return (user, groups, verb, "", "", "", "", "", "", unquote(path) if "%" in path else path,
             False)
-
-
-def _text(ref: dict, key: str) -> str:
-    value = ref.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def namespace_from_uri(uri: str) -> str:
@@ -118,11 +117,3 @@ def resource_label(key: Key) -> str:
 
 def user_label(key: Key) -> str:
     return "(no user)" if key[0] is None else key[0]
-
-
-def first_value(event: dict, *names: str) -> Any:
-    for name in names:
-        value = event.get(name)
-        if value:
-            return value
-    return None

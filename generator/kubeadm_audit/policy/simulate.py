@@ -33,17 +33,18 @@ from typing import Callable, Iterable, Iterator, Optional
 from kubeadm_audit.policy.checker import Checker
 from kubeadm_audit.policy.events import (describe_key, events_for, is_long_running,
                                          request_key, resource_label, to_request, user_label)
-from kubeadm_audit.policy.model import LEVELS, Decision, level_rank
+from kubeadm_audit.policy.model import LEVELS
 
 #: Mean serialized event size per level from public samples (receivers-and-cis.md 5.1).
 DEFAULT_EVENT_BYTES = {"Metadata": 600.0, "Request": 850.0, "RequestResponse": 2000.0}
 MIN_SAMPLES = 20
 MAX_IN_FLIGHT = 100_000
+MAX_CACHE = 200_000
 MALFORMED_EXAMPLES = 5
 EXAMPLES_PER_TRANSITION = 3
 _FINAL_STAGES = frozenset({"ResponseComplete", "Panic"})
 _LOGGED_LEVELS = LEVELS[1:]
-_COMBOS = len(LEVELS) * len(LEVELS) * 2
+_RANK = {name: rank for rank, name in enumerate(LEVELS) if rank}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class Group:
 
     requests: int = 0
     events: int = 0
-    weighted: list = field(default_factory=lambda: [0.0] * _COMBOS)
     bytes: float = 0.0
 
 
@@ -82,7 +82,7 @@ class PolicyTotals:
 
 @dataclass
 class Simulation:
-    """Everything one replay found; ``finish`` fills the byte estimates."""
+    """Everything one replay found."""
 
     policies: list
     lines: int = 0
@@ -93,7 +93,6 @@ class Simulation:
     evicted: int = 0
     observed_events: dict = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
     observed_bytes: dict = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
-    resource_samples: dict = field(default_factory=lambda: {lvl: [0, 0] for lvl in _LOGGED_LEVELS})
     first_time: str = ""
     last_time: str = ""
     transitions: dict = field(default_factory=dict)
@@ -116,18 +115,84 @@ class Simulation:
         return max(totals.per_minute.values()) / min(60.0, max(self.seconds, 1.0))
 
 
+@dataclass(frozen=True)
+class _Profile:
+    """What every request with the same attributes shares (its "profile").
+
+    Requests are rolled up per (profile, logged level, saw ResponseStarted); rows and
+    byte estimates are computed once per roll-up at the end.
+    """
+
+    resource_row: str
+    user_row: str
+    resource_request: bool
+    decisions: tuple
+    counts: tuple  # counts[saw_response_started][policy index] = events per request
+
+
+class _Replay:
+    """The mutable state of one pass; ``simulate`` drives it."""
+
+    def __init__(self, sim: Simulation, max_in_flight: int, max_cache: int) -> None:
+        self.sim = sim
+        self.checkers = [p.checker for p in sim.policies]
+        self.cache: dict = {}  # attribute tuple -> profile id
+        self.profile_ids: dict = {}  # _Profile -> id
+        self.profiles: list = []
+        self.rollup: dict = {}  # (profile id, logged level, started) -> [requests, base, events, bytes]
+        self.in_flight: dict = {}
+        self.max_in_flight = max_in_flight
+        self.max_cache = max_cache
+        self.minutes = [p.per_minute for p in sim.policies]
+
+    def profile(self, key: tuple) -> int:
+        """The profile id of an attribute tuple (TypeError if it is unhashable)."""
+        pid = self.cache.get(key)
+        if pid is not None:
+            return pid
+        request = to_request(key)
+        decisions = tuple(checker.evaluate(request) for checker in self.checkers)
+        long_running = is_long_running(key)
+        authenticated = key[0] is not None
+        counts = tuple(tuple(events_for(d, long_running or started, authenticated)
+                             for d in decisions) for started in (False, True))
+        profile = _Profile(resource_label(key), user_label(key), key[10],
+                           tuple(d.rule_index for d in decisions), counts)
+        pid = self.profile_ids.get(profile)
+        if pid is None:
+            pid = self.profile_ids[profile] = len(self.profiles)
+            self.profiles.append((profile, decisions))
+        if len(decisions) > 1 and decisions[0].level != decisions[1].level:
+            _example(self.sim, decisions[1].level, decisions[0].level, describe_key(key))
+        if len(self.cache) >= self.max_cache:
+            self.cache.clear()
+        self.cache[key] = pid
+        return pid
+
+    def finish(self, state: list) -> None:
+        pid, level, seen, size, minute, started = state
+        slot = self.rollup.get((pid, level, started))
+        if slot is None:
+            slot = self.rollup[(pid, level, started)] = [0, 0.0, 0, 0]
+        slot[0] += 1
+        slot[1] += size / seen
+        slot[2] += seen
+        slot[3] += size
+        for per_minute, count in zip(self.minutes, self.profiles[pid][0].counts[started]):
+            if count:
+                per_minute[minute] = per_minute.get(minute, 0) + count
+
+
 def simulate(lines: Iterable[tuple], checkers: list, names: list,
              progress: Optional[Callable[[int], None]] = None,
-             max_in_flight: int = MAX_IN_FLIGHT) -> Simulation:
+             max_in_flight: int = MAX_IN_FLIGHT, max_cache: int = MAX_CACHE) -> Simulation:
     """Replay (source, line number, text) lines against each checker (the first is primary)."""
     sim = Simulation(policies=[PolicyTotals(n, c) for n, c in zip(names, checkers)])
-    cache: dict = {}
-    in_flight: dict = {}
-    observed_events, observed_bytes = sim.observed_events, sim.observed_bytes
-    samples = sim.resource_samples
+    replay = _Replay(sim, max_in_flight, max_cache)
+    in_flight, finish, profile = replay.in_flight, replay.finish, replay.profile
     first = last = ""
     loads = json.loads
-    count = 0
+    count = events = 0
     for count, (source, number, line) in enumerate(lines, 1):
         if progress is not None and not count & 0x3FFF:
             progress(count)
@@ -137,65 +202,67 @@ def simulate(lines: Iterable[tuple], checkers: list, names: list,
             if line.strip():
                 _malformed(sim, source, number)
             continue
-        if type(event) is not dict:
+        if event.__class__ is not dict:
             _malformed(sim, source, number)
             continue
         if event.get("kind") == "EventList":
             items = event.get("items")
-            batch = [e for e in items if type(e) is dict] if isinstance(items, list) else []
+            batch = [e for e in items if e.__class__ is dict] if items.__class__ is list else []
             size = len(line) // max(len(batch), 1)
         else:
             batch, size = (event,), len(line)
         for event in batch:
             audit_id = event.get("auditID")
-            state = in_flight.get(audit_id) if audit_id.__class__ is str else None
+            if audit_id.__class__ is not str:
+                _malformed(sim, source, number)
+                continue
+            stage = event.get("stage")
+            # An unauthenticated request's single ResponseStarted event is also its last.
+            final = stage in _FINAL_STAGES or (stage == "ResponseStarted" and not event.get("user"))
+            state = in_flight.get(audit_id)
             if state is None:
-                if audit_id.__class__ is not str:
-                    _malformed(sim, source, number)
-                    continue
                 key = request_key(event)
-                if key is None:
+                try:
+                    pid = None if key is None else profile(key)
+                except TypeError:  # an unhashable value where the log should have a string
+                    pid = None
+                if pid is None:
                     _malformed(sim, source, number)
                     continue
-                level = event.get("level")
-                if level not in observed_events:
-                    level = "Metadata"
                 stamp = (event.get("requestReceivedTimestamp") or event.get("stageTimestamp")
-                         or event.get("timestamp") or "")
-                state = [key, level, 0, 0, stamp[:16] if isinstance(stamp, str) else "", False]
-                in_flight[audit_id] = state
+                         or event.get("timestamp"))
+                if stamp.__class__ is str:
+                    if not first or stamp < first:
+                        first = stamp
+                    if stamp > last:
+                        last = stamp
+                else:
+                    stamp = ""
+                level = event.get("level")
+                state = [pid, _RANK.get(level, 1) if level.__class__ is str else 1, 0, 0,
+                         stamp[:16], False]
                 sim.requests += 1
-                if len(in_flight) > max_in_flight:
-                    oldest = next(iter(in_flight))
-                    _finish_request(sim, in_flight.pop(oldest), cache)
-                    sim.evicted += 1
-            else:
-                level = state[1]
-            sim.events += 1
+                if not final:
+                    in_flight[audit_id] = state
+                    if len(in_flight) > max_in_flight:
+                        finish(in_flight.pop(next(iter(in_flight))))
+                        sim.evicted += 1
+            events += 1
             state[2] += 1
             state[3] += size
-            observed_events[level] += 1
-            observed_bytes[level] += size
-            if state[0][10]:
-                sample = samples[level]
-                sample[0] += 1
-                sample[1] += size
-            stage = event.get("stage")
-            stamp = event.get("stageTimestamp") or event.get("timestamp")
-            if stamp.__class__ is str:
-                if not first or stamp < first:
-                    first = stamp
-                if stamp > last:
+            if final:
+                in_flight.pop(audit_id, None)
+                finish(state)
+                stamp = event.get("stageTimestamp") or event.get("timestamp")
+                if stamp.__class__ is str and stamp > last:
                     last = stamp
-            if stage == "ResponseStarted":
+            elif stage == "ResponseStarted":
                 state[5] = True
-            if stage in _FINAL_STAGES or (stage == "ResponseStarted" and state[0][0] is None):
-                _finish_request(sim, in_flight.pop(audit_id), cache)
-    sim.lines = count
+    sim.lines, sim.events = count, events
     for state in in_flight.values():
-        _finish_request(sim, state, cache)
+        finish(state)
     sim.first_time, sim.last_time = first, last
-    _finish_bytes(sim)
+    _totals(sim, replay)
     return sim
 
 
@@ -205,68 +272,47 @@ def _malformed(sim: Simulation, source: str, number: int) -> None:
         sim.malformed_at.append(f"{source}:{number}")
 
 
-def _finish_request(sim: Simulation, state: list, cache: dict) -> None:
-    key, old_level, events_seen, size, minute, started = state
-    decisions = cache.get(key)
-    if decisions is None:
-        request = to_request(key)
-        decisions = cache[key] = tuple(p.checker.evaluate(request) for p in sim.policies)
-    long_running = started or is_long_running(key)
-    authenticated = key[0] is not None
-    base = size / events_seen
-    old_rank = level_rank(old_level)
-    levels = []
-    for totals, decision in zip(sim.policies, decisions):
-        count = events_for(decision, long_running, authenticated)
-        combo = (old_rank * len(LEVELS) + level_rank(decision.level)) * 2 + (1 if key[10] else 0)
-        weight = count * base
-        totals.events += count
-        for table, row in ((totals.by_level, decision.level), (totals.by_resource, resource_label(key)),
-                           (totals.by_user, user_label(key))):
-            group = table.get(row)
-            if group is None:
-                group = table[row] = Group()
-            group.requests += 1
-            group.events += count
-            group.weighted[combo] += weight
-        if count:
-            totals.per_minute[minute] = totals.per_minute.get(minute, 0) + count
-        levels.append(decision)
-    if len(levels) > 1 and levels[0].level != levels[1].level:
-        _transition(sim, levels[1], levels[0], key)
-
-
-def _transition(sim: Simulation, before: Decision, after: Decision, key: tuple) -> None:
-    entry = sim.transitions.get((before.level, after.level))
+def _example(sim: Simulation, before: str, after: str, example: str) -> None:
+    entry = sim.transitions.get((before, after))
     if entry is None:
-        entry = sim.transitions[(before.level, after.level)] = [0, []]
-    entry[0] += 1
-    example = describe_key(key)
+        entry = sim.transitions[(before, after)] = [0, []]
     if len(entry[1]) < EXAMPLES_PER_TRANSITION and example not in entry[1]:
         entry[1].append(example)
 
 
-def _finish_bytes(sim: Simulation) -> None:
-    """Turn the weighted sums into byte estimates with the log's own level means."""
-    means = {}
-    for level in _LOGGED_LEVELS:
-        count, total = sim.resource_samples[level]
-        means[level] = total / count if count >= MIN_SAMPLES else DEFAULT_EVENT_BYTES[level]
-    sim.mean_bytes = means
-    ratios = []
-    for old in LEVELS:
-        for new in LEVELS:
-            for resource in (False, True):
-                if new == "None" or old == new or not resource or old == "None":
-                    ratios.append(1.0)
-                else:
-                    ratios.append(means[new] / means[old])
-    for totals in sim.policies:
-        totals.bytes = 0.0
-        for table in (totals.by_level, totals.by_resource, totals.by_user):
-            for group in table.values():
-                group.bytes = sum(w * r for w, r in zip(group.weighted, ratios) if w)
-        totals.bytes = sum(group.bytes for group in totals.by_level.values())
+def _totals(sim: Simulation, replay: _Replay) -> None:
+    """Roll the per-profile counters up into levels, resources, users and bytes."""
+    samples = {level: [0, 0] for level in _LOGGED_LEVELS}
+    for (pid, level, _), (requests, _, seen, size) in replay.rollup.items():
+        name = LEVELS[level]
+        sim.observed_events[name] += seen
+        sim.observed_bytes[name] += size
+        if replay.profiles[pid][0].resource_request:
+            samples[name][0] += seen
+            samples[name][1] += size
+    sim.mean_bytes = {level: total / count if count >= MIN_SAMPLES else DEFAULT_EVENT_BYTES[level]
+                      for level, (count, total) in samples.items()}
+    for (pid, level, started), (requests, base, _, _) in replay.rollup.items():
+        profile, decisions = replay.profiles[pid]
+        for index, (totals, decision) in enumerate(zip(sim.policies, decisions)):
+            count = profile.counts[started][index]
+            new = decision.level
+            ratio = 1.0
+            if profile.resource_request and new != "None" and LEVELS[level] != new:
+                ratio = sim.mean_bytes[new] / sim.mean_bytes[LEVELS[level]]
+            estimate = count * base * ratio
+            totals.events += requests * count
+            totals.bytes += estimate
+            for table, row in ((totals.by_level, new), (totals.by_resource, profile.resource_row),
+                               (totals.by_user, profile.user_row)):
+                group = table.get(row)
+                if group is None:
+                    group = table[row] = Group()
+                group.requests += requests
+                group.events += requests * count
+                group.bytes += estimate
+        if len(decisions) > 1 and decisions[0].level != decisions[1].level:
+            sim.transitions.setdefault((decisions[1].level, decisions[0].level), [0, []])[0] += requests
 
 
 def parse_time(text: str) -> Optional[datetime]:
