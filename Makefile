@@ -24,6 +24,13 @@ help:
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
+	@echo "cluster lifecycle (on a control-plane node; CONFIG=audit.yaml or PRESET/SERVER/CA_FILE as for generate):"
+	@echo "make init BUNDLE=audit [INIT_CONFIG=file]        kubeadm init with the audit config, then verify"
+	@echo "make join-control-plane BUNDLE=audit JOIN_CONFIG=join.yaml   kubeadm join --control-plane, then verify"
+	@echo "make reconfigure BUNDLE=audit  existing cluster: merge audit into the kubeadm-config ConfigMap, rebuild this node's apiserver"
+	@echo "make reconfigure-node BUNDLE=audit   the other control-plane nodes, one at a time"
+	@echo "make upgrade BUNDLE=audit UPGRADE=apply K8S_VERSION=v1.35.0 [ROUTE=extraArgs|patches]   (UPGRADE=node on the others)"
+	@echo "make verify                    kubeadm-audit manifest check on $(MANIFEST)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +66,117 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) audit-bundle .pytest_cache
+
+# --- cluster lifecycle (issue 3) ---
+# These run kubeadm and kubectl from PATH on a control-plane node (KUBECONFIG: admin.conf).
+# ROUTE says where the audit settings live, so that every rebuild of the manifest keeps them:
+#   extraArgs  in the ClusterConfiguration (kube-system/kubeadm-config): joins and upgrades read
+#              it from there; no patches may add the same mounts again (the kubelet refuses
+#              duplicate mount paths, and the API server never starts).
+#   patches    only in the JSON patches at PATCHES_DIR on every node: passed to each upgrade;
+#              the ConfigMap must not carry them too.
+# make upgrade checks the ConfigMap against ROUTE before it calls kubeadm.
+KUBEADM      ?= kubeadm
+KUBECTL      ?= kubectl
+MANIFEST     ?= /etc/kubernetes/manifests/kube-apiserver.yaml
+BACKUP_DIR   ?= /etc/kubernetes/kubeadm-audit/backups
+PATCHES_DIR  ?= /etc/kubernetes/kubeadm-audit/patches
+WORK_DIR     ?= $(BUNDLE)/cluster
+ROUTE        ?= extraArgs
+UPGRADE      ?= apply
+INIT_CONFIG  ?= $(BUNDLE)/kubeadm-config.yaml
+JOIN_CONFIG  ?=
+KUBEADM_FLAGS ?=
+ADVERTISE_ADDRESS ?=
+BIND_PORT    ?=
+AUDIT_OPTS   ?= $(if $(CONFIG),--config $(CONFIG),--preset $(PRESET) $(if $(SERVER),--webhook-server $(SERVER)) $(if $(CA_FILE),--ca-file $(CA_FILE)))
+
+.PHONY: init join-control-plane reconfigure reconfigure-node upgrade verify
+
+define CHECK_ROUTE
+case "$(ROUTE)" in extraArgs|patches) ;; *) echo "ROUTE must be extraArgs or patches (got '$(ROUTE)')" >&2; exit 2;; esac
+endef
+
+# kubeadm copies no files: the bundle's files must be on this node before kubeadm runs.
+define CHECK_INSTALLED
+test -f $(BUNDLE)/install.list || { echo "no bundle at $(BUNDLE) (make generate OUT=$(BUNDLE))" >&2; exit 2; }; \
+while read -r mode src dest; do \
+  test -f "$(DESTDIR)$$dest" || { echo "$(DESTDIR)$$dest is missing on this node: run 'make install BUNDLE=$(BUNDLE)' first" >&2; exit 2; }; \
+done < $(BUNDLE)/install.list
+endef
+
+# kubeadm's documented reconfigure step, one node at a time: the ClusterConfiguration exactly
+# as the ConfigMap holds it, plus this node's InitConfiguration (the advertise address and
+# port from the running manifest, so nothing is auto-detected). The old manifest is kept
+# outside the manifests directory.
+define APISERVER_PHASE
+@mkdir -p $(WORK_DIR)
+$(KUBECTL) -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}' > $(WORK_DIR)/cluster-configuration.yaml
+@api=$$(sed -n 's/^apiVersion: *//p' $(WORK_DIR)/cluster-configuration.yaml); \
+addr='$(ADVERTISE_ADDRESS)'; [ -n "$$addr" ] || addr=$$(sed -n 's/^ *- --advertise-address=//p' $(MANIFEST)); \
+port='$(BIND_PORT)'; [ -n "$$port" ] || port=$$(sed -n 's/^ *- --secure-port=//p' $(MANIFEST)); \
+[ -n "$$addr" ] || { echo "no --advertise-address in $(MANIFEST): give ADVERTISE_ADDRESS=" >&2; exit 2; }; \
+{ printf 'apiVersion: %s\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: %s\n  bindPort: %s\n' "$$api" "$$addr" "$${port:-6443}"; \
+  $(if $(filter patches,$(ROUTE)),printf 'patches:\n  directory: %s\n' '$(PATCHES_DIR)';) \
+  echo ---; cat $(WORK_DIR)/cluster-configuration.yaml; } > $(WORK_DIR)/init-phase-apiserver.yaml
+install -d -m 0700 $(BACKUP_DIR)
+cp -p $(MANIFEST) $(BACKUP_DIR)/kube-apiserver.yaml.$$(date -u +%Y%m%dT%H%M%SZ)
+$(KUBEADM) init phase control-plane apiserver --config $(WORK_DIR)/init-phase-apiserver.yaml
+$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+endef
+
+init: $(VENV)/.installed
+	@$(CHECK_INSTALLED)
+	@test -f $(INIT_CONFIG) || { echo "no kubeadm config at $(INIT_CONFIG)" >&2; exit 2; }
+	$(KUBEADM) init --config $(INIT_CONFIG) $(KUBEADM_FLAGS)
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+
+join-control-plane: $(VENV)/.installed
+	@$(CHECK_ROUTE)
+	@$(CHECK_INSTALLED)
+	@test -n "$(JOIN_CONFIG)" && test -f "$(JOIN_CONFIG)" || { echo "give JOIN_CONFIG=FILE: a JoinConfiguration with discovery and controlPlane" >&2; exit 2; }
+ifeq ($(ROUTE),patches)
+	@grep -Eq '^ *directory: *"?$(PATCHES_DIR)"?' $(JOIN_CONFIG) || { echo "ROUTE=patches: $(JOIN_CONFIG) must set patches.directory: $(PATCHES_DIR)" >&2; exit 2; }
+endif
+	$(KUBEADM) join --config $(JOIN_CONFIG) $(KUBEADM_FLAGS)
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+
+# Once per cluster (ROUTE=extraArgs): the ConfigMap, so joins and upgrades keep audit; then this node.
+reconfigure: $(VENV)/.installed
+	@$(CHECK_ROUTE)
+	@$(CHECK_INSTALLED)
+ifeq ($(ROUTE),extraArgs)
+	@mkdir -p $(WORK_DIR)
+	$(KUBECTL) -n kube-system get configmap kubeadm-config -o yaml > $(WORK_DIR)/kubeadm-config-cm.yaml
+	$(KA) kubeadm-config merge $(WORK_DIR)/kubeadm-config-cm.yaml --in-place $(AUDIT_OPTS)
+	$(KUBECTL) replace -f $(WORK_DIR)/kubeadm-config-cm.yaml
+endif
+	$(APISERVER_PHASE)
+
+reconfigure-node: $(VENV)/.installed
+	@$(CHECK_ROUTE)
+	@$(CHECK_INSTALLED)
+	$(APISERVER_PHASE)
+
+# UPGRADE=apply on the first control-plane node (with K8S_VERSION), UPGRADE=node on the others.
+# The patches go in as --patches: it works from kubeadm 1.22 on, while upgrade --config is
+# refused by 1.30 and reads only UpgradeConfiguration from 1.31.
+upgrade: $(VENV)/.installed
+	@$(CHECK_ROUTE)
+	@$(CHECK_INSTALLED)
+	@case "$(UPGRADE)" in apply) test -n "$(K8S_VERSION)" || { echo "UPGRADE=apply needs K8S_VERSION=vX.Y.Z" >&2; exit 2; };; \
+	  node) ;; *) echo "UPGRADE must be apply or node" >&2; exit 2;; esac
+	@mkdir -p $(WORK_DIR)
+	$(KUBECTL) -n kube-system get configmap kubeadm-config -o yaml > $(WORK_DIR)/upgrade-precheck-cm.yaml
+	@state=$$($(KA) kubeadm-config merge $(WORK_DIR)/upgrade-precheck-cm.yaml --in-place $(AUDIT_OPTS) 2>/dev/null) || state=conflict; \
+	case "$(ROUTE):$$state" in \
+	  extraArgs:*": no change"*|patches:*"change(s)"*) ;; \
+	  *:conflict) echo "the kubeadm-config ConfigMap has audit settings that differ from this configuration: see 'kubeadm-audit kubeadm-config merge $(WORK_DIR)/upgrade-precheck-cm.yaml $(AUDIT_OPTS)'" >&2; exit 1;; \
+	  extraArgs:*) echo "the kubeadm-config ConfigMap lacks the audit settings, so kubeadm upgrade would drop audit: run 'make reconfigure' first, or use ROUTE=patches" >&2; exit 1;; \
+	  patches:*) echo "the kubeadm-config ConfigMap already carries the audit settings: the patches would mount everything twice and the kubelet would refuse the Pod; use ROUTE=extraArgs" >&2; exit 1;; \
+	esac
+	$(KUBEADM) upgrade $(UPGRADE) $(if $(filter apply,$(UPGRADE)),$(K8S_VERSION) --yes) $(if $(filter patches,$(ROUTE)),--patches $(PATCHES_DIR)) $(KUBEADM_FLAGS)
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+
+verify: $(VENV)/.installed
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
