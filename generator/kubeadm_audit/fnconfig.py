@@ -16,9 +16,10 @@ In generate mode the Secret takes the function config's ``metadata.name`` and
 ``metadata.namespace`` (ConfigMap keys ``name`` and ``namespace``).
 
 ConfigMap keys are spec field paths (``preset``, ``webhook.server``,
-``log.maxAge``; a leading ``spec.`` is allowed). Values ``true``/``false`` are
-booleans, ``null`` removes a section (``log=null``), and a value starting with
-``[`` or ``{`` is read as YAML (``policy.rules=[...]``); everything else is a string.
+``log.maxAge``; a leading ``spec.`` is allowed). Values are read as YAML 1.2
+scalars -- ``30`` is a number, ``true``/``false`` booleans, ``null`` removes a
+section (``log=null``) -- and a value starting with ``[`` or ``{`` as YAML
+(``policy.rules=[...]``); everything else (``0600``, ``v1.31.0``, URLs) is a string.
 """
 from __future__ import annotations
 
@@ -121,17 +122,18 @@ def _from_configmap(document: Mapping, meta: Mapping, source: str, base: Optiona
 
 
 def _value(raw: Any, source: str, field: str) -> Any:
+    """A ConfigMap value as the spec field would hold it: YAML 1.2 scalars, flow collections, else text."""
     if not isinstance(raw, str):
         return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    if raw == "null":
-        return None
-    if raw.lstrip().startswith(("[", "{")):
-        from kubeadm_audit import yamlio
+    from kubeadm_audit import yamlio
 
-        try:
-            return yamlio.load(raw, source=f"{source}: {field}")
-        except InputError as exc:
+    collection = raw.lstrip().startswith(("[", "{"))
+    try:
+        value = yamlio.load(raw, source=f"{source}: {field}")
+    except InputError as exc:
+        if collection:
             raise InputError(exc.message, source=source, field=field) from None
+        return raw
+    if collection or (not isinstance(value, str) and (value is None or isinstance(value, (bool, int, float)))):
+        return value
     return raw
