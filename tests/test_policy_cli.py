@@ -238,3 +238,34 @@ def test_simulate_unknown_level_in_policy_exits_2(tmp_path):
     result = run("simulate", "--policy", policy, log)
     assert result.returncode == 2
     assert "rules[0].level" in result.stderr and "'Verbose'" in result.stderr
+
+
+def test_show_matrix_levels_and_rules(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\nrules:\n"
+                           "- level: None\n  users: [system:kube-proxy]\n  verbs: [watch]\n"
+                           "- level: None\n  nonResourceURLs: ['/healthz*']\n"
+                           "- level: Metadata\n  resources: [{resources: [secrets, 'pods/*']}]\n"
+                           "- level: RequestResponse\n  verbs: [create]\n"
+                           "- level: Request\n")
+    result = run("show", path, "--matrix")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:-1]}
+    assert lines["secrets"] == ["Meta"] * 8
+    assert lines["pods/exec"] == ["Meta", "Meta"]
+    assert lines["configmaps"][:4] == ["Req", "Req", "Req", "ReqResp"]
+    assert lines["/healthz"] == ["-"]
+    proxy = run("show", path, "--matrix", "--user", "system:kube-proxy", "--rules", "-o", "json")
+    rows = {row["resource"]: row["verbs"] for row in json.loads(proxy.stdout)["rows"]}
+    assert rows["services"]["watch"] == {"level": "None", "omitStages": ["RequestReceived"],
+                                         "omitManagedFields": False, "rule": 0}
+    assert rows["services"]["get"]["rule"] == 4
+
+
+def test_show_matrix_unauthenticated_and_rule_list(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nrules:\n"
+                           "- level: Metadata\n  userGroups: [system:authenticated]\n")
+    unauth = json.loads(run("show", path, "--matrix", "--unauthenticated", "-o", "json").stdout)
+    assert unauth["user"] is None
+    assert {cell["level"] for row in unauth["rows"] for cell in row["verbs"].values()} == {"None"}
+    listing = run("show", path)
+    assert "rules[0] Metadata        groups system:authenticated" in listing.stdout
