@@ -300,3 +300,15 @@ def test_bad_input_exits_2_with_one_line_and_the_file_untouched(tmp_path, conten
     assert words in result.stderr and path in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert read(path) == original and os.listdir(tmp_path) == [os.path.basename(path)]
+
+
+def test_the_existing_cluster_example_merges_as_its_readme_says():
+    example = os.path.join(os.path.dirname(HERE), "examples", "existing-cluster")
+    result = run("kubeadm-config", "merge", os.path.join(example, "kubeadm-config-cm.yaml"),
+                 "--config", os.path.join(example, "audit.yaml"))
+    assert result.returncode == 0, result.stderr
+    inner = yaml.safe_load(yaml.safe_load(result.stdout)["data"]["ClusterConfiguration"])
+    assert {"name": "audit-log-maxbackup", "value": "10"} in inner["apiServer"]["extraArgs"]
+    drift = run("manifest", "check", os.path.join(example, "kube-apiserver.yaml"),
+                "--config", os.path.join(example, "audit.yaml"))
+    assert drift.returncode == 1 and "drift: --audit-policy-file=/etc/kubernetes/audit/audit-policy.yaml" in drift.stdout
