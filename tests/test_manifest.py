@@ -252,3 +252,23 @@ def test_image_version_and_load_errors():
     assert manifest.load(read(FIXTURE), "m.yaml").image_version == "v1.34.2"
     with pytest.raises(InputError):
         manifest.load("", "m.yaml")
+
+
+def test_unwritable_backup_dir_is_one_line_and_nothing_changes(node, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = run("manifest", "apply", node.manifest, "--backup-dir", str(blocker / "backups"), "--write-files",
+                 *node.opts)
+    assert result.returncode == 2 and "--backup-dir" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and read(node.manifest) == read(FIXTURE)
+    assert not os.path.exists(node.policy)
+
+
+def test_rewritten_files_without_a_manifest_change_warn_that_nothing_restarts(node):
+    assert node.apply("--write-files").returncode == 0
+    with open(node.policy, "a", encoding="utf-8") as handle:
+        handle.write("# local edit\n")
+    result = node.apply("--write-files")
+    assert result.returncode == 0 and f"wrote {node.policy}" in result.stdout
+    assert "only when it starts" in result.stderr and "--hash-annotation" in result.stderr
+    assert "# local edit" not in read(node.policy)

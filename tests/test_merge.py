@@ -312,3 +312,10 @@ def test_the_existing_cluster_example_merges_as_its_readme_says():
     drift = run("manifest", "check", os.path.join(example, "kube-apiserver.yaml"),
                 "--config", os.path.join(example, "audit.yaml"))
     assert drift.returncode == 1 and "drift: --audit-policy-file=/etc/kubernetes/audit/audit-policy.yaml" in drift.stdout
+
+
+def test_unpinned_kubernetes_version_falls_back_with_a_warning(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: stable-1\n")
+    result = run("kubeadm-config", "merge", str(path))
+    assert result.returncode == 0 and "stable-1" in result.stderr and "validating for Kubernetes" in result.stderr

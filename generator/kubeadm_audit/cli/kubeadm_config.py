@@ -37,6 +37,18 @@ def file_mode(path: str) -> int:
         return 0o644
 
 
+def replace_file(path: str, data, mode: int) -> None:
+    """Atomically replace ``path`` (creating its directory); a failure is one InputError line."""
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.errors import InputError
+
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+        yamlio.write_atomic(path, data, mode)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=path) from None
+
+
 @click.group("kubeadm-config")
 def kubeadm_config() -> None:
     """Merge the audit configuration into kubeadm configuration you already have."""
@@ -89,7 +101,7 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
         warn(message)
     if in_place:
         if changes:
-            yamlio.write_atomic(file, result, file_mode(file))
+            replace_file(file, result, file_mode(file))
         click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
         for change in changes:
             click.echo(f"  {change}")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-from kubeadm_audit.cli.kubeadm_config import file_mode, resolve_for
+from kubeadm_audit.cli.kubeadm_config import file_mode, replace_file, resolve_for
 from kubeadm_audit.cli.options import config_options
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
 
@@ -36,17 +36,15 @@ def _backup_dir(backup_dir: str, manifest_path: str) -> str:
 
 
 def _write_backup(directory: str, path: str, text: str, mode: int) -> str:
-    from kubeadm_audit import yamlio
     from kubeadm_audit.errors import InputError
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = os.path.join(directory, f"{os.path.basename(path)}.{stamp}")
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        yamlio.write_atomic(target, text, mode)
     except OSError as exc:
-        raise InputError(f"cannot write the backup: {exc.strerror or exc}", source=directory,
-                         field="--backup-dir") from None
+        raise InputError(f"cannot create: {exc.strerror or exc}", source=directory, field="--backup-dir") from None
+    replace_file(target, text, mode)
     return target
 
 
@@ -81,7 +79,7 @@ def manifest() -> None:
 @click.option("--write-files", is_flag=True,
               help="Also install the policy and webhook kubeconfig at their node paths.")
 @click.option("--hash-annotation", is_flag=True,
-              help=f"Annotate the Pod ({'kubeadm-audit.dev/config-hash'}) with a hash of those files, "
+              help="Annotate the Pod (kubeadm-audit.dev/config-hash) with a hash of those files, "
                    "so changing them restarts kube-apiserver.")
 def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_annotation: bool, **params) -> int:
     """Add or replace the audit flags, volumes and mounts in FILE (the recipe's step 3).
@@ -103,7 +101,7 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
     """
     import difflib
 
-    from kubeadm_audit import manifest as manifest_mod, yamlio
+    from kubeadm_audit import manifest as manifest_mod
     from kubeadm_audit.errors import ConflictError
 
     backups = _backup_dir(backup_dir, file)
@@ -147,11 +145,13 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
     mode = file_mode(file)
     backup = _write_backup(backups, file, text, mode) if changes else None
     for path, content, file_perm in to_write:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        yamlio.write_atomic(path, content, file_perm)
+        replace_file(path, content, file_perm)
         click.echo(f"wrote {path} ({file_perm:04o})")
+    if to_write and not changes:
+        warn("kube-apiserver reads these files only when it starts: pass --hash-annotation so the "
+             "manifest changes and the kubelet restarts it")
     if changes:
-        yamlio.write_atomic(file, new_text, mode)
+        replace_file(file, new_text, mode)
         click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup}")
         for change in changes:
             click.echo(f"  {change}")
