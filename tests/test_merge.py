@@ -69,11 +69,13 @@ def test_list_shape_keeps_existing_entries_and_creates_nothing_empty():
 
 
 def test_conflicting_flag_names_both_values_and_changes_nothing():
-    cluster = {"apiServer": {"extraArgs": [{"name": "audit-log-maxage", "value": "7"}]}}
+    cluster = {"apiServer": {"extraArgs": [{"name": "audit-log-maxage", "value": "7"},
+                                           {"name": "audit-log-path", "value": "/var/log/audit.log"}]}}
     before = copy.deepcopy(cluster)
     with pytest.raises(ConflictError) as info:
         merge.merge_api_server(cluster, ARGS, MOUNTS, "list")
     assert "'7'" in str(info.value) and "'30'" in str(info.value)
+    assert "'/var/log/audit.log'" in str(info.value) and "\n" not in str(info.value)
     assert cluster == before
 
 

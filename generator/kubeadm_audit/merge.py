@@ -128,9 +128,8 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
         _plan_list_args(plan, holder, args, force, f"{where}.extraArgs", source)
     _plan_volumes(plan, holder, mounts, force, f"{where}.extraVolumes", source)
     if plan.conflicts:
-        more = f" (and {len(plan.conflicts) - 1} more)" if len(plan.conflicts) > 1 else ""
-        raise ConflictError(plan.conflicts[0] + more + "; --force replaces them with the audit configuration's values",
-                            source=source)
+        raise ConflictError("; ".join(plan.conflicts) + " (--force replaces them with the audit configuration's "
+                            "values)", source=source)
     if plan.edits and api_server is None:
         cluster["apiServer"] = holder
     for edit in plan.edits:
