@@ -1,6 +1,7 @@
 """manifest apply / check on the kubeadm v1.34 kube-apiserver static Pod."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -76,6 +77,8 @@ def test_apply_adds_flags_and_mounts_keeps_the_rest_mode_and_directory(node):
     for key in ("livenessProbe", "readinessProbe", "startupProbe", "ports", "resources", "image"):
         assert container(pod)[key] == container(original)[key]
     assert pod["metadata"] == original["metadata"] and pod["status"] == {}
+    assert not [d for d in difflib.ndiff(read(FIXTURE).splitlines(), read(node.manifest).splitlines())
+                if d.startswith("- ")], "apply only adds lines to kubeadm's manifest"
     assert stat.S_IMODE(os.stat(node.manifest).st_mode) == 0o600
     assert os.listdir(os.path.dirname(node.manifest)) == ["kube-apiserver.yaml"]
     backups = os.listdir(node.backups)

@@ -149,6 +149,13 @@ def test_kubeadm_api_refuses_others(api, words):
 
 # --- the command -------------------------------------------------------------------------
 
+def removed_lines(before: str, after: str) -> list:
+    """Lines of ``before`` the merge changed or dropped (a merge only adds)."""
+    import difflib
+
+    return [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line.startswith("- ")]
+
+
 def _docs_except_cluster(text: str) -> list:
     return [d for d in yaml.safe_load_all(text) if d and d.get("kind") != "ClusterConfiguration"]
 
@@ -165,6 +172,7 @@ def test_v1beta4_file_to_stdout_keeps_everything_else_and_leaves_the_file(tmp_pa
         assert comment in out
     assert 'controlPlaneEndpoint: "cp.example.internal:6443"' in out and 'serviceSubnet: "10.96.0.0/12"' in out
     assert _docs_except_cluster(out) == _docs_except_cluster(original)
+    assert removed_lines(original, out) == []
     cluster = [d for d in yaml.safe_load_all(out) if d["kind"] == "ClusterConfiguration"][0]
     args = cluster["apiServer"]["extraArgs"]
     assert args[:3] == [{"name": "oidc-issuer-url", "value": "https://sso.example.internal/realms/k8s"},
@@ -194,6 +202,7 @@ def test_v1beta3_keeps_the_map_shape_and_the_hand_set_value(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'audit-log-maxage: "30"    # set by hand last year' in result.stdout
     assert "# pinned until the Q3 upgrade" in result.stdout
+    assert removed_lines(read(path), result.stdout) == []
     cluster = [d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "ClusterConfiguration"][0]
     extra = cluster["apiServer"]["extraArgs"]
     assert isinstance(extra, dict) and list(extra)[:3] == ["anonymous-auth", "profiling", "audit-log-maxage"]
@@ -207,6 +216,7 @@ def test_configmap_keeps_the_block_string_and_metadata(tmp_path):
     result = run("kubeadm-config", "merge", path, "--in-place")
     assert result.returncode == 0, result.stderr
     text = read(path)
+    assert removed_lines(read(os.path.join(EXISTING, "kubeadm-config-cm.yaml")), text) == ["-     apiServer: {}"]
     assert "  ClusterConfiguration: |\n    apiServer:\n      extraArgs:\n      - name: audit-policy-file" in text
     cm = yaml.safe_load(text)
     assert cm["metadata"]["resourceVersion"] == "231" and cm["metadata"]["name"] == "kubeadm-config"
