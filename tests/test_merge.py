@@ -331,3 +331,15 @@ def test_unpinned_kubernetes_version_falls_back_with_a_warning(tmp_path):
     path.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: stable-1\n")
     result = run("kubeadm-config", "merge", str(path))
     assert result.returncode == 0 and "stable-1" in result.stderr and "validating for Kubernetes" in result.stderr
+
+
+def test_v1beta3_configmap_gets_the_map_shape(tmp_path):
+    text = read(os.path.join(EXISTING, "kubeadm-config-cm.yaml")).replace(
+        "kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3").replace("v1.34.2", "v1.30.4")
+    path = tmp_path / "cm.yaml"
+    path.write_text(text)
+    result = run("kubeadm-config", "merge", str(path))
+    assert result.returncode == 0, result.stderr
+    inner = yaml.safe_load(yaml.safe_load(result.stdout)["data"]["ClusterConfiguration"])
+    assert inner["apiServer"]["extraArgs"]["audit-log-maxsize"] == "100"
+    assert "removed" not in result.stderr
