@@ -261,3 +261,13 @@ def test_real_logs_gzip(tmp_path):
     packed.write_bytes(gzip.compress(source.read_bytes()))
     sim = simulate(yamlio.iter_lines([str(packed)]), [Checker(METADATA)], ["m"])
     assert sim.requests == 37
+
+
+@pytest.mark.parametrize("path,label", [("/healthz", "(non-resource) /healthz"),
+                                        ("/apis/apps", "(non-resource) /apis/apps"),
+                                        ("/apis/apps/v1", "(non-resource) /apis/apps/*"),
+                                        ("/logs/a/b/c.log", "(non-resource) /logs/a/*")])
+def test_non_resource_rows_are_bounded(path, label):
+    from kubeadm_audit.policy.events import resource_label
+
+    assert resource_label(request_key(event(uri=path))) == label

@@ -424,8 +424,10 @@ def _print_simulation(report: dict) -> None:
         sections.append(("Compared with", report["compare"]))
     for title, data in sections:
         click.echo("")
+        versus = data["events"] - logged["events"]
         click.echo(style(f"{title} {data['file']}:", bold=True) +
-                   f" {data['events']} events, {_bytes(data['bytes'])} (estimated), "
+                   f" {data['events']} events ({versus:+d} against the log), "
+                   f"{_bytes(data['bytes'])} (estimated), "
                    f"{data['eventsPerSecond']:.2f} events/s, busiest minute "
                    f"{data['peakEventsPerSecond']:.2f} events/s")
         _table(["LEVEL", "REQUESTS", "EVENTS", "BYTES"],

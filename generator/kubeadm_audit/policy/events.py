@@ -108,9 +108,14 @@ def describe_key(key: Key) -> str:
 
 
 def resource_label(key: Key) -> str:
-    """``apps/deployments``, ``pods/log``, or ``(non-resource) /healthz``."""
+    """``apps/deployments``, ``pods/log``, or ``(non-resource) /logs/*``.
+
+    Non-resource paths keep two segments, so scanners probing random URLs cannot
+    grow the per-resource table without bound.
+    """
     if not key[10]:
-        return f"(non-resource) {key[9]}"
+        parts = key[9].split("/", 3)
+        return f"(non-resource) {'/'.join(parts[:3])}{'/*' if len(parts) > 3 else ''}"
     resource = f"{key[6]}/{key[7]}" if key[7] else key[6]
     return f"{key[4]}/{resource}" if key[4] else resource
 
