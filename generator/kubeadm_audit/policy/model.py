@@ -100,19 +100,16 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     omit_stages: tuple[str, ...] = ()
     omit_managed_fields: bool = False
-    api_version: str = API_VERSION
 
     @classmethod
     def from_data(cls, data: Any) -> "Policy":
         if not isinstance(data, dict):
             return cls()
         rules = data.get("rules")
-        api_version = data.get("apiVersion")
         return cls(
             rules=tuple(Rule.from_data(item) for item in rules) if isinstance(rules, list) else (),
             omit_stages=_strings(data.get("omitStages")),
             omit_managed_fields=bool(_bool(data.get("omitManagedFields"))),
-            api_version=api_version if isinstance(api_version, str) else "",
         )
 
 
