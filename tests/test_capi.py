@@ -217,3 +217,105 @@ def test_nothing_to_inject_is_a_warning():
     assert report.exit_code == 0 and report.results[-1]["severity"] == "warning"
     assert "nothing to inject" in report.results[-1]["message"]
 
+
+
+# --- generate mode: the ClusterClass patch --------------------------------------------------
+
+GENERATE = transform.Settings(mode="generate", name="audit-files", namespace="fleet")
+
+
+def apply_class_patch(cluster_class: dict, template: dict, variables: dict) -> dict:
+    """What Cluster API's topology controller does with our patch: render templates, apply RFC 6902."""
+    import copy
+
+    import jsonpatch
+
+    patch = next(p for p in cluster_class["spec"]["patches"] if p["name"] == "kubeadm-audit")
+    ops = []
+    for op in patch["definitions"][0]["jsonPatches"]:
+        if "valueFrom" in op:
+            text = op["valueFrom"]["template"]
+            for name, value in variables.items():
+                text = text.replace("{{ .%s }}" % name, value)
+            assert "{{" not in text
+            op = {"op": op["op"], "path": op["path"], "value": yaml.safe_load(text)}
+        ops.append(op)
+    return jsonpatch.apply_patch(copy.deepcopy(template), ops)
+
+
+def defaults(cluster_class: dict) -> dict:
+    return {v["name"]: v["schema"]["openAPIV3Schema"]["default"] for v in cluster_class["spec"].get("variables", [])}
+
+
+def test_clusterclass_patch_creates_missing_lists_and_templates_the_server():
+    documents, report, _ = run(fixture_docs("clusterclass-v1beta1.yaml"), settings=GENERATE)
+    assert report.exit_code == 0, report.results
+    found = objs(documents)
+    cluster_class = found[("ClusterClass", "fleet", "standard")]
+    template = found[("KubeadmControlPlaneTemplate", "fleet", "standard-control-plane")]
+    assert not [d for d in documents if d.obj is template][0].changed       # the template itself is untouched
+    assert defaults(cluster_class) == {"auditWebhookServer": "https://10.0.0.5:8080"}
+    for server in ("https://10.0.0.5:8080", "https://10.9.9.9:8443"):
+        patched = apply_class_patch(cluster_class, template, {"auditWebhookServer": server})
+        spec = spec_of(patched)
+        assert spec["clusterConfiguration"]["apiServer"]["certSANs"] == ["localhost"]
+        assert spec["clusterConfiguration"]["apiServer"]["extraArgs"]["audit-webhook-mode"] == "batch"
+        hook = next(f for f in spec["files"] if f["path"].endswith("audit-webhook.yaml"))
+        assert hook["permissions"] == "0600"
+        assert yaml.safe_load(hook["content"])["clusters"][0]["cluster"]["server"] == server
+    secret = found[("Secret", "fleet", "audit-files")]
+    assert set(secret["data"]) == {capi.POLICY_KEY, capi.WEBHOOK_KEY}
+
+
+def test_clusterclass_patch_appends_to_existing_lists_v1beta2_template():
+    template_text = fixture_docs("clusterclass-v1beta1.yaml")[1].replace(
+        "controlplane.cluster.x-k8s.io/v1beta1", "controlplane.cluster.x-k8s.io/v1beta2").replace(
+        "certSANs:\n            - localhost\n",
+        "certSANs:\n            - localhost\n            extraArgs:\n            - name: profiling\n"
+        "              value: 'false'\n        files:\n        - path: /etc/motd\n          content: hi\n")
+    class_text = fixture_docs("clusterclass-v1beta1.yaml")[0].replace(
+        "apiVersion: controlplane.cluster.x-k8s.io/v1beta1", "apiVersion: controlplane.cluster.x-k8s.io/v1beta2")
+    documents, report, _ = run([class_text, template_text], settings=GENERATE)
+    assert report.exit_code == 0, report.results
+    found = objs(documents)
+    cluster_class = found[("ClusterClass", "fleet", "standard")]
+    ops = cluster_class["spec"]["patches"][0]["definitions"][0]["jsonPatches"]
+    assert any(op["path"].endswith("/extraArgs/-") for op in ops)
+    assert any(op["path"].endswith("/files/-") for op in ops)
+    patched = apply_class_patch(cluster_class, found[("KubeadmControlPlaneTemplate", "fleet",
+                                                      "standard-control-plane")], defaults(cluster_class))
+    spec = spec_of(patched)
+    names = [a["name"] for a in spec["clusterConfiguration"]["apiServer"]["extraArgs"]]
+    assert names[0] == "profiling" and "audit-policy-file" in names and len(names) == len(set(names))
+    assert spec["files"][0]["path"] == "/etc/motd" and len(spec["files"]) == 3
+
+
+def test_clusterclass_patch_is_idempotent_and_follows_config_changes():
+    documents, _, _ = run(fixture_docs("clusterclass-v1beta1.yaml"), settings=GENERATE)
+    texts = [d.render() for d in documents]
+    again, report, _ = run(texts, settings=GENERATE)
+    assert not any(d.changed for d in again) and not report.results
+    changed, report, _ = run(texts, {"log": LOG, "webhook": {**WEBHOOK, "server": "https://10.1.1.1:8080"}},
+                             GENERATE)
+    cluster_class = objs(changed)[("ClusterClass", "fleet", "standard")]
+    assert defaults(cluster_class)["auditWebhookServer"] == "https://10.1.1.1:8080"
+    assert len(cluster_class["spec"]["patches"]) == 1 and len(cluster_class["spec"]["variables"]) == 1
+
+
+def test_clusterclass_with_client_key_uses_a_secret_and_no_variable():
+    spec = {"log": LOG, "webhook": {**WEBHOOK, "clientCertificate": "client.pem", "clientKey": "client-key.pem"}}
+    documents, report, _ = run(fixture_docs("clusterclass-v1beta1.yaml"), spec, GENERATE)
+    assert report.exit_code == 0, report.results
+    found = objs(documents)
+    cluster_class = found[("ClusterClass", "fleet", "standard")]
+    assert "variables" not in cluster_class["spec"]
+    text = yamlio.dump(cluster_class)
+    assert "PRIVATE KEY" not in text and "client-key-data" not in text
+    secrets = [k for k in found if k[0] == "Secret" and k[2].startswith("standard-audit-")]
+    assert len(secrets) == 1
+    assert any(r["severity"] == "warning" and "client credentials" in r["message"] for r in report.results)
+
+
+def test_clusterclass_without_its_template_in_the_build_is_an_error():
+    _, report, _ = run(fixture_docs("clusterclass-v1beta1.yaml")[:1], settings=GENERATE)
+    assert report.exit_code == 2 and "not in this build" in report.results[0]["message"]

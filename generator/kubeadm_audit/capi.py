@@ -10,9 +10,6 @@ Pure: takes and edits plain mappings; the Secret comes back as data.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import posixpath
 from dataclasses import dataclass
 from typing import List, Mapping, MutableMapping, Optional, Sequence
@@ -96,22 +93,27 @@ def _secret_prefix(owner: str) -> str:
 
 def secret_name(owner: str, data: Mapping[str, str]) -> str:
     """``<owner>-audit-<hash of the content>``: deterministic, and new whenever the content is."""
+    import hashlib
+    import json
+
     digest = hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
     return _secret_prefix(owner) + digest[:_HASH_LENGTH]
 
 
-def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: AuditFiles) -> tuple:
+def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: AuditFiles,
+               inline_webhook: bool = False) -> tuple:
     """The ``files[]`` entries and the Secret (or None) they reference.
 
-    The webhook kubeconfig always goes into the Secret: it names the receiver and may
-    hold a client key, and ``files[].content`` is readable by anyone who can read the
-    KubeadmControlPlane and KubeadmConfig objects. The policy is inline unless it is
-    over Cluster API's size limit.
+    The webhook kubeconfig goes into the Secret: it names the receiver and may hold a
+    client key, and ``files[].content`` is readable by anyone who can read the
+    KubeadmControlPlane and KubeadmConfig objects. Only a ClusterClass patch that
+    templates the server (no credentials in it) asks for it inline. The policy is
+    inline unless it is over Cluster API's size limit.
     """
     secret_data: dict = {}
     if len(files.policy_text) > MAX_FILE_CONTENT:
         secret_data[POLICY_KEY] = files.policy_text
-    if files.webhook_text is not None:
+    if files.webhook_text is not None and (not inline_webhook or len(files.webhook_text) > MAX_FILE_CONTENT):
         secret_data[WEBHOOK_KEY] = files.webhook_text
     name = secret_name(owner, secret_data) if secret_data else None
 
@@ -128,6 +130,9 @@ def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: Aud
         entries.append(entry(files.webhook_path, KUBECONFIG_PERMISSIONS, WEBHOOK_KEY, files.webhook_text))
     secret = None
     if name:
+        import base64
+
+
         metadata: dict = {"name": name}
         if namespace:
             metadata["namespace"] = namespace

@@ -207,7 +207,10 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
     the caller's list.
     """
     if settings.mode == "generate":
-        return Report(tuple(_generate(documents, audit_for(None), settings, new_document)), 0)
+        try:
+            return Report(tuple(_generate(documents, audit_for(None), settings, new_document)), 0)
+        except KubeadmAuditError as exc:
+            return Report((result("error", str(exc)),), exc.exit_code)
     code = 0
     results: List[dict] = []
     secrets: list = []
@@ -277,7 +280,7 @@ def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[i
         keep.add(key)
         if key in by_id:
             existing = documents[by_id[key]]
-            if _plain(existing.obj) != _plain(secret):
+            if existing.obj != secret:
                 existing.obj.clear()
                 existing.obj.update(secret)
                 existing.mark_changed()
@@ -305,14 +308,6 @@ def _identity(resource: Mapping) -> tuple:
     return (meta.get("namespace") or None, meta.get("name"))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 # --- generate mode ------------------------------------------------------------------------
 
 def generated_secret(audit: Audit, settings: Settings) -> dict:
@@ -331,12 +326,87 @@ def generated_secret(audit: Audit, settings: Settings) -> dict:
 
 
 def _generate(documents: list, audit: Audit, settings: Settings, new_document: Callable[[dict], Any]) -> List[dict]:
+    """The Secret for hand-wired ``contentFrom``, and the patch in every ClusterClass passing through."""
+    from kubeadm_audit import clusterclass
+
+    results = _generated_secret(documents, audit, settings, new_document)
+    templates: dict = {}
+    classes: list = []
+    owned: list = []
+    for index, document in enumerate(documents):
+        api_version, kind = document.header
+        group = group_of(api_version)
+        if (group, kind) == (capi.GROUP, "KubeadmControlPlaneTemplate"):
+            templates[(kind, _text(_meta(document.obj).get("namespace")), _meta(document.obj).get("name"))] = \
+                document.obj
+        elif (group, kind) == (clusterclass.GROUP, clusterclass.KIND):
+            classes.append(document)
+        elif handler_for(document) == "secret":
+            owned.append(index)
+    secrets: list = []
+    for document in classes:
+        resource = document.obj
+        source = capi.describe(resource)
+        changed, secret, notes = _cluster_class(resource, templates, audit, settings, source)
+        results.extend(result("warning", note, resource) for note in notes)
+        if secret is not None:
+            secrets.append((resource, secret))
+        if changed:
+            document.mark_changed()
+            results.append(result("info", f"kubeadm-audit (preset {audit.cfg.preset.name}): ClusterClass patch "
+                                          f"{clusterclass.PATCH_NAME!r} written", resource))
+    results.extend(_upsert_secrets(documents, secrets, owned, new_document))
+    return results
+
+
+def _cluster_class(resource: MutableMapping, templates: Mapping, audit: Audit, settings: Settings,
+                   source: str) -> tuple:
+    from kubeadm_audit import clusterclass, yamlio
+
+    ref = clusterclass.template_ref(resource, source)
+    namespace = _text(_meta(resource).get("namespace"))
+    kind = str(ref.get("kind") or "KubeadmControlPlaneTemplate")
+    template = templates.get((kind, namespace, ref["name"]))
+    if template is None:
+        raise InputError(f"references {kind} {ref['name']}, which is not in this build: include it, so the "
+                         "patch appends to the lists it has and creates the ones it lacks",
+                         source=source, field="spec.controlPlane")
+    shape = capi.shape_for(str(template.get("apiVersion")), kind, source)
+    files, notes = audit.files, []
+    server = audit.cfg.webhook.server if audit.cfg.webhook else None
+    templated = None
+    if audit.parts.kubeconfig is not None:
+        templated = clusterclass.placeholder_kubeconfig(audit.parts.kubeconfig)
+        if templated is None:
+            notes.append(f"the webhook kubeconfig holds client credentials, so it goes into a Secret and the "
+                         f"server is fixed: no {clusterclass.SERVER_VARIABLE} variable")
+        else:
+            files = capi.AuditFiles(files.policy_path, files.policy_text, files.webhook_path,
+                                    f"{GENERATED_MARKER} (preset {audit.cfg.preset.name}).\n"
+                                    + yamlio.dump(templated))
+    name = str(_meta(resource).get("name"))
+    entries, secret = capi.plan_files(clusterclass.KIND, name, namespace, files, inline_webhook=templated is not None)
+    ops = clusterclass.plan(template, shape, audit.parts.args, [m.kubeadm() for m in audit.parts.mounts],
+                            entries, settings.force, source)
+    if templated is not None:
+        ops = clusterclass.templated(ops)
+    description = f"kube-apiserver audit logging (kubeadm-audit, preset {audit.cfg.preset.name})"
+    changed = clusterclass.upsert(resource, "patches", clusterclass.patch(ref, ops, description), source)
+    if templated is not None and server:
+        changed |= clusterclass.upsert(resource, "variables", clusterclass.variable(server), source)
+    else:
+        changed |= clusterclass.remove(resource, "variables", clusterclass.SERVER_VARIABLE)
+    return changed, secret, notes
+
+
+def _generated_secret(documents: list, audit: Audit, settings: Settings,
+                      new_document: Callable[[dict], Any]) -> List[dict]:
     secret = generated_secret(audit, settings)
     key = ("Secret",) + _identity(secret)
     for document in documents:
         if document.header[1] == "Secret" and isinstance(document.obj, Mapping) \
                 and ("Secret",) + _identity(document.obj) == key:
-            if _plain(document.obj) == _plain(secret):
+            if document.obj == secret:
                 return []
             document.obj.clear()
             document.obj.update(secret)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Any, Iterable, Iterator
 
 import yaml
@@ -315,6 +314,8 @@ def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory, fsync, then rename into place."""
     directory = os.path.dirname(os.path.abspath(path))
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    import tempfile  # not at module level: the plugin path never writes files
+
     fd, tmp = tempfile.mkstemp(prefix=".kubeadm-audit-", dir=directory)
     try:
         os.fchmod(fd, mode)
@@ -383,6 +384,8 @@ def write_tree(out_dir: str, files: Iterable[tuple]) -> None:
     parent = os.path.dirname(out_dir)
     if not os.path.isdir(parent):
         raise InputError("parent directory does not exist", source=out_dir)
+    import tempfile
+
     staging = tempfile.mkdtemp(prefix=".kubeadm-audit-", dir=parent)
     try:
         entries = list(files)

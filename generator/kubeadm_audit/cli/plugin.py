@@ -49,10 +49,24 @@ def install(home: str) -> int:
         yamlio.write_atomic(target, text, 0o755)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", source=target) from None
+    _precompile(kustomize_plugin.package_root())
     click.echo(f"installed {target}")
     click.echo(f"plugin home: {os.path.abspath(home)} ({why})")
     found = next((path for path, _ in kustomize_plugin.candidate_homes(os.environ) if os.path.isdir(path)), None)
     if found is None or os.path.abspath(found) != os.path.abspath(home):
-        click.echo(f"note: kustomize looks in {found or 'the default homes'} first: run builds with "
-                   f"KUSTOMIZE_PLUGIN_HOME={os.path.abspath(home)}", err=True)
+        click.echo(f"note: kustomize finds this plugin home only with KUSTOMIZE_PLUGIN_HOME={os.path.abspath(home)}"
+                   + (f" (it would look in {found} first)" if found else ""), err=True)
     return 0
+
+
+def _precompile(package_root: str) -> None:
+    """Write the package's bytecode now: kustomize starts the plugin once per build, and an
+    installation that is read-only for the user (or PYTHONDONTWRITEBYTECODE) would otherwise
+    compile every module on every call."""
+    import compileall
+    import os
+
+    try:
+        compileall.compile_dir(os.path.join(package_root, "kubeadm_audit"), quiet=2)
+    except OSError:
+        pass
