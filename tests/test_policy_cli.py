@@ -269,3 +269,18 @@ def test_show_matrix_unauthenticated_and_rule_list(tmp_path):
     assert {cell["level"] for row in unauth["rows"] for cell in row["verbs"].values()} == {"None"}
     listing = run("show", path)
     assert "rules[0] Metadata        groups system:authenticated" in listing.stdout
+
+
+def test_progress_bar_counts_bytes_and_clears_its_line(tmp_path, capsys):
+    from kubeadm_audit.cli.policy import _Progress
+
+    log = tmp_path / "a.log"
+    log.write_text("x" * 99 + "\n")
+    progress = _Progress((str(log),))
+    assert progress.total == 100
+    list(progress.wrap([("a", 1, "x" * 49 + "\n")]))
+    progress.update(1)
+    progress.close()
+    err = capsys.readouterr().err
+    assert " 50% 1 lines" in err and err.endswith("\r") and "\033" not in err
+    assert _Progress(("-",)).total == 0  # stdin: a line counter, no percentage
