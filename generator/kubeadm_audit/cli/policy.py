@@ -297,7 +297,7 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
                                        throttle_burst=webhook_throttle_burst,
                                        throttle_enable=webhook_throttle_enable,
                                        buffer_size=webhook_buffer_size, mode=webhook_mode)
-    report = _simulation_report(result, settings, top_n, sim_mod)
+    report = sim_mod.report(result, settings, top_n)
     if output == "json":
         emit_json(report)
     else:
@@ -353,58 +353,6 @@ class _Progress:
         if self.shown:  # clear the line with spaces: no escape sequences needed
             sys.stderr.write("\r" + " " * 72 + "\r")
             sys.stderr.flush()
-
-
-def _simulation_report(result, settings, top_n: int, sim_mod) -> dict:
-    def rows(table: dict, limit: Optional[int] = None) -> list:
-        items = sim_mod.top(table, limit or len(table))
-        return [{"name": name, "requests": g.requests, "events": g.events,
-                 "bytes": round(g.bytes)} for name, g in items]
-
-    policies = []
-    for totals in result.policies:
-        rate, peak = result.rate(totals.events), result.peak_rate(totals)
-        verdict = sim_mod.webhook_verdict(rate, peak, settings)
-        by_level = [{"level": level, "requests": totals.by_level[level].requests,
-                     "events": totals.by_level[level].events,
-                     "bytes": round(totals.by_level[level].bytes)}
-                    for level in ("None", "Metadata", "Request", "RequestResponse")
-                    if level in totals.by_level]
-        policies.append({
-            "file": totals.name, "events": totals.events, "bytes": round(totals.bytes),
-            "eventsPerSecond": rate, "peakEventsPerSecond": peak, "byLevel": by_level,
-            "byResource": rows(totals.by_resource, top_n), "byUser": rows(totals.by_user, top_n),
-            "webhook": {"mode": settings.mode, "maxSize": settings.max_size,
-                        "throttleQps": settings.throttle_qps, "throttleBurst": settings.throttle_burst,
-                        "throttleEnable": settings.throttle_enable,
-                        "bufferSize": settings.buffer_size,
-                        "capacityEventsPerSecond": verdict.capacity,
-                        "burstEventsPerSecond": verdict.burst_capacity,
-                        "keepsUp": verdict.keeps_up, "message": verdict.message}})
-    observed_total = sum(result.observed_events.values())
-    report = {
-        "input": {"lines": result.lines, "events": result.events, "requests": result.requests,
-                  "malformed": result.malformed, "malformedAt": result.malformed_at,
-                  "evictedInFlight": result.evicted},
-        "span": {"start": result.first_time, "end": result.last_time, "seconds": result.seconds},
-        "logged": {"events": observed_total, "bytes": sum(result.observed_bytes.values()),
-                   "eventsPerSecond": result.rate(observed_total),
-                   "byLevel": [{"level": level, "events": result.observed_events[level],
-                                "bytes": result.observed_bytes[level]}
-                               for level in result.observed_events]},
-        "meanEventBytes": {level: round(value) for level, value in result.mean_bytes.items()},
-        "policy": policies[0],
-    }
-    if len(policies) > 1:
-        new, old = policies
-        report["compare"] = {
-            **old,
-            "transitions": [{"from": before, "to": after, "requests": count, "examples": examples}
-                            for (before, after), (count, examples)
-                            in sorted(result.transitions.items(), key=lambda i: -i[1][0])],
-            "delta": {"events": new["events"] - old["events"], "bytes": new["bytes"] - old["bytes"]},
-        }
-    return report
 
 
 def _print_simulation(report: dict) -> None:

@@ -35,6 +35,9 @@ from kubeadm_audit.policy.events import (describe_key, events_for, is_long_runni
                                          request_key, resource_label, to_request, user_label)
 from kubeadm_audit.policy.model import LEVELS
 
+MODEL = ("each request counted once by auditID; events per request from level, omitStages and "
+         "long-running; bytes = observed event size x (log's mean size at the new level / at the "
+         "logged level); requests the logging policy dropped are not in the log")
 #: Mean serialized event size per level from public samples (receivers-and-cis.md 5.1).
 DEFAULT_EVENT_BYTES = {"Metadata": 600.0, "Request": 850.0, "RequestResponse": 2000.0}
 MIN_SAMPLES = 20
@@ -376,3 +379,59 @@ def top(table: dict, limit: int) -> Iterator[tuple]:
     """Rows by descending events, then name."""
     rows = sorted(table.items(), key=lambda item: (-item[1].events, -item[1].requests, item[0]))
     return iter(rows[:limit])
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def report(result: Simulation, settings: WebhookSettings, top_n: int) -> dict:
+    """The replay as plain data (what ``-o json`` prints; the text view reads it too)."""
+    def rows(table: dict, limit: Optional[int] = None) -> list:
+        items = top(table, limit or len(table))
+        return [{"name": name, "requests": g.requests, "events": g.events,
+                 "bytes": round(g.bytes)} for name, g in items]
+
+    policies = []
+    for totals in result.policies:
+        rate, peak = result.rate(totals.events), result.peak_rate(totals)
+        verdict = webhook_verdict(rate, peak, settings)
+        by_level = [{"level": level, "requests": totals.by_level[level].requests,
+                     "events": totals.by_level[level].events,
+                     "bytes": round(totals.by_level[level].bytes)}
+                    for level in LEVELS
+                    if level in totals.by_level]
+        policies.append({
+            "file": totals.name, "events": totals.events, "bytes": round(totals.bytes),
+            "eventsPerSecond": rate, "peakEventsPerSecond": peak, "byLevel": by_level,
+            "byResource": rows(totals.by_resource, top_n), "byUser": rows(totals.by_user, top_n),
+            "webhook": {"mode": settings.mode, "maxSize": settings.max_size,
+                        "throttleQps": settings.throttle_qps, "throttleBurst": settings.throttle_burst,
+                        "throttleEnable": settings.throttle_enable,
+                        "bufferSize": settings.buffer_size,
+                        "capacityEventsPerSecond": verdict.capacity,
+                        "burstEventsPerSecond": verdict.burst_capacity,
+                        "keepsUp": verdict.keeps_up, "message": verdict.message}})
+    observed_total = sum(result.observed_events.values())
+    data = {
+        "input": {"lines": result.lines, "events": result.events, "requests": result.requests,
+                  "malformed": result.malformed, "malformedAt": result.malformed_at,
+                  "evictedInFlight": result.evicted},
+        "span": {"start": result.first_time, "end": result.last_time, "seconds": result.seconds},
+        "logged": {"events": observed_total, "bytes": sum(result.observed_bytes.values()),
+                   "eventsPerSecond": result.rate(observed_total),
+                   "byLevel": [{"level": level, "events": result.observed_events[level],
+                                "bytes": result.observed_bytes[level]}
+                               for level in result.observed_events]},
+        "meanEventBytes": {level: round(value) for level, value in result.mean_bytes.items()},
+        "model": MODEL,
+        "policy": policies[0],
+    }
+    if len(policies) > 1:
+        new, old = policies
+        data["compare"] = {
+            **old,
+            "transitions": [{"from": before, "to": after, "requests": count, "examples": examples}
+                            for (before, after), (count, examples)
+                            in sorted(result.transitions.items(), key=lambda i: -i[1][0])],
+            "delta": {"events": new["events"] - old["events"], "bytes": new["bytes"] - old["bytes"]},
+        }
+    return data
