@@ -176,3 +176,59 @@ def test_changed_config_rolls_the_secret_and_removes_the_old_one(kpt, plugin, tm
     files = docs[("KubeadmControlPlane", "fleet", "prod-control-plane")]["spec"]["kubeadmConfigSpec"]["files"]
     refs = [f["contentFrom"]["secret"]["name"] for f in files if "audit" in f["path"] and "contentFrom" in f]
     assert refs and all(f"fleet/secret_{r}.yaml" in second for r in refs)
+
+
+# --- examples/kpt, run as its README says -------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kpt"
+
+
+def example_copy(tmp_path: Path) -> Path:
+    package = tmp_path / "audited"
+    shutil.copytree(EXAMPLE, package)
+    return package
+
+
+def path_env() -> dict:
+    """kubeadm-audit (this installation's console script) on PATH, as the README asks."""
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    if not os.path.exists(os.path.join(bindir, "kubeadm-audit")):
+        pytest.skip(f"no kubeadm-audit console script next to {sys.executable}")
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+
+
+def test_example_render(kpt, tmp_path):
+    package = example_copy(tmp_path)
+    before = snapshot(package)
+    result = subprocess.run([kpt, "fn", "render", "--allow-exec"], cwd=package, capture_output=True, text=True,
+                            env=path_env(), timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = snapshot(package)
+    assert "# kept by kpt: comments survive the function" in after["cluster.yaml"]
+    assert "audit-webhook-config-file" in after["cluster.yaml"]
+    inner = yaml.safe_load(yaml.safe_load(after["kubeadm-config.yaml"])["data"]["ClusterConfiguration"])
+    assert {"name": "audit-policy-file", "value": "/etc/kubernetes/audit/audit-policy.yaml"} in \
+        inner["apiServer"]["extraArgs"]
+    assert [n for n in after if n.startswith("fleet/secret_edge-control-plane-audit-")]
+    assert after["audit.yaml"] == before["audit.yaml"] and after["Kptfile"] == before["Kptfile"]
+    again = subprocess.run([kpt, "fn", "render", "--allow-exec"], cwd=package, capture_output=True, text=True,
+                           env=path_env(), timeout=180)
+    assert again.returncode == 0 and snapshot(package) == after
+
+
+def test_example_eval_forms(kpt, tmp_path):
+    package = example_copy(tmp_path)
+    env = path_env()
+    result = subprocess.run([kpt, "fn", "eval", ".", "--exec", "kubeadm-audit krm", "--fn-config", "audit.yaml"],
+                            cwd=package, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audit-webhook-config-file" in (package / "cluster.yaml").read_text()
+    other = example_copy(tmp_path / "kv")
+    result = subprocess.run([kpt, "fn", "eval", ".", "--exec", "kubeadm-audit krm", "--", "preset=cis-minimal",
+                             "log.path=/var/log/kubernetes/audit/audit.log", "log.maxAge=30", "log.maxBackup=10",
+                             "log.maxSize=100"], cwd=other, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (other / "cluster.yaml").read_text()
+    assert "audit-log-maxsize" in text and "audit-webhook-config-file" not in text

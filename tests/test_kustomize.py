@@ -219,3 +219,39 @@ def test_missing_plugin_fails_clearly(default_kubectl, tmp_path):
     empty.mkdir()
     result = build(default_kubectl, directory, empty, check=False)
     assert result.returncode != 0 and "AuditConfig" in result.stderr
+
+
+# --- examples/capi-kustomize, run as its README says ----------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "capi-kustomize"
+
+
+def test_example_overlay(default_kubectl, plugin_home):
+    out = by_id(load_all(build(default_kubectl, EXAMPLE / "overlays" / "prod", plugin_home).stdout))
+    kcp = out[("KubeadmControlPlane", "prod", "prod-demo-control-plane")]
+    assert "audit-webhook-config-file" in api_server(kcp)["extraArgs"]
+    assert ("Secret", "prod", secret_ref(kcp)) in out
+    assert out[("KubeadmConfigTemplate", "prod", "prod-demo-md-0")]["spec"]["template"]["spec"].get("files") is None
+
+
+def test_example_clusterclass(default_kubectl, plugin_home):
+    out = by_id(load_all(build(default_kubectl, EXAMPLE / "clusterclass", plugin_home).stdout))
+    cluster_class = out[("ClusterClass", "fleet", "standard")]
+    assert [p["name"] for p in cluster_class["spec"]["patches"]] == ["kubeadm-audit"]
+    assert [v["name"] for v in cluster_class["spec"]["variables"]] == ["auditWebhookServer"]
+    assert ("Secret", "fleet", "kubeadm-audit-files") in out
+    template = out[("KubeadmControlPlaneTemplate", "fleet", "standard-control-plane")]
+    assert "extraArgs" not in api_server(template, template=True)
+
+
+def test_example_kubeadm_documents_then_strip(default_kubectl, plugin_home):
+    built = build(default_kubectl, EXAMPLE / "kubeadm", plugin_home).stdout
+    from conftest import run_cli
+
+    stripped = run_cli("krm", "--strip-kubeadm-metadata", input=built)
+    assert stripped.returncode == 0, stripped.stderr
+    docs = {d["kind"]: d for d in load_all(stripped.stdout)}
+    assert set(docs) == {"InitConfiguration", "ClusterConfiguration"}
+    assert all("metadata" not in d for d in docs.values())
+    names = [a["name"] for a in docs["ClusterConfiguration"]["apiServer"]["extraArgs"]]
+    assert names[0] == "authorization-mode" and "audit-log-path" in names

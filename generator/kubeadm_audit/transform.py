@@ -13,7 +13,7 @@ Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Mapping, MutableMapping, Optional, Sequence
 
 from kubeadm_audit import capi
@@ -329,11 +329,9 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
     """The Secret for hand-wired ``contentFrom``, and the patch in every ClusterClass passing through."""
     from kubeadm_audit import clusterclass
 
-    results = _generated_secret(documents, audit, settings, new_document)
     templates: dict = {}
     classes: list = []
-    owned: list = []
-    for index, document in enumerate(documents):
+    for document in documents:
         api_version, kind = document.header
         group = group_of(api_version)
         if (group, kind) == (capi.GROUP, "KubeadmControlPlaneTemplate"):
@@ -341,8 +339,12 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
                 document.obj
         elif (group, kind) == (clusterclass.GROUP, clusterclass.KIND):
             classes.append(document)
-        elif handler_for(document) == "secret":
-            owned.append(index)
+    namespaces = {_text(_meta(document.obj).get("namespace")) for document in classes}
+    if settings.namespace is None and len(namespaces) == 1:
+        # Listed in a kustomization, the function config gets no namespace: follow the classes'.
+        settings = replace(settings, namespace=namespaces.pop())
+    results = _generated_secret(documents, audit, settings, new_document)
+    owned = [index for index, document in enumerate(documents) if handler_for(document) == "secret"]
     secrets: list = []
     for document in classes:
         resource = document.obj
