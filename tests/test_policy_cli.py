@@ -284,3 +284,13 @@ def test_progress_bar_counts_bytes_and_clears_its_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert " 50% 1 lines" in err and err.endswith("\r") and "\033" not in err
     assert _Progress(("-",)).total == 0  # stdin: a line counter, no percentage
+
+
+def test_simulate_legacy_format_gets_a_hint(tmp_path):
+    log = tmp_path / "legacy.log"
+    log.write_text('2026-01-01T00:00:00Z AUDIT: id="1" stage="ResponseComplete" ip="10.0.0.1" '
+                   'method="get" user="a" groups="" as="<self>" asgroups="<lookup>" '
+                   'user-agent="x" namespace="d" uri="/api/v1/namespaces/d/pods" response="200"\n')
+    result = run("simulate", "--policy", write(tmp_path, METADATA_POLICY), log)
+    assert result.returncode == 2
+    assert "--audit-log-format=legacy" in result.stderr and "Traceback" not in result.stderr

@@ -288,10 +288,12 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
     finally:
         if progress:
             progress.close()
+    legacy = (" (these are --audit-log-format=legacy lines, which lack objectRef: replay a "
+              "log written with --audit-log-format=json)") if result.legacy else ""
     if not result.events:
         where = f"; first malformed at {', '.join(result.malformed_at)}" if result.malformed else ""
         raise InputError(f"no audit events to replay ({result.lines} lines, {result.malformed} "
-                         f"malformed{where})", source=", ".join(logs))
+                         f"malformed{where}){legacy}", source=", ".join(logs))
     settings = sim_mod.WebhookSettings(max_size=webhook_batch_max_size,
                                        throttle_qps=webhook_throttle_qps,
                                        throttle_burst=webhook_throttle_burst,
@@ -303,7 +305,8 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
     else:
         _print_simulation(report)
     if result.malformed:
-        warn(f"{result.malformed} malformed line(s) skipped, first at {', '.join(result.malformed_at)}")
+        warn(f"{result.malformed} malformed line(s) skipped, first at "
+             f"{', '.join(result.malformed_at)}{legacy}")
     return 0
 
 
