@@ -7,7 +7,7 @@ VPY         := $(VENV)/bin/python
 KA          := $(VENV)/bin/kubeadm-audit
 
 # generate / install
-PRESET      ?= recommended
+PRESET      ?=
 OUT         ?= audit-bundle
 BUNDLE      ?= $(OUT)
 K8S_VERSION ?=
@@ -49,7 +49,7 @@ test: $(VENV)/.installed-test
 	$(VPY) -m pytest -q
 
 generate: $(VENV)/.installed
-	$(KA) generate --preset $(PRESET) --out $(OUT) \
+	$(KA) generate --out $(OUT) $(if $(PRESET),--preset $(PRESET)) \
 	  $(if $(CONFIG),--config $(CONFIG)) $(if $(SERVER),--webhook-server $(SERVER)) \
 	  $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(K8S_VERSION),--kubernetes-version $(K8S_VERSION))
 
@@ -89,9 +89,10 @@ JOIN_CONFIG  ?=
 KUBEADM_FLAGS ?=
 ADVERTISE_ADDRESS ?=
 BIND_PORT    ?=
-AUDIT_OPTS   ?= $(if $(CONFIG),--config $(CONFIG),--preset $(PRESET) $(if $(SERVER),--webhook-server $(SERVER)) $(if $(CA_FILE),--ca-file $(CA_FILE)))
+AUDIT_OPTS   ?= $(strip $(if $(CONFIG),--config $(CONFIG)) $(if $(PRESET),--preset $(PRESET)) \
+                  $(if $(SERVER),--webhook-server $(SERVER)) $(if $(CA_FILE),--ca-file $(CA_FILE)))
 
-.PHONY: init join-control-plane reconfigure reconfigure-node upgrade verify
+.PHONY: init join join-control-plane reconfigure reconfigure-node upgrade verify
 
 define CHECK_ROUTE
 case "$(ROUTE)" in extraArgs|patches) ;; *) echo "ROUTE must be extraArgs or patches (got '$(ROUTE)')" >&2; exit 2;; esac
@@ -142,6 +143,8 @@ endif
 	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 
 # Once per cluster (ROUTE=extraArgs): the ConfigMap, so joins and upgrades keep audit; then this node.
+join: join-control-plane
+
 reconfigure: $(VENV)/.installed
 	@$(CHECK_ROUTE)
 	@$(CHECK_INSTALLED)

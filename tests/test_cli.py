@@ -58,3 +58,15 @@ def test_make_install_copies_bundle_files_with_modes(tmp_path):
     missing = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"BUNDLE={tmp_path / 'none'}"],
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "no bundle" in missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_generate_lets_the_audit_config_choose_the_preset(tmp_path):
+    def dry(*args):
+        result = subprocess.run(["make", "-n", "-C", str(ROOT), *args], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "--preset" not in dry("generate", "CONFIG=audit.yaml", "OUT=x")
+    assert "--preset falco" in dry("generate", "PRESET=falco", "OUT=x")
+    assert dry("join", "BUNDLE=b", "JOIN_CONFIG=j.yaml") == dry("join-control-plane", "BUNDLE=b", "JOIN_CONFIG=j.yaml")

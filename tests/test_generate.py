@@ -388,3 +388,10 @@ def test_unquoted_yaml_numbers_are_read_as_numbers(tmp_path):
     cluster = load_bundle(out)["docs"]["ClusterConfiguration"]
     assert cluster["kubernetesVersion"] == "v1.30.0"
     assert cluster["apiServer"]["extraArgs"]["audit-webhook-batch-throttle-qps"] == "100"
+
+
+def test_omit_managed_fields_only_where_kube_apiserver_knows_it(tmp_path):
+    new, _ = generate(tmp_path, "--kubernetes-version", "v1.23.0", name="new")
+    old, _ = generate(tmp_path, "--kubernetes-version", "v1.22.17", name="old")
+    assert load_bundle(new)["policy"]["omitManagedFields"] is True
+    assert "omitManagedFields" not in load_bundle(old)["policy"]

@@ -190,7 +190,7 @@ def test_join_control_plane(installed):
 @pytest.mark.parametrize("target, args, lines", [
     ("init", ("KUBEADM_FLAGS=--upload-certs",),
      ["kubeadm init --config {bundle}/kubeadm-config.yaml --upload-certs",
-      ".venv/bin/kubeadm-audit manifest check {manifest} --preset recommended"]),
+      ".venv/bin/kubeadm-audit manifest check {manifest}"]),
     ("reconfigure", ("CONFIG=audit.yaml",),
      ["kubectl -n kube-system get configmap kubeadm-config -o yaml > {work}/kubeadm-config-cm.yaml",
       ".venv/bin/kubeadm-audit kubeadm-config merge {work}/kubeadm-config-cm.yaml --in-place --config audit.yaml",
@@ -200,7 +200,7 @@ def test_join_control_plane(installed):
      ["kubeadm upgrade apply v1.35.0 --yes --patches {patches}"]),
     ("upgrade", ("UPGRADE=node",), ["kubeadm upgrade node  "]),
     ("verify", ("SERVER=https://10.0.0.5:8080", "CA_FILE=ca.pem"),
-     [".venv/bin/kubeadm-audit manifest check {manifest} --preset recommended --webhook-server "
+     [".venv/bin/kubeadm-audit manifest check {manifest} --webhook-server "
       "https://10.0.0.5:8080 --ca-file ca.pem"]),
 ])
 def test_make_n_prints_the_commands(cluster, target, args, lines):

@@ -7,12 +7,20 @@ from typing import Any, Optional
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 
+#: kube-apiserver learnt ``omitManagedFields`` in 1.23; older ones drop it silently.
+OMIT_MANAGED_FIELDS_SINCE = 23
+
 
 def compose(cfg: AuditConfig, custom: Optional[Any] = None) -> dict:
-    """``custom`` (a loaded policy file) replaces the preset's; ``spec.policy.rules`` are prepended."""
+    """``custom`` (a loaded policy file) replaces the preset's; ``spec.policy.rules`` are prepended.
+
+    A preset's policy is trimmed to what the target kube-apiserver understands.
+    """
     base = copy.deepcopy(custom if cfg.policy.file else dict(cfg.preset.policy))
     if not isinstance(base, dict):
         raise InputError("expected an audit.k8s.io/v1 Policy document", source=cfg.policy.file)
+    if not cfg.policy.file and cfg.kubernetes_version.minor < OMIT_MANAGED_FIELDS_SINCE:
+        base.pop("omitManagedFields", None)
     if cfg.policy.rules:
         existing = base.get("rules")
         base["rules"] = list(copy.deepcopy(cfg.policy.rules)) + (existing if isinstance(existing, list) else [])
