@@ -271,3 +271,14 @@ def test_non_resource_rows_are_bounded(path, label):
     from kubeadm_audit.policy.events import resource_label
 
     assert resource_label(request_key(event(uri=path))) == label
+
+
+def test_webhook_rate_unknown_without_a_time_span():
+    verdict = webhook_verdict(None, 0.0, WebhookSettings(max_size=1))
+    assert verdict.keeps_up is None and "rate unknown" in verdict.message
+    from kubeadm_audit.policy.simulate import report
+
+    sim = run(METADATA, event("a"), event("b"))  # same instant: no span
+    data = report(sim, WebhookSettings(), 5)
+    assert data["policy"]["webhook"]["keepsUp"] is None
+    assert data["policy"]["events"] == 4 and data["logged"]["events"] == 2

@@ -387,7 +387,7 @@ def _print_simulation(report: dict) -> None:
             _table([label, "REQUESTS", "EVENTS", "BYTES"],
                    [[r["name"], r["requests"], r["events"], _bytes(r["bytes"])] for r in data[key]])
         verdict = data["webhook"]
-        colour = "green" if verdict["keepsUp"] else "red"
+        colour = {True: "green", False: "red"}.get(verdict["keepsUp"])
         click.echo(f"  webhook: {style(verdict['message'], fg=colour)}")
     if "compare" in report:
         compare = report["compare"]

@@ -346,11 +346,12 @@ def parse_time(text: str) -> Optional[datetime]:
 class WebhookVerdict:
     capacity: Optional[float]  # sustained events/s; None when unthrottled
     burst_capacity: Optional[float]
-    keeps_up: bool
+    keeps_up: Optional[bool]  # None: the log has no time span to measure a rate over
     message: str
 
 
-def webhook_verdict(rate: float, peak: float, settings: WebhookSettings) -> WebhookVerdict:
+def webhook_verdict(rate: Optional[float], peak: float,
+                    settings: WebhookSettings) -> WebhookVerdict:
     """Does the webhook's batching keep up with ``rate`` (and the per-minute ``peak``)?
 
     Sustained capacity in batch mode with throttling is qps x max batch size (buffered.go);
@@ -365,6 +366,11 @@ def webhook_verdict(rate: float, peak: float, settings: WebhookSettings) -> Webh
                               "throttling disabled: delivery is limited only by the receiver")
     capacity = settings.throttle_qps * settings.max_size
     burst = settings.throttle_burst * settings.max_size
+    if rate is None:
+        return WebhookVerdict(capacity, burst, None,
+                              f"rate unknown (the log has no time span); capacity is {capacity:g} "
+                              f"events/s ({settings.throttle_qps:g} batches/s x "
+                              f"{settings.max_size} event{'s' * (settings.max_size != 1)})")
     worst = max(rate, peak)
     if worst <= capacity:
         return WebhookVerdict(capacity, burst, True,
@@ -400,7 +406,7 @@ def report(result: Simulation, settings: WebhookSettings, top_n: int) -> dict:
     policies = []
     for totals in result.policies:
         rate, peak = result.rate(totals.events), result.peak_rate(totals)
-        verdict = webhook_verdict(rate, peak, settings)
+        verdict = webhook_verdict(rate if result.seconds > 0 else None, peak, settings)
         by_level = [{"level": level, "requests": totals.by_level[level].requests,
                      "events": totals.by_level[level].events,
                      "bytes": round(totals.by_level[level].bytes)}
