@@ -56,8 +56,10 @@ def test_refused_policy_and_removed_api_version():
     ("- level: RequestResponse\n  resources: [{resources: [serviceaccounts/token]}]\n", ["KA012"]),
     ("- level: Request\n  resources: [{resources: [serviceaccounts/*]}]\n", []),
     ("- level: Request\n  resources: [{group: authentication.k8s.io}]\n", ["KA012"]),
-    # namespaces are not checked against scope: a namespaced rule "may" see anything
+    # TokenReviews are cluster-scoped: namespace "" only
     ("- level: RequestResponse\n  namespaces: [kube-system]\n",
+     ["KA010", "KA011", "KA012", "KA013", "KA013"]),
+    ("- level: RequestResponse\n  namespaces: ['']\n",
      ["KA010", "KA011", "KA012", "KA012", "KA013", "KA013"]),
 ])
 def test_bodies_of_sensitive_resources(rule, expected):

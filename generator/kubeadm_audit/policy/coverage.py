@@ -88,12 +88,16 @@ def subsumes(earlier: Rule, later: Rule) -> bool:
                for i in later.non_resource_urls)
 
 
-def may_match_resource(rule: Rule, group: str, resource: str, subresource: str = "") -> bool:
+def may_match_resource(rule: Rule, group: str, resource: str, subresource: str = "",
+                       cluster_scoped: bool = False) -> bool:
     """Could the rule match some request for group/resource[/subresource]?
 
-    Users, verbs, namespaces and names are taken as satisfiable (some request has them).
+    Users, verbs and names are taken as satisfiable (some request has them), and so
+    are namespaces -- except that cluster-scoped requests only have namespace "".
     """
     if rule.is_non_resource_rule:
+        return False
+    if cluster_scoped and rule.namespaces and "" not in rule.namespaces:
         return False
     if not rule.resources:
         return True

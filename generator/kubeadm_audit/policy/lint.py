@@ -105,7 +105,8 @@ _WRITES = frozenset({"create", "update", "patch"})
 
 #: (id, severity, group, resource, subresource, label, why, verbs whose *request* body
 #: carries the data: at Request level only those leak; at RequestResponse every verb
-#: does, through the response. None: any verb matters (volume).)
+#: does, through the response. None: any verb matters (volume).) Only TokenReviews are
+#: cluster-scoped.
 _BODY_RISKS = (
     ("KA010", ERROR, "", "secrets", "", "Secrets",
      "their bodies carry the secret data", _WRITES),
@@ -135,7 +136,8 @@ def _exposes(rule: Rule, request_body_verbs: Optional[frozenset]) -> bool:
 def _sensitive(policy: Policy) -> Iterator[LintFinding]:
     for check_id, severity, group, resource, subresource, label, why, verbs in _BODY_RISKS:
         for index, rule in enumerate(policy.rules):
-            if not coverage.may_match_resource(rule, group, resource, subresource):
+            if not coverage.may_match_resource(rule, group, resource, subresource,
+                                               cluster_scoped=resource == "tokenreviews"):
                 continue
             if _exposes(rule, verbs):
                 yield LintFinding(
