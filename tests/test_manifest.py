@@ -275,3 +275,21 @@ def test_rewritten_files_without_a_manifest_change_warn_that_nothing_restarts(no
     assert result.returncode == 0 and f"wrote {node.policy}" in result.stdout
     assert "only when it starts" in result.stderr and "--hash-annotation" in result.stderr
     assert "# local edit" not in read(node.policy)
+
+
+def test_dry_run_shows_the_diff_even_before_the_files_are_installed(tmp_path):
+    import shutil
+
+    from conftest import MANIFEST_V134, run_cli
+
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    target = manifests / "kube-apiserver.yaml"
+    shutil.copy(MANIFEST_V134, target)
+    before = target.read_text()
+    result = run_cli("manifest", "apply", target, "--dry-run", "--backup-dir", tmp_path / "backups",
+                     "--policy-path", str(tmp_path / "absent" / "audit-policy.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "+    - --audit-policy-file=" in result.stdout
+    assert "does not exist on this node" in result.stderr
+    assert target.read_text() == before and not (tmp_path / "backups").exists()

@@ -115,8 +115,11 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         if write_files:
             to_write.append((path, content, mode))
         elif installed is None:
-            raise ConflictError(f"{path} does not exist on this node: kube-apiserver would not start. Install "
-                                "the bundle first (make install) or pass --write-files", source=file)
+            missing = (f"{path} does not exist on this node: kube-apiserver would not start. Install "
+                       "the bundle first (make install) or pass --write-files")
+            if not dry_run:
+                raise ConflictError(missing, source=file)
+            warn(missing)
         else:
             warn(f"{path} differs from what this configuration generates; kube-apiserver reads the installed "
                  "file (--write-files replaces it)")
