@@ -278,3 +278,79 @@ def test_fixtures_cluster_v1beta1_in_one_resource_list(tmp_path):
         if key[0] != "KubeadmControlPlane":
             assert out[key] == doc
     assert any(k[0] == "Secret" for k in out)
+
+
+# --- the lazy ResourceList reader: same items as a full parse, unchanged text out ------------------
+
+LAYOUTS = {
+    "compact": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: A\n"
+               "  metadata:\n    name: a\n  list:\n  - x\n  - y\n- apiVersion: v1\n  kind: B\n  metadata: {name: b}\n",
+    "wide": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n  - apiVersion: v1\n    kind: A\n"
+            "    metadata:\n      name: a\n    list:\n      - x\n  - kind: B\n    apiVersion: v1\n    metadata:\n"
+            "      name: b\n",
+    "comments-and-blanks": "# head\napiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n\n"
+                           "# between\n- apiVersion: v1 # trailing\n  kind: A\n  metadata:\n    name: a\n"
+                           "# outdented comment\n  data:\n    k: |\n      line\n\n      after blank\n\n"
+                           "- apiVersion: v1\n  kind: B\n  metadata:\n    name: b\n",
+    "multiline-scalars": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n"
+                         "  kind: A\n  metadata:\n    name: a\n  data:\n    folded: >-\n      one\n      two\n"
+                         "    quoted: \"a\n      b\"\n    plain: first\n      second\n",
+    "function-config-first": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nfunctionConfig:\n"
+                             "  apiVersion: v1\n  kind: ConfigMap\n  data:\n    x: y\nitems:\n- apiVersion: v1\n"
+                             "  kind: A\n  metadata:\n    name: a\n",
+    "empty-items": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n"
+                   "  kind: ConfigMap\n",
+    "crlf": "apiVersion: config.kubernetes.io/v1\r\nkind: ResourceList\r\nitems:\r\n- apiVersion: v1\r\n"
+            "  kind: A\r\n  metadata:\r\n    name: a\r\n",
+    "document-marker": "---\napiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n"
+                       "  kind: A\n  metadata:\n    name: a\n",
+    "flow-items": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [{apiVersion: v1, kind: A, "
+                  "metadata: {name: a}}]\n",
+    "json": '{"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": [{"apiVersion": "v1", '
+            '"kind": "A", "metadata": {"name": "a"}}]}',
+    "results-present": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n"
+                       "  kind: A\n  metadata:\n    name: a\nresults:\n- message: earlier\n  severity: info\n",
+}
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_lazy_reader_agrees_with_a_full_parse(layout):
+    from kubeadm_audit import resourcelist
+
+    text = LAYOUTS[layout]
+    expected = yaml.safe_load(text)
+    rl = resourcelist.ResourceList(text)
+    assert [d.obj for d in rl.items] == expected["items"]
+    assert [d.header[1] for d in rl.items] == [i["kind"] for i in expected["items"]]
+    assert rl.function_config == expected.get("functionConfig")
+    rendered = rl.render()
+    assert yaml.safe_load(rendered)["items"] == expected["items"]
+    if layout not in ("flow-items", "json", "results-present"):
+        assert rendered == text.replace("---\n", "", 1) if layout == "document-marker" else rendered == text
+    with_results = yaml.safe_load(rl.render([{"message": "m", "severity": "info"}]))
+    assert with_results["results"][-1] == {"message": "m", "severity": "info"}
+
+
+def test_lazy_reader_edits_and_appends():
+    from kubeadm_audit import resourcelist
+
+    rl = resourcelist.ResourceList(LAYOUTS["wide"])
+    rl.items[1].obj["data"] = {"mode": "0600", "on": "yes"}
+    rl.items[1].mark_changed()
+    rl.items.append(resourcelist.Document(obj={"apiVersion": "v1", "kind": "C", "metadata": {"name": "c"}}))
+    out = rl.render()
+    assert out.startswith(LAYOUTS["wide"].split("  - kind: B")[0])        # item A as it was
+    items = yaml.safe_load(out)["items"]
+    assert items[1]["data"] == {"mode": "0600", "on": "yes"} and items[2]["kind"] == "C"
+
+
+def test_legacy_stream_split_keeps_documents_verbatim():
+    from kubeadm_audit import resourcelist
+
+    text = "a: 1\n---\n# only a comment\n---\nkind: X\nb: |\n  ---not a separator\n---   # marker comment\nc: 3\n"
+    docs = resourcelist.split_stream(text)
+    assert [d.obj for d in docs] == [{"a": 1}, {"kind": "X", "b": "---not a separator\n"}, {"c": 3}]
+    assert resourcelist.join_stream(docs) == "a: 1\n---\nkind: X\nb: |\n  ---not a separator\n---\nc: 3\n"

@@ -32,12 +32,15 @@ class Document:
     """One resource: the text it arrived as, parsed on first use.
 
     ``changed`` marks a document whose object was edited; only those are dumped.
+    ``raw`` is the entry exactly as it stood in a ResourceList (``- `` and indentation included).
     """
 
-    __slots__ = ("text", "_obj", "changed", "source")
+    __slots__ = ("text", "_obj", "changed", "source", "raw")
 
-    def __init__(self, text: Optional[str] = None, obj: Any = None, source: str = "<input>") -> None:
+    def __init__(self, text: Optional[str] = None, obj: Any = None, source: str = "<input>",
+                 raw: Optional[str] = None) -> None:
         self.text = text
+        self.raw = raw
         self._obj = obj
         self.changed = text is None
         self.source = source
@@ -102,6 +105,8 @@ class ResourceList:
         self.source = source
         self._sections: Optional[list] = None
         self._indent = 0
+        self._count = 0
+        self._items_head: list = ["items:\n"]
         self._whole: Optional[dict] = None
         self.items: list = []
         try:
@@ -147,6 +152,7 @@ class ResourceList:
             "".join(section) for key, section in sections if key == "functionConfig")
 
     def _scan_items(self, section: list) -> tuple:
+        """Split the ``items:`` block into documents, keeping each entry's original lines."""
         head = _TOP_KEY.match(section[0])
         inline = head.group(2) if head else None
         if inline:
@@ -154,39 +160,44 @@ class ResourceList:
                                              for line in section[1:]):
                 raise _Unscannable
             return [], 0
+        self._items_head = [section[0]]
         documents: list = []
         indent: Optional[int] = None
         column = 0
         lines: list = []
+        raw: list = []
         for line in section[1:]:
             stripped = line.lstrip(" ")
             if not stripped.strip() or stripped.startswith("#"):
-                if lines:
+                if raw:
+                    raw.append(line)
                     lines.append(line[column:] if len(line) - len(stripped) >= column else stripped)
+                else:
+                    self._items_head.append(line)
                 continue
             match = _ITEM.match(line)
             if match and (indent is None or len(match.group(1)) == indent):
                 if indent is None:
                     indent = len(match.group(1))
-                if lines:
-                    documents.append(self._document(lines))
+                if raw:
+                    documents.append(self._document(lines, raw))
+                self._count += 1
                 column = match.end()
-                lines = [line[column:]]
+                lines, raw = [line[column:]], [line]
                 continue
             if indent is None or len(line) - len(stripped) < column or "\t" in line[:column]:
                 raise _Unscannable
             lines.append(line[column:])
-        if lines:
-            documents.append(self._document(lines))
+            raw.append(line)
+        if raw:
+            documents.append(self._document(lines, raw))
         return documents, indent or 0
 
-    def _document(self, lines: list) -> Document:
-        while lines and not lines[-1].strip():
-            lines.pop()
+    def _document(self, lines: list, raw: list) -> Document:
         text = "".join(lines)
         if text.startswith(("{", "[", "&", "!", "|", ">")):
             raise _Unscannable
-        return Document(text, source=f"{self.source}: items[{len(self.items)}]")
+        return Document(text, source=f"{self.source}: item {self._count}", raw="".join(raw))
 
     def _parse_whole(self, text: str) -> None:
         doc = yamlio.load(text, source=self.source)
@@ -234,7 +245,13 @@ class ResourceList:
         if not self.items:
             return "items: []\n"
         pad = " " * self._indent
-        return "items:\n" + "".join(as_sequence_entry(document.render(), pad) for document in self.items)
+        chunks = list(self._items_head)
+        for document in self.items:
+            if document.raw is not None and not document.changed:
+                chunks.append(document.raw if document.raw.endswith("\n") else document.raw + "\n")
+            else:
+                chunks.append(as_sequence_entry(document.render(), pad))
+        return "".join(chunks)
 
 
 def as_sequence_entry(text: str, pad: str) -> str:
