@@ -53,7 +53,7 @@ def test_validate_json(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [("rules: [\n", "malformed YAML"),
-                                          ("a: 1\na: 2\n", "duplicate key")])
+                                          ("rules: {a: [1, 2}\n", "malformed YAML")])
 def test_validate_malformed_yaml_exits_2(tmp_path, text, message):
     result = run("validate", write(tmp_path, text))
     assert result.returncode == 2
@@ -294,3 +294,19 @@ def test_simulate_legacy_format_gets_a_hint(tmp_path):
     result = run("simulate", "--policy", write(tmp_path, METADATA_POLICY), log)
     assert result.returncode == 2
     assert "--audit-log-format=legacy" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_duplicate_fields_warn_and_the_last_value_wins_as_in_kube_apiserver(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    policy = tmp_path / "dup.yaml"
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  level: Metadata\n")
+    validated = run_cli("policy", "validate", policy)
+    assert validated.returncode == 0
+    assert "line 5: 'level' is given more than once" in validated.stdout
+    explained = run_cli("policy", "explain", "--policy", policy, "--request", '{"verb": "get", "path": "/x"}',
+                        "-o", "json")
+    assert explained.returncode == 0 and json.loads(explained.stdout)["level"] == "Metadata"
+    assert "given more than once" in explained.stderr

@@ -109,6 +109,41 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return mapping
 
 
+class LenientLoader(Loader):
+    """Like Loader, but a repeated key keeps the last value and is recorded, not refused.
+
+    That is what kube-apiserver does with an audit policy: strict decoding fails on a
+    duplicate field, and it falls back to lenient decoding with only a log warning.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.duplicates: list = []
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        if isinstance(node, MappingNode):
+            self.flatten_mapping(node)
+        mapping: dict = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in mapping:
+                self.duplicates.append((key_node.start_mark.line + 1, key))
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def load_lenient(text: str, source: str = "<input>") -> tuple:
+    """One document, and the (line, key) of every repeated key (the last value is kept)."""
+    loader = LenientLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise InputError(f"malformed YAML: {_describe(exc)}", source=source) from None
+    finally:
+        loader.dispose()
+    return data, loader.duplicates
+
+
 def _construct_plain(loader: Loader, node: ScalarNode) -> PlainStr:
     return PlainStr(node.value)
 

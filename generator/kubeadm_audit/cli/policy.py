@@ -27,10 +27,24 @@ def policy() -> None:
     """
 
 
-def _load(path: str) -> Any:
-    from kubeadm_audit import yamlio
+def _load(path: str, quiet: bool = False) -> Any:
+    """The policy document, read the way kube-apiserver reads it: a repeated field is a
+    warning and the last value wins."""
+    data, duplicates = _read(path)
+    if not quiet:
+        for finding in duplicates:
+            warn(f"{path}: {finding}")
+    return data
 
-    return yamlio.load_file(path)
+
+def _read(path: str) -> tuple:
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.policy.validation import WARNING, Finding
+
+    data, duplicates = yamlio.load_lenient(yamlio.read_text(path), source=path)
+    return data, [Finding(f"line {line}", f"{key!r} is given more than once: kube-apiserver's strict "
+                          "decoding fails, it falls back to lenient decoding and keeps the last value",
+                          WARNING) for line, key in duplicates]
 
 
 def _load_policy(path: str):
@@ -58,7 +72,10 @@ def validate(files: tuple, output: str) -> int:
     """
     from kubeadm_audit.policy.validation import is_loadable, validate_policy
 
-    results = [(path, validate_policy(_load(path))) for path in files]
+    results = []
+    for path in files:
+        data, duplicates = _read(path)
+        results.append((path, duplicates + validate_policy(data)))
     failed = False
     report = []
     for path, findings in results:
