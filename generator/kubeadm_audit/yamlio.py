@@ -102,11 +102,14 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
                     "while constructing a mapping", node.start_mark,
                     "found an unhashable key", key_node.start_mark) from None
             if key in mapping:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"found duplicate key {key!r}", key_node.start_mark)
+                self.duplicate_key(node, key_node, key)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
+
+    def duplicate_key(self, node: Any, key_node: Any, key: Any) -> None:
+        raise yaml.constructor.ConstructorError(
+            "while constructing a mapping", node.start_mark,
+            f"found duplicate key {key!r}", key_node.start_mark)
 
 
 class LenientLoader(Loader):
@@ -120,16 +123,8 @@ class LenientLoader(Loader):
         super().__init__(stream)
         self.duplicates: list = []
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
-        if isinstance(node, MappingNode):
-            self.flatten_mapping(node)
-        mapping: dict = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in mapping:
-                self.duplicates.append((key_node.start_mark.line + 1, key))
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
+    def duplicate_key(self, node: Any, key_node: Any, key: Any) -> None:
+        self.duplicates.append((key_node.start_mark.line + 1, key))
 
 
 def load_lenient(text: str, source: str = "<input>") -> tuple:
