@@ -9,6 +9,9 @@ never parsed. Targets:
 * Cluster API ``KubeadmControlPlane`` and ``KubeadmControlPlaneTemplate`` (v1beta1 /
   v1beta2), with ``files[]`` and, for credentials or large content, a Secret.
 
+Generate mode leaves those alone and instead adds a Secret with the policy and the
+webhook kubeconfig, and a patch to every ``ClusterClass`` passing through.
+
 Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 """
 from __future__ import annotations
@@ -84,7 +87,7 @@ def handler_for(document: Any) -> Optional[str]:
 
 
 def ref(resource: Mapping) -> dict:
-    meta = resource.get("metadata") if isinstance(resource.get("metadata"), Mapping) else {}
+    meta = _meta(resource)
     out = {"apiVersion": resource.get("apiVersion"), "kind": resource.get("kind"), "name": meta.get("name")}
     if meta.get("namespace"):
         out["namespace"] = meta.get("namespace")
@@ -261,12 +264,18 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
 
 def summarize(changes: Sequence[str]) -> str:
     """``where: added a, b; other: replaced c`` from the one-line changes the merges report."""
+    import re
+
     grouped: dict = {}
     for change in changes:
-        where, _, what = change.partition(": ")
-        verb, _, item = what.partition(" ")
+        match = re.match(r"(.*?): (added|replaced|quoted) (.*)", change)
+        if not match:
+            grouped.setdefault((change, ""), [])
+            continue
+        where, verb, item = match.groups()
         grouped.setdefault((where, verb), []).append(item.split("=", 1)[0].split(" (", 1)[0])
-    return "; ".join(f"{where}: {verb} {', '.join(items)}" for (where, verb), items in grouped.items())
+    return "; ".join(f"{where}: {verb} {', '.join(items)}" if verb else where
+                     for (where, verb), items in grouped.items())
 
 
 def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[int],
