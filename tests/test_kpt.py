@@ -232,3 +232,18 @@ def test_example_eval_forms(kpt, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     text = (other / "cluster.yaml").read_text()
     assert "audit-log-maxsize" in text and "audit-webhook-config-file" not in text
+
+
+def test_malformed_target_fails_and_changes_no_file(kpt, plugin, tmp_path):
+    package = make_package(tmp_path)
+    text = (package / "cluster-v1beta2.yaml").read_text().replace(
+        "        extraArgs:\n        - name: enable-admission-plugins\n          value: NodeRestriction\n"
+        "        - name: profiling\n          value: \"false\"\n",
+        "        extraArgs:\n          profiling: \"false\"\n")
+    (package / "cluster-v1beta2.yaml").write_text(text)
+    before = snapshot(package)
+    result = run(kpt, "eval", package, "--exec", plugin, "--fn-config", "audit.yaml", cwd=tmp_path, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "KubeadmControlPlane fleet/edge-control-plane" in output and "list of {name, value}" in output
+    assert snapshot(package) == before
