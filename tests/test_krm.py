@@ -354,3 +354,18 @@ def test_legacy_stream_split_keeps_documents_verbatim():
     docs = resourcelist.split_stream(text)
     assert [d.obj for d in docs] == [{"a": 1}, {"kind": "X", "b": "---not a separator\n"}, {"c": 3}]
     assert resourcelist.join_stream(docs) == "a: 1\n---\nkind: X\nb: |\n  ---not a separator\n---\nc: 3\n"
+
+
+def test_resource_list_without_function_config_is_an_error(tmp_path):
+    result = krm(input=resource_list([yaml.safe_load(KCP)], None), cwd=tmp_path)
+    assert result.returncode == 2 and "no function config" in result.stderr
+    assert yaml.safe_load(result.stdout)["results"][0]["severity"] == "error"
+
+
+def test_binary_stdin_is_refused_clearly(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "kubeadm_audit", "krm"], input=b"\xff\xfe\x00garbage",
+                            capture_output=True, cwd=tmp_path)
+    assert result.returncode == 2 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
