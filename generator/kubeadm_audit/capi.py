@@ -11,8 +11,7 @@ Pure: takes and edits plain mappings; the Secret comes back as data.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import List, Mapping, MutableMapping, Optional, Sequence
+from typing import List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit.errors import ConflictError, InputError
 
@@ -43,8 +42,7 @@ MAX_NAME = 253
 _HASH_LENGTH = 10
 
 
-@dataclass(frozen=True)
-class AuditFiles:
+class AuditFiles(NamedTuple):
     """What must exist on each control-plane node, with where it goes."""
 
     policy_path: str

@@ -24,8 +24,7 @@ section (``log=null``) -- and a value starting with ``[`` or ``{`` as YAML
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 from kubeadm_audit import config as config_mod
 from kubeadm_audit.errors import InputError
@@ -40,8 +39,7 @@ PACKAGE_PATH = "internal.config.kubernetes.io/package-path"
 CONFIG_PATHS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")
 
 
-@dataclass(frozen=True)
-class FunctionConfig:
+class FunctionConfig(NamedTuple):
     spec: dict
     settings: Settings
     source: str

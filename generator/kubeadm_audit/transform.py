@@ -16,8 +16,7 @@ Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable, List, Mapping, MutableMapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import capi
 from kubeadm_audit.errors import InputError, KubeadmAuditError
@@ -40,8 +39,7 @@ TEXT_HINTS = {"configmap": KUBEADM_CONFIGMAP[1], "secret": capi.OWNER_ANNOTATION
 MODES = ("inject", "generate")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """How the function behaves in the pipeline (not part of the audit configuration)."""
 
     mode: str = "inject"
@@ -50,8 +48,7 @@ class Settings:
     namespace: Optional[str] = None      # generate mode: the Secret's namespace
 
 
-@dataclass(frozen=True)
-class Audit:
+class Audit(NamedTuple):
     """The resolved configuration and the pieces every target needs."""
 
     cfg: Any                      # config.AuditConfig
@@ -182,8 +179,7 @@ HANDLERS = {"kubeadm": _kubeadm, "configmap": _configmap, "capi": _capi}
 
 # --- the run ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     """KRM ``results`` entries and the exit code they amount to (0, 1 conflict, 2 bad input)."""
 
     results: tuple
@@ -351,7 +347,7 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
     namespaces = {_text(_meta(document.obj).get("namespace")) for document in classes}
     if settings.namespace is None and len(namespaces) == 1:
         # Listed in a kustomization, the function config gets no namespace: follow the classes'.
-        settings = replace(settings, namespace=namespaces.pop())
+        settings = settings._replace(namespace=namespaces.pop())
     results = _generated_secret(documents, audit, settings, new_document)
     owned = [index for index, document in enumerate(documents) if handler_for(document) == "secret"]
     secrets: list = []
