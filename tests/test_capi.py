@@ -319,3 +319,40 @@ def test_clusterclass_with_client_key_uses_a_secret_and_no_variable():
 def test_clusterclass_without_its_template_in_the_build_is_an_error():
     _, report, _ = run(fixture_docs("clusterclass-v1beta1.yaml")[:1], settings=GENERATE)
     assert report.exit_code == 2 and "not in this build" in report.results[0]["message"]
+
+
+def test_clusterclass_v1beta2_template_ref():
+    class_text = """\
+apiVersion: cluster.x-k8s.io/v1beta2
+kind: ClusterClass
+metadata:
+  name: next
+  namespace: fleet
+spec:
+  controlPlane:
+    templateRef:
+      apiVersion: controlplane.cluster.x-k8s.io/v1beta2
+      kind: KubeadmControlPlaneTemplate
+      name: next-control-plane
+"""
+    template_text = """\
+apiVersion: controlplane.cluster.x-k8s.io/v1beta2
+kind: KubeadmControlPlaneTemplate
+metadata:
+  name: next-control-plane
+  namespace: fleet
+spec:
+  template:
+    spec:
+      kubeadmConfigSpec: {}
+"""
+    documents, report, _ = run([class_text, template_text], settings=GENERATE)
+    assert report.exit_code == 0, report.results
+    found = objs(documents)
+    cluster_class = found[("ClusterClass", "fleet", "next")]
+    selector = cluster_class["spec"]["patches"][0]["definitions"][0]["selector"]
+    assert selector["apiVersion"] == "controlplane.cluster.x-k8s.io/v1beta2"
+    patched = apply_class_patch(cluster_class, found[("KubeadmControlPlaneTemplate", "fleet", "next-control-plane")],
+                                defaults(cluster_class))
+    args = spec_of(patched)["clusterConfiguration"]["apiServer"]["extraArgs"]
+    assert isinstance(args, list) and {"name": "audit-webhook-mode", "value": "batch"} in args
