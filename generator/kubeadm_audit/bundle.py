@@ -7,8 +7,7 @@ written. Every check runs here, so a bundle that exists is a bundle that works.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from kubeadm_audit import flags, kubeadm, patches, volumes, webhook, yamlio
 from kubeadm_audit.config import AuditConfig
@@ -23,26 +22,23 @@ PATCHES_DIR = "kubeadm-patches"
 INSTALL_LIST = "install.list"
 
 
-@dataclass(frozen=True)
-class BundleFile:
+class BundleFile(NamedTuple):
     path: str                       # relative to the bundle directory
     content: str
     mode: int
     install_to: Optional[str] = None  # absolute path on a control-plane node
 
 
-@dataclass(frozen=True)
-class Bundle:
+class Bundle(NamedTuple):
     files: tuple
     args: tuple
     mounts: tuple
     policy: dict
     kubeconfig: Optional[dict]
-    warnings: tuple = field(default=())
+    warnings: tuple = ()
 
 
-@dataclass(frozen=True)
-class Parts:
+class Parts(NamedTuple):
     """The pure pieces every injector (bundle, merge, manifest, plugin) shares."""
 
     policy: dict

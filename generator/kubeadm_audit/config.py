@@ -7,9 +7,7 @@ origin, and errors name the field (or the option it came from).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
-from urllib.parse import urlsplit
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
@@ -38,37 +36,32 @@ LOG_FORMATS = ("json", "legacy")
 KUBEADM_ROUTES = ("extraArgs", "patches")
 
 
-@dataclass(frozen=True)
-class Throttle:
+class Throttle(NamedTuple):
     enable: Optional[bool] = None
     qps: Optional[float] = None
     burst: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     max_size: Optional[int] = None
     max_wait: Optional[str] = None
     buffer_size: Optional[int] = None
     throttle: Throttle = Throttle()
 
 
-@dataclass(frozen=True)
-class Truncate:
+class Truncate(NamedTuple):
     enabled: Optional[bool] = None
     max_event_size: Optional[int] = None
     max_batch_size: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class KubeconfigNames:
+class KubeconfigNames(NamedTuple):
     cluster: str
     context: str
     user: str
 
 
-@dataclass(frozen=True)
-class Webhook:
+class Webhook(NamedTuple):
     server: str
     certificate_authority: Optional[str]
     client_certificate: Optional[str]
@@ -83,8 +76,7 @@ class Webhook:
     kubeconfig_names: KubeconfigNames
 
 
-@dataclass(frozen=True)
-class Log:
+class Log(NamedTuple):
     path: str
     max_age: Optional[int]
     max_backup: Optional[int]
@@ -93,21 +85,18 @@ class Log:
     format: Optional[str]
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     policy_file: str
     webhook_config_file: str
     patches_directory: str
 
 
-@dataclass(frozen=True)
-class PolicySource:
+class PolicySource(NamedTuple):
     file: Optional[str]
     rules: tuple
 
 
-@dataclass(frozen=True)
-class AuditConfig:
+class AuditConfig(NamedTuple):
     kubernetes_version: versions.KubeVersion
     kubeadm_api: str
     preset: presets_mod.Preset
@@ -223,6 +212,8 @@ def _check_abs(text: str) -> Optional[str]:
 
 
 def _check_server(text: str) -> Optional[str]:
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -329,7 +320,7 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
     if webhook and webhook.insecure_skip_tls_verify is False and webhook.certificate_authority is None \
             and webhook.server.startswith("https://"):
         if recipe_only:
-            webhook = _replace(webhook, insecure_skip_tls_verify=True)
+            webhook = webhook._replace(insecure_skip_tls_verify=True)
         else:
             raise r.fail("spec.webhook.certificateAuthority",
                          f"the webhook server {webhook.server} uses https but no CA is given: pass "
@@ -340,12 +331,6 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
     return AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
                        recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
                        paths=paths, kubeadm_route=route or "extraArgs", source=r.source)
-
-
-def _replace(obj: Any, **changes: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 _WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clientKey",

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import versions
 
@@ -20,8 +19,7 @@ FORMATS = ("json", "legacy")
 AUDIT_GROUP_VERSION = "audit.k8s.io/v1"
 
 
-@dataclass(frozen=True)
-class FlagSpec:
+class FlagSpec(NamedTuple):
     name: str
     kind: str            # string | int | int64 | float32 | bool | duration
     default: str         # "" for version-dependent defaults (see versions.log_rotation_defaults)
@@ -80,8 +78,7 @@ PATH_FLAGS = ("audit-policy-file", "audit-webhook-config-file", "audit-log-path"
 CIS_LOG_MINIMUMS = {"audit-log-maxage": 30, "audit-log-maxbackup": 10, "audit-log-maxsize": 100}
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     flag: str
     message: str
     severity: str = "error"   # error: kube-apiserver refuses to start; warning: it starts, but ...
@@ -143,8 +140,7 @@ def to_command(args: Sequence[tuple]) -> list:
 
 # --- parsing a command line ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     name: str
     value: Optional[str]   # None: a bare flag (a bool set to true)
     index: int             # position in the argument list

@@ -14,8 +14,7 @@ ClusterConfiguration in a multi-document kubeadm config or inside the ConfigMap'
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any, Callable, List, Mapping, MutableMapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import flags, kubeadm, versions, volumes, yamlio
 from kubeadm_audit.errors import ConflictError, InputError
@@ -89,13 +88,15 @@ def _describe_volume(entry: Mapping) -> str:
             f"pathType {path_type or '(empty)'})")
 
 
-@dataclass
 class _Plan:
     """Edits to apply once no conflict was found; ``changes`` say what, in words."""
 
-    edits: List[Callable[[], None]] = field(default_factory=list)
-    changes: List[str] = field(default_factory=list)
-    conflicts: List[str] = field(default_factory=list)
+    __slots__ = ("edits", "changes", "conflicts")
+
+    def __init__(self) -> None:
+        self.edits: List[Callable[[], None]] = []
+        self.changes: List[str] = []
+        self.conflicts: List[str] = []
 
     def add(self, change: str, edit: Callable[[], None]) -> None:
         self.changes.append(change)
@@ -281,8 +282,7 @@ def check_audit_flags(args: Sequence[tuple], mounts: Sequence[HostPathMount],
 
 # --- kubeadm config files and the kubeadm-config ConfigMap ---------------------------------
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     """Where in a user's file the ClusterConfiguration lives, and how to write it back."""
 
     source: str
@@ -290,10 +290,10 @@ class Target:
     stream: yamlio.RoundTrip
     cluster: MutableMapping
     api: str
+    notes: List[str]                                  # warnings found on the way
     configmap: Optional[MutableMapping] = None       # the ConfigMap, when the file is one
     inner: Optional[yamlio.RoundTrip] = None          # the ClusterConfiguration's own stream
     added_cluster: bool = False                       # a ClusterConfiguration document was appended
-    notes: List[str] = field(default_factory=list)
 
     @property
     def kubernetes_version(self) -> Optional[str]:
@@ -332,13 +332,13 @@ def load_target(text: str, source: str) -> Target:
         raise InputError(f"{len(clusters)} ClusterConfiguration documents: kubeadm reads one, so which "
                          "to change is ambiguous", source=source, field="kind")
     if clusters:
-        return Target(source, text, stream, clusters[0], kubeadm_api(clusters[0], source))
+        return Target(source, text, stream, clusters[0], kubeadm_api(clusters[0], source), [])
     if len(apis) > 1:
         raise InputError("kubeadm documents mix v1beta3 and v1beta4 and there is no ClusterConfiguration",
                          source=source, field="apiVersion")
     api = apis.pop()
     cluster: MutableMapping = {"apiVersion": f"{kubeadm.GROUP}/{api}", "kind": CLUSTER_KIND}
-    return Target(source, text, stream, cluster, api, added_cluster=True)
+    return Target(source, text, stream, cluster, api, [], added_cluster=True)
 
 
 def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMapping, source: str) -> Target:
@@ -354,7 +354,7 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
     if len(docs) != 1 or not isinstance(docs[0], MutableMapping) or docs[0].get("kind") != CLUSTER_KIND:
         raise InputError("expected exactly one ClusterConfiguration document", source=source,
                          field=f"data.{CONFIGMAP_KEY}")
-    target = Target(source, text, stream, docs[0], kubeadm_api(docs[0], inner_source),
+    target = Target(source, text, stream, docs[0], kubeadm_api(docs[0], inner_source), [],
                     configmap=configmap, inner=inner)
     name = (configmap.get("metadata") or {}).get("name")
     if name != "kubeadm-config":

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
 
@@ -20,8 +19,7 @@ KUBEADM_APIS = ("v1beta3", "v1beta4")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
 
 
-@dataclass(frozen=True, order=True)
-class KubeVersion:
+class KubeVersion(NamedTuple):
     major: int
     minor: int
     patch: int = 0

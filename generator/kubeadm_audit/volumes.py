@@ -7,8 +7,7 @@ log directory read-write (the directory: rotation creates new files in it).
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pod import HOST_PATH_TYPES, is_dns1123_label
@@ -33,8 +32,7 @@ SHARED_DIRECTORIES = ("/", "/etc", "/etc/kubernetes", "/etc/kubernetes/manifests
 
 
 
-@dataclass(frozen=True)
-class HostPathMount:
+class HostPathMount(NamedTuple):
     """kubeadm's HostPathMount: one Pod volume plus one container volumeMount."""
 
     name: str

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Optional
-from urllib.parse import urlsplit
+from typing import NamedTuple, Optional
 
 from kubeadm_audit.config import Webhook
 
 
-@dataclass(frozen=True)
-class TLSMaterial:
+class TLSMaterial(NamedTuple):
     """PEM contents read from the files the AuditConfig names."""
 
     ca: Optional[bytes] = None
@@ -56,6 +53,8 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 def warnings(hook: Webhook) -> list:
     """What works but deserves a second look."""
+    from urllib.parse import urlsplit
+
     out = []
     parts = urlsplit(hook.server)
     host = parts.hostname or ""

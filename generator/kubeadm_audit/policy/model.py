@@ -7,8 +7,7 @@ the wrong type are coerced to "absent" rather than trusted.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -38,8 +37,7 @@ def sort_stages(stages: Any) -> tuple[str, ...]:
     return tuple(sorted(set(stages), key=lambda s: (order.get(s, len(STAGES)), s)))
 
 
-@dataclass(frozen=True)
-class GroupResources:
+class GroupResources(NamedTuple):
     group: str = ""
     resources: tuple[str, ...] = ()
     resource_names: tuple[str, ...] = ()
@@ -54,8 +52,7 @@ class GroupResources:
                    resource_names=_strings(data.get("resourceNames")))
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     level: str
     users: tuple[str, ...] = ()
     user_groups: tuple[str, ...] = ()
@@ -95,8 +92,7 @@ class Rule:
         )
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     rules: tuple[Rule, ...] = ()
     omit_stages: tuple[str, ...] = ()
     omit_managed_fields: bool = False
@@ -120,8 +116,7 @@ REQUEST_KEYS = {"user": "user", "groups": "groups", "verb": "verb", "namespace":
                 "resourceRequest": "resource_request"}
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """The authorizer attributes the policy is evaluated against.
 
     ``user`` None means no user info at all (failed authentication), which is
@@ -197,8 +192,7 @@ class Request:
         return f"{who} {self.verb or '<no verb>'} {self.path or '<no path>'}"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     level: str
     omit_stages: tuple[str, ...] = ()
     omit_managed_fields: bool = False

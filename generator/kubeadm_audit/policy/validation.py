@@ -15,17 +15,14 @@ duplicate keys (kube-apiserver would warn and keep the last one).
 """
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     path: str  # field path like "rules[3].level"; "" for the whole document
     message: str
     severity: str  # "error": kube-apiserver refuses the policy; "warning": dropped/ignored
@@ -285,6 +282,8 @@ def _hint(value: str, choices: Iterable[str]) -> str:
     for choice in choices:
         if choice.lower() == value.lower():
             return f" (did you mean '{choice}'? names are case-sensitive)"
+    import difflib
+
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -7,9 +7,8 @@ user's AuditConfig, then command-line options.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
@@ -23,8 +22,7 @@ DEFAULT_VOLUME_NAMES = {"config": "audit-config", "policy": "audit-policy",
                         "webhookConfig": "audit-webhook", "log": "audit-log"}
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
     name: str
     description: str
     policy: Mapping[str, Any]
@@ -32,7 +30,7 @@ class Preset:
     recipe_only: Optional[Mapping[str, Any]] = None
     requires_webhook: bool = False
     webhook_hint: str = ""
-    volume_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_VOLUME_NAMES))
+    volume_names: Mapping[str, str] = DEFAULT_VOLUME_NAMES
 
 
 def names() -> tuple:
@@ -45,7 +43,7 @@ def get(name: str) -> Preset:
     if name not in NAMES:
         raise InputError(f"unknown preset {name!r} (choose one of: {', '.join(NAMES)})",
                          field="preset")
-    raw = yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"))
+    raw = yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"), trusted=True)
     policy = get(raw["policyFrom"]).policy if "policyFrom" in raw else raw["policy"]
     return Preset(
         name=name,
