@@ -369,3 +369,13 @@ def test_binary_stdin_is_refused_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-m", "kubeadm_audit", "krm"], input=b"\xff\xfe\x00garbage",
                             capture_output=True, cwd=tmp_path)
     assert result.returncode == 2 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_a_tagged_or_anchored_kind_is_parsed_not_skipped(tmp_path):
+    for spelling in ("kind: !!str KubeadmControlPlane", "kind: &k KubeadmControlPlane"):
+        text = kpt_style_list([KCP.replace("kind: KubeadmControlPlane", spelling)], audit_config())
+        result = krm(input=text, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        kcp = yaml.safe_load(result.stdout)["items"][0]
+        args = kcp["spec"]["kubeadmConfigSpec"]["clusterConfiguration"]["apiServer"]["extraArgs"]
+        assert args["audit-policy-file"] == "/etc/kubernetes/audit/audit-policy.yaml", spelling

@@ -25,6 +25,7 @@ _TOP_KEY = re.compile(r"([A-Za-z_][\w.-]*):(?:[ \t]+(.*?))?[ \t]*(?:#.*)?\r?\n?\
 _HEADER = re.compile(r"^(kind|apiVersion):[ \t]*(.*?)[ \t]*(?:[ \t]#.*)?\r?$", re.M)
 _ITEM = re.compile(r"( *)-([ \t]+)(?=\S)")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?\r?\n?\Z")
+_NOT_PLAIN = "!&*|>{["
 _RESOURCE_LIST = re.compile(r"^kind:[ \t]*[\"']?ResourceList[\"']?[ \t]*(?:#.*)?\r?$", re.M)
 
 
@@ -53,7 +54,10 @@ class Document:
             return (str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) if isinstance(obj, dict) else ("", "")
         found = {}
         for match in _HEADER.finditer(self.text):
-            found.setdefault(match.group(1), _unquote(match.group(2)))
+            value = match.group(2)
+            if not value or value[0] in _NOT_PLAIN:
+                return "", ""   # a tag, anchor, alias, block scalar or no value: let the parser say
+            found.setdefault(match.group(1), _unquote(value))
             if len(found) == 2:
                 break
         return found.get("apiVersion", ""), found.get("kind", "")
