@@ -17,7 +17,10 @@ def test_version():
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-@pytest.mark.parametrize("command", [["generate"], ["flags", "validate"]])
+@pytest.mark.parametrize("command", [["generate"], ["flags", "validate"], ["policy", "validate"], ["policy", "lint"],
+                                     ["policy", "explain"], ["policy", "simulate"], ["policy", "show"],
+                                     ["kubeadm-config", "merge"], ["manifest", "apply"], ["manifest", "check"],
+                                     ["plugin", "install"], ["krm"]])
 def test_help_has_examples(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "Examples:" in result.stdout

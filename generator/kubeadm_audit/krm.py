@@ -29,6 +29,12 @@ kubeadm-audit.dev/force: "true".
 Targets: Cluster API KubeadmControlPlane(Template) v1beta1/v1beta2, the
 kube-system/kubeadm-config ConfigMap and kubeadm ClusterConfiguration documents.
 Install the legacy plugin for kubectl kustomize with: kubeadm-audit plugin install
+
+Examples:
+  kpt fn eval pkg --exec "kubeadm-audit krm" --fn-config audit.yaml
+  kpt fn eval pkg --exec "kubeadm-audit krm" -- preset=zeron webhook.server=https://10.0.0.5:8080 webhook.certificateAuthority=ca.pem
+  KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlays/prod
+  kubectl kustomize --enable-alpha-plugins kubeadm/ | kubeadm-audit krm --strip-kubeadm-metadata > kubeadm.yaml
 """
 
 PROG = "kubeadm-audit krm"

@@ -173,6 +173,12 @@ def check(file: str, output: str, **params) -> int:
     ClusterConfiguration without the audit settings. Checks the flags as
     kube-apiserver parses them, the mounts as the kubelet validates them, and (with
     the hash annotation) whether the audit files changed since kube-apiserver started.
+
+    \b
+    Examples:
+      kubeadm-audit manifest check /etc/kubernetes/manifests/kube-apiserver.yaml
+      kubeadm-audit manifest check /etc/kubernetes/manifests/kube-apiserver.yaml \\
+          --config audit.yaml -o json
     """
     from kubeadm_audit import manifest as manifest_mod
 

@@ -27,6 +27,12 @@ def install(home: str) -> int:
     The plugin runs this installation's Python and package. kubectl kustomize finds the
     first plugin home that exists, so set KUSTOMIZE_PLUGIN_HOME to the same DIR when
     you install somewhere else.
+
+    \b
+    Examples:
+      kubeadm-audit plugin install
+      kubeadm-audit plugin install --plugin-home ./plugins
+      KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlays/prod
     """
     import os
     import sys

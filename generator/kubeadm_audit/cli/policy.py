@@ -69,6 +69,11 @@ def validate(files: tuple, output: str) -> int:
 
     Errors are what makes kube-apiserver refuse to start; warnings are fields it
     silently drops (and what that does to the rule).
+
+    \b
+    Examples:
+      kubeadm-audit policy validate /etc/kubernetes/audit/audit-policy.yaml
+      kubeadm-audit policy validate old.yaml new.yaml -o json
     """
     from kubeadm_audit.policy.validation import is_loadable, validate_policy
 
