@@ -395,3 +395,10 @@ def test_omit_managed_fields_only_where_kube_apiserver_knows_it(tmp_path):
     old, _ = generate(tmp_path, "--kubernetes-version", "v1.22.17", name="old")
     assert load_bundle(new)["policy"]["omitManagedFields"] is True
     assert "omitManagedFields" not in load_bundle(old)["policy"]
+
+
+@pytest.mark.parametrize("server,where", [("http://127.0.0.1:30007/k8s-audit", "over loopback"),
+                                          ("http://10.0.0.7:9765/k8s-audit", "across the network")])
+def test_plain_http_is_allowed_with_a_warning(tmp_path, server, where):
+    _, result = generate(tmp_path, "--webhook-server", server)
+    assert "plain http" in result.stderr and where in result.stderr
