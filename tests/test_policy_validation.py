@@ -190,3 +190,32 @@ def test_load_policy_returns_the_model_or_raises():
         load_policy(yamlio.load(HEAD + "rules:\n- level: Bad\n- {}\n"), "p.yaml")
     assert str(info.value).startswith("p.yaml: rules[0].level: kube-apiserver would refuse")
     assert "1 more" in str(info.value)
+
+
+def test_group_wildcard_needs_kubernetes_1_36():
+    """kubernetes/kubernetes#135262 (1.36) added resources[].group "*"; before it the group must
+    be a DNS subdomain, so kube-apiserver refuses the policy."""
+    from kubeadm_audit.policy.validation import validate_policy
+
+    policy = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+              "rules": [{"level": "None", "resources": [{"group": "*", "resources": ["*/status"]}]},
+                        {"level": "Metadata"}]}
+    old = [f for f in validate_policy(policy, 35) if f.severity == "error"]
+    assert [f.path for f in old] == ["rules[0].resources[0].group"]
+    assert "1.36" in old[0].message
+    assert not [f for f in validate_policy(policy, 36) if f.severity == "error"]
+    assert not [f for f in validate_policy(policy) if f.severity == "error"]
+
+
+def test_group_wildcard_cli_follows_kubernetes_version(tmp_path):
+    from conftest import run_cli
+
+    path = tmp_path / "star.yaml"
+    path.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  resources:\n"
+                    "  - group: '*'\n    resources: ['*/status']\n- level: Metadata\n")
+    assert run_cli("policy", "validate", "--kubernetes-version", "v1.35.2", path).returncode == 1
+    assert run_cli("policy", "validate", "--kubernetes-version", "v1.36.0", path).returncode == 0
+    refused = run_cli("generate", "--policy", path, "--kubernetes-version", "v1.34.2", "--out", tmp_path / "b")
+    assert refused.returncode == 2 and not (tmp_path / "b").exists()
+    assert run_cli("generate", "--policy", path, "--kubernetes-version", "v1.36.0",
+                   "--out", tmp_path / "b").returncode == 0

@@ -52,7 +52,7 @@ def parts(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
     """Policy, flags, mounts and kubeconfig for ``cfg``, each checked as kube-apiserver would."""
     warnings: list = []
     policy = compose(cfg, custom_policy)
-    for finding in validate_policy(policy):
+    for finding in validate_policy(policy, cfg.kubernetes_version.minor):
         source, path = _policy_origin(cfg, finding.path)
         if finding.severity == "error":
             raise InputError(f"invalid audit policy: {finding.message}", source=source, field=path or None)

@@ -59,12 +59,25 @@ def _load_policy(path: str):
     return policy
 
 
+def _minor(kubernetes_version: Optional[str]) -> int:
+    from kubeadm_audit import versions
+
+    return versions.parse(kubernetes_version or versions.DEFAULT_KUBERNETES_VERSION,
+                          field="--kubernetes-version").minor
+
+
+_VERSION_OPTION = click.option(
+    "--kubernetes-version", "kubernetes_version", metavar="vX.Y.Z",
+    help="The kube-apiserver version to check against [default: the project's default version].")
+
+
 # --- validate ------------------------------------------------------------------------------
 
 @policy.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@_VERSION_OPTION
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def validate(files: tuple, output: str) -> int:
+def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> int:
     """Would kube-apiserver load these policies? Exit 1 if it would refuse one.
 
     Errors are what makes kube-apiserver refuse to start; warnings are fields it
@@ -74,13 +87,15 @@ def validate(files: tuple, output: str) -> int:
     Examples:
       kubeadm-audit policy validate /etc/kubernetes/audit/audit-policy.yaml
       kubeadm-audit policy validate old.yaml new.yaml -o json
+      kubeadm-audit policy validate --kubernetes-version v1.30.4 audit-policy.yaml
     """
     from kubeadm_audit.policy.validation import is_loadable, validate_policy
 
+    minor = _minor(kubernetes_version)
     results = []
     for path in files:
         data, duplicates = _read(path)
-        results.append((path, duplicates + validate_policy(data)))
+        results.append((path, duplicates + validate_policy(data, minor)))
     failed = False
     report = []
     for path, findings in results:
@@ -204,9 +219,7 @@ def _print_explanation(item, checker) -> None:
 
 @policy.command()
 @click.argument("files", nargs=-1, metavar="FILE...")
-@click.option("--kubernetes-version", "kubernetes_version", metavar="vX.Y.Z",
-              help="Version the API group/resource table is checked against "
-                   "[default: the project's default version].")
+@_VERSION_OPTION
 @click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, output: str) -> int:

@@ -56,7 +56,7 @@ class LintFinding:
 
 def lint_policy(data: Any, kubernetes_minor: int) -> list[LintFinding]:
     """All findings for a decoded policy document, ordered by where they are."""
-    findings = list(_validation(data))
+    findings = list(_validation(data, kubernetes_minor))
     policy = Policy.from_data(data)
     if policy.rules:
         for check in (_sensitive, _shadowed, _dead_patterns, _no_catch_all,
@@ -76,8 +76,8 @@ def has_errors(findings: list[LintFinding]) -> bool:
 _WIDENING = ("verbs", "users", "userGroups", "namespaces", "resourceNames")
 
 
-def _validation(data: Any) -> Iterator[LintFinding]:
-    for finding in validation.validate_policy(data):
+def _validation(data: Any, kubernetes_minor: int) -> Iterator[LintFinding]:
+    for finding in validation.validate_policy(data, kubernetes_minor):
         if finding.severity == validation.ERROR:
             removed = finding.path == "apiVersion" and any(
                 version in finding.message for version in validation.REMOVED_API_VERSIONS)

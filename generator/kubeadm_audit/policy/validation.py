@@ -19,6 +19,7 @@ import re
 from typing import Any, Iterable, NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
 
 
@@ -75,8 +76,11 @@ _YAML11_BOOLS = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "tru
                  "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
 
 
-def validate_policy(data: object) -> list[Finding]:
-    """All problems kube-apiserver would have with this decoded YAML/JSON document."""
+def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> list[Finding]:
+    """All problems kube-apiserver would have with this decoded YAML/JSON document.
+
+    ``kubernetes_minor`` (1.x) selects version-dependent rules; None means the newest.
+    """
     findings: list[Finding] = []
     if data is None:
         return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR)]
@@ -90,7 +94,7 @@ def validate_policy(data: object) -> list[Finding]:
     rules = data.get("rules")
     if isinstance(rules, list):
         for index, rule in enumerate(rules):
-            _check_rule(rule, f"rules[{index}]", findings)
+            _check_rule(rule, f"rules[{index}]", findings, kubernetes_minor)
     if not rules:
         findings.append(Finding("rules", "a policy needs at least one rule: kube-apiserver "
                                          "refuses to load a policy with 0 rules", ERROR))
@@ -141,7 +145,7 @@ def _check_header(data: dict, findings: list[Finding]) -> None:
 
 # --- rules --------------------------------------------------------------------------------
 
-def _check_rule(rule: Any, path: str, findings: list[Finding]) -> None:
+def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[int]) -> None:
     if rule is None:
         rule = {}
     elif not isinstance(rule, dict):
@@ -170,7 +174,7 @@ def _check_rule(rule: Any, path: str, findings: list[Finding]) -> None:
     resources = rule.get("resources")
     if isinstance(resources, list):
         for index, entry in enumerate(resources):
-            _check_group_resources(entry, f"{path}.resources[{index}]", findings)
+            _check_group_resources(entry, f"{path}.resources[{index}]", findings, minor)
     _check_stages(rule.get("omitStages"), f"{path}.omitStages", findings)
     if urls and (_non_empty(resources) or _non_empty(rule.get("namespaces"))):
         findings.append(Finding(f"{path}.nonResourceURLs", "a rule cannot apply to both "
@@ -178,7 +182,7 @@ def _check_rule(rule: Any, path: str, findings: list[Finding]) -> None:
                                                            "URLs", ERROR))
 
 
-def _check_group_resources(entry: Any, path: str, findings: list[Finding]) -> None:
+def _check_group_resources(entry: Any, path: str, findings: list[Finding], minor: Optional[int]) -> None:
     if entry is None:
         return
     if not isinstance(entry, dict):
@@ -191,6 +195,11 @@ def _check_group_resources(entry: Any, path: str, findings: list[Finding]) -> No
         findings.append(Finding(f"{path}.group", f"{group!r} is not a valid API group: "
                                                  f"lower-case DNS subdomain, '' for core or '*'"
                                                  f"{hint}", ERROR))
+    if group == "*" and minor is not None and minor < AUDIT_GROUP_WILDCARD_FROM:
+        findings.append(Finding(f"{path}.group", f"'*' (every API group) needs Kubernetes "
+                                                 f"1.{AUDIT_GROUP_WILDCARD_FROM}: kube-apiserver 1.{minor} "
+                                                 "refuses it as an invalid API group name; list the groups",
+                                ERROR))
     if _string_list(entry.get("resourceNames")) and not _string_list(entry.get("resources")):
         findings.append(Finding(f"{path}.resourceNames", "resourceNames requires resources "
                                                          "in the same entry", ERROR))
