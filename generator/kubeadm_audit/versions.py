@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 from kubeadm_audit.errors import InputError
 
 #: Used when neither --kubernetes-version nor spec.kubernetesVersion is given.
-DEFAULT_KUBERNETES_VERSION = "v1.34.2"
+DEFAULT_KUBERNETES_VERSION = "v1.36.0"
 
 OLDEST_MINOR = 22          # kubeadm.k8s.io/v1beta3 appeared in 1.22; older kubeadm APIs are gone
 V1BETA4_FROM = 31          # v1beta4 enabled (and the ConfigMap stored as v1beta4)
