@@ -135,3 +135,16 @@ def test_cli_exit_codes_and_json():
     assert kubeadm_form.returncode == 1 and "invalid audit webhook mode async" in kubeadm_form.stdout
     usage = run_cli("flags", "validate")
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_event_versions_follow_the_kubernetes_version():
+    """audit.k8s.io/v1alpha1 and v1beta1 were removed in 1.24; 1.22 and 1.23 still accept them."""
+    def errors_for(kube, value):
+        values = {"audit-log-path": "/a/a.log", "audit-log-version": value}
+        return errors(flags.validate(values, versions.parse(kube)))
+
+    assert errors_for("v1.23.17", "audit.k8s.io/v1beta1") == []
+    assert errors_for("v1.23.17", "audit.k8s.io/v1") == []
+    found = errors_for("v1.24.0", "audit.k8s.io/v1beta1")
+    assert [p.flag for p in found] == ["audit-log-version"]
+    assert found[0].message == 'invalid group version, allowed versions are ["audit.k8s.io/v1"]'

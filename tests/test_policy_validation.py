@@ -219,3 +219,12 @@ def test_group_wildcard_cli_follows_kubernetes_version(tmp_path):
     assert refused.returncode == 2 and not (tmp_path / "b").exists()
     assert run_cli("generate", "--policy", path, "--kubernetes-version", "v1.36.0",
                    "--out", tmp_path / "b").returncode == 0
+
+
+def test_v1beta1_policy_is_deprecated_before_1_24_and_refused_after():
+    from kubeadm_audit.policy.validation import validate_policy
+
+    policy = {"apiVersion": "audit.k8s.io/v1beta1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
+    assert [f.severity for f in validate_policy(policy, 23) if f.path == "apiVersion"] == ["warning"]
+    assert [f.severity for f in validate_policy(policy, 24) if f.path == "apiVersion"] == ["error"]
+    assert [f.severity for f in validate_policy(policy) if f.path == "apiVersion"] == ["error"]

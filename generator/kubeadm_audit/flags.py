@@ -257,11 +257,14 @@ def _parse_value(spec: FlagSpec, text: str) -> object:
     return parse_go_duration(text)
 
 
-def _valid_group_version(text: str) -> Optional[str]:
+def _valid_group_version(text: str, version: versions.KubeVersion) -> Optional[str]:
     if text.count("/") > 1:
         return f"unexpected GroupVersion string: {text}"
-    if text != AUDIT_GROUP_VERSION:
-        return f'invalid group version, allowed versions are ["{AUDIT_GROUP_VERSION}"]'
+    allowed = (AUDIT_GROUP_VERSION,) if version.minor >= versions.AUDIT_V1BETA1_REMOVED_IN \
+        else ("audit.k8s.io/v1alpha1", "audit.k8s.io/v1beta1", AUDIT_GROUP_VERSION)
+    if text not in allowed:
+        quoted = " ".join(f'"{v}"' for v in allowed)
+        return f"invalid group version, allowed versions are [{quoted}]"
     return None
 
 
@@ -301,7 +304,7 @@ def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] 
     for backend, enabled_by in (("log", "audit-log-path"), ("webhook", "audit-webhook-config-file")):
         if not get(enabled_by):
             continue
-        problems.extend(_validate_backend(backend, get))
+        problems.extend(_validate_backend(backend, get, version))
     if backend_enabled(values) and not values.get("audit-policy-file"):
         problems.append(Problem("audit-policy-file", "not set: kube-apiserver audits nothing without a policy, "
                                 "whatever backends are configured", "warning"))
@@ -313,7 +316,7 @@ def backend_enabled(values: Mapping[str, str]) -> bool:
     return bool(values.get("audit-log-path") or values.get("audit-webhook-config-file"))
 
 
-def _validate_backend(backend: str, get) -> list:
+def _validate_backend(backend: str, get, kube_version: versions.KubeVersion) -> list:
     p = f"audit-{backend}-"
     out = []
     mode = get(p + "mode")
@@ -340,9 +343,9 @@ def _validate_backend(backend: str, get) -> list:
         out.append(Problem(p + "truncate-max-batch-size",
                            f"invalid audit truncate {backend} max batch size {batch}, must be greater than "
                            f"or equal to the max event size {event}"))
-    version = get(p + "version")
-    if version is not None:
-        problem = _valid_group_version(version)
+    group_version = get(p + "version")
+    if group_version is not None:
+        problem = _valid_group_version(group_version, kube_version)
         if problem:
             out.append(Problem(p + "version", problem))
     if backend == "log":

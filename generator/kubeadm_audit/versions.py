@@ -13,6 +13,7 @@ OLDEST_MINOR = 22          # kubeadm.k8s.io/v1beta3 appeared in 1.22; older kube
 V1BETA4_FROM = 31          # v1beta4 enabled (and the ConfigMap stored as v1beta4)
 V1BETA3_REMOVED_IN = 36    # v1beta3 removed
 LOG_ROTATION_DEFAULTS_CHANGED_IN = 36
+AUDIT_V1BETA1_REMOVED_IN = 24  # audit.k8s.io/v1alpha1 and v1beta1 (deprecated in 1.21)
 AUDIT_GROUP_WILDCARD_FROM = 36  # kubernetes/kubernetes#135262: resources[].group "*" in audit policies
 
 KUBEADM_APIS = ("v1beta3", "v1beta4")

@@ -78,12 +78,15 @@ _WIDENING = ("verbs", "users", "userGroups", "namespaces", "resourceNames")
 
 def _validation(data: Any, kubernetes_minor: int) -> Iterator[LintFinding]:
     for finding in validation.validate_policy(data, kubernetes_minor):
+        removed = finding.path == "apiVersion" and any(
+            version in finding.message for version in validation.REMOVED_API_VERSIONS)
+        if removed:
+            yield LintFinding("KA002", finding.severity, finding.path, finding.message,
+                              "change apiVersion to audit.k8s.io/v1")
+            continue
         if finding.severity == validation.ERROR:
-            removed = finding.path == "apiVersion" and any(
-                version in finding.message for version in validation.REMOVED_API_VERSIONS)
-            yield LintFinding("KA002" if removed else "KA001", ERROR, finding.path, finding.message,
-                              "change apiVersion to audit.k8s.io/v1" if removed
-                              else "kube-apiserver will not start with this policy")
+            yield LintFinding("KA001", ERROR, finding.path, finding.message,
+                              "kube-apiserver will not start with this policy")
             continue
         name = finding.path.rsplit(".", 1)[-1]
         widening = name in _WIDENING

@@ -19,7 +19,7 @@ import re
 from typing import Any, Iterable, NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM
+from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
 
 
@@ -87,7 +87,7 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
     if not isinstance(data, dict):
         return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
                             f"not {_kind_of(data)}", ERROR)]
-    _check_header(data, findings)
+    _check_header(data, findings, kubernetes_minor)
     _check_fields(data, "", _POLICY_FIELDS, findings, "policy")
     stages = data.get("omitStages")
     _check_stages(stages, "omitStages", findings)
@@ -124,7 +124,7 @@ def load_policy(data: object, source: str) -> Policy:
 
 # --- document header ------------------------------------------------------------------
 
-def _check_header(data: dict, findings: list[Finding]) -> None:
+def _check_header(data: dict, findings: list[Finding], minor: Optional[int]) -> None:
     api_version = data.get("apiVersion")
     kind = data.get("kind")
     if api_version is None or api_version == "":
@@ -132,12 +132,15 @@ def _check_header(data: dict, findings: list[Finding]) -> None:
                                               f"without apiVersion (use {API_VERSION})", ERROR))
     elif isinstance(api_version, str) and api_version != API_VERSION:
         removed = REMOVED_API_VERSIONS.get(api_version)
+        severity = ERROR
         if removed:
             message = (f"{api_version} was {removed}; change it to {API_VERSION} "
                        f"(the Policy fields are the same)")
+            if minor is not None and minor < AUDIT_V1BETA1_REMOVED_IN:
+                severity = WARNING   # still served by this kube-apiserver, but not after an upgrade
         else:
             message = f"unsupported {api_version!r}: kube-apiserver accepts only {API_VERSION}"
-        findings.append(Finding("apiVersion", message, ERROR))
+        findings.append(Finding("apiVersion", message, severity))
     if kind not in (None, "", "Policy") and isinstance(kind, str):
         findings.append(Finding("kind", f"{kind!r} is not a policy: kind must be Policy "
                                         f"(or omitted when apiVersion is given)", ERROR))
