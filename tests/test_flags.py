@@ -148,3 +148,21 @@ def test_event_versions_follow_the_kubernetes_version():
     found = errors_for("v1.24.0", "audit.k8s.io/v1beta1")
     assert [p.flag for p in found] == ["audit-log-version"]
     assert found[0].message == 'invalid group version, allowed versions are ["audit.k8s.io/v1"]'
+
+
+def test_cis_warnings_read_flags_the_way_kube_bench_does():
+    base = {"audit-policy-file": "/p", "audit-log-path": "/l/a.log", "audit-log-maxage": "30",
+            "audit-log-maxbackup": "10", "audit-log-maxsize": "100"}
+    assert flags.cis_warnings(base) == []
+    hex_age = flags.cis_warnings({**base, "audit-log-maxage": "0x1e"})   # kube-apiserver: 30; kube-bench: not a number
+    assert [p.flag for p in hex_age] == ["audit-log-maxage"] and "CIS 1.2.17" in hex_age[0].message
+    missing = flags.cis_warnings({k: v for k, v in base.items() if k != "audit-log-maxbackup"})
+    assert [p.flag for p in missing] == ["audit-log-maxbackup"]
+    assert "1.2.16" in flags.cis_warnings({"audit-policy-file": "/p"})[0].message
+
+
+def test_maxsize_zero_means_no_rotation_from_1_36():
+    values = {"audit-policy-file": "/p", "audit-log-path": "/l/a.log", "audit-log-maxsize": "0"}
+    rotation = [p for p in flags.validate(values, versions.parse("v1.36.0")) if "rotation off" in p.message]
+    assert rotation and rotation[0].severity == "warning"
+    assert not [p for p in flags.validate(values, versions.parse("v1.35.0")) if "rotation off" in p.message]

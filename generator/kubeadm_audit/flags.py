@@ -309,7 +309,38 @@ def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] 
         problems.append(Problem("audit-policy-file", "not set: kube-apiserver audits nothing without a policy, "
                                 "whatever backends are configured", "warning"))
     problems.extend(_usage_warnings(values, parsed, occurrences))
+    if values.get("audit-policy-file"):
+        problems.extend(cis_warnings(values))
+        if values.get("audit-log-path") and version.minor >= versions.LOG_ROTATION_DEFAULTS_CHANGED_IN \
+                and parsed.get("audit-log-maxsize") == 0:
+            problems.append(Problem("audit-log-maxsize", f"0 turns rotation off from Kubernetes "
+                                                         f"1.{versions.LOG_ROTATION_DEFAULTS_CHANGED_IN}: the log "
+                                                         "grows until the disk is full", "warning"))
     return problems
+
+
+_CIS_IDS = {"audit-log-path": "1.2.16", "audit-log-maxage": "1.2.17", "audit-log-maxbackup": "1.2.18",
+            "audit-log-maxsize": "1.2.19"}
+_KUBE_BENCH_INT = re.compile(r"\s*[-+]?\d+\s*\Z")
+
+
+def cis_warnings(values: Mapping[str, str]) -> list:
+    """What kube-bench's CIS 1.2.16-1.2.19 checks (cis-1.9 .. 1.12 numbering) would fail.
+
+    kube-bench reads ``--flag=value`` from the process command line and needs an explicit,
+    plain integer at least the minimum; it does not know kube-apiserver's defaults.
+    """
+    if not values.get("audit-log-path"):
+        return [Problem("audit-log-path", "not set: no log backend, so kube-bench fails CIS 1.2.16-1.2.19 "
+                                          "(a webhook-only setup); keep the log as the durable copy", "warning")]
+    out = []
+    for name, minimum in CIS_LOG_MINIMUMS.items():
+        text = values.get(name)
+        if text is None or not _KUBE_BENCH_INT.match(text) or int(text) < minimum:
+            shown = "not set" if text is None else f"{text!r}"
+            out.append(Problem(name, f"{shown}: kube-bench fails CIS {_CIS_IDS[name]} (needs an explicit "
+                                     f"integer of at least {minimum})", "warning"))
+    return out
 
 
 def backend_enabled(values: Mapping[str, str]) -> bool:

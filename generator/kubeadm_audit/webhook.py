@@ -62,11 +62,11 @@ def warnings(hook: Webhook) -> list:
         out.append(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {hook.server} "
                    "without verifying the receiver's certificate; pin its CA with --ca-file instead")
     if parts.scheme == "http":
-        where = ("over loopback, readable by anything on the node" if host in _LOOPBACK or host.startswith("127.")
-                 else "across the network")
-        out.append(f"the webhook server {hook.server} is plain http: audit events travel {where} "
-                   "unencrypted and the receiver is not authenticated (Falco's default; use https "
-                   "where the receiver supports it)")
+        where = ("over loopback, where anything on the node can read them" if host in _LOOPBACK
+                 or host.startswith("127.") else "across the network")
+        out.append(f"the webhook server {hook.server} is plain http: audit events travel unencrypted {where}, "
+                   "and the receiver is not authenticated (Falco's default; use https where the receiver "
+                   "supports it)")
     if host.endswith(".svc") or ".svc." in host or host.endswith(".cluster.local"):
         out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
                    "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")
