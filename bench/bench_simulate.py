@@ -15,9 +15,7 @@ RequestResponse bodies -- then measures:
 from __future__ import annotations
 
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -78,7 +76,7 @@ def _request(rng: random.Random) -> tuple:
                  "apiVersion": "v1"}, "Metadata", 0)
     if roll < 0.80:
         return ("system:kube-controller-manager", ["system:authenticated"], "get",
-                f"/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+                "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
                 {"resource": "configmaps", "namespace": "kube-system",
                  "name": "extension-apiserver-authentication", "apiVersion": "v1"}, "Metadata", 0)
     if roll < 0.88:

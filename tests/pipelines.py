@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES, ROOT, TLS, run_cli
+from conftest import FIXTURES, TLS, run_cli
 
 CAPI = FIXTURES / "capi"
 PLUGIN_RELPATH = Path("kubeadm-audit.dev/v1alpha1/auditconfig/AuditConfig")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import versions
+
+if TYPE_CHECKING:
+    from kubeadm_audit.config import AuditConfig
 
 MODES = ("batch", "blocking", "blocking-strict")
 FORMATS = ("json", "legacy")
@@ -97,7 +100,7 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def build(cfg: "AuditConfig") -> list:  # noqa: F821 - imported lazily to keep this module light
+def build(cfg: AuditConfig) -> list:
     """The ``--audit-*`` arguments for ``cfg`` as ordered (name, value) pairs; values are strings."""
     args: list = [("audit-policy-file", cfg.paths.policy_file)]
     log = cfg.log

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 USAGE = """\
 usage: kubeadm-audit krm                      KRM function: a ResourceList on stdin, one on stdout

@@ -370,6 +370,25 @@ def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
     _fsync_dir(directory)
 
 
+def file_mode(path: str) -> int:
+    """The permission bits to keep when replacing ``path`` (0644 for a new file)."""
+    import stat
+
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o644
+
+
+def replace_file(path: str, data: str | bytes, mode: int) -> None:
+    """Atomically replace ``path`` (creating its directory); a failure is one InputError line."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+        write_atomic(path, data, mode)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=path) from None
+
+
 def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

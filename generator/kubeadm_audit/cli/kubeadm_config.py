@@ -1,52 +1,11 @@
 """``kubeadm-audit kubeadm-config merge``: the audit flags and volumes into an existing config."""
 from __future__ import annotations
 
-import os
-import stat
-from typing import Optional
 
 import click
 
-from kubeadm_audit.cli.options import config_options, resolve
+from kubeadm_audit.cli.options import config_options, resolve_for
 from kubeadm_audit.cli.output import warn
-
-
-def resolve_for(params: dict, found_version: Optional[str], where: str):
-    """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
-    --kubernetes-version or the AuditConfig names a version."""
-    from kubeadm_audit import inputs, versions
-    from kubeadm_audit.errors import InputError
-
-    chosen = params.get("kubernetes_version") or (
-        params.get("config_file") and inputs.read_config_file(params["config_file"]).get("kubernetesVersion"))
-    if chosen or not found_version:
-        return resolve(params)
-    try:
-        versions.parse(found_version)
-    except InputError as exc:
-        warn(f"{where}: {exc.message}; validating for Kubernetes {versions.DEFAULT_KUBERNETES_VERSION}")
-        return resolve(params)
-    return resolve({**params, "kubernetes_version": found_version})
-
-
-def file_mode(path: str) -> int:
-    """The permission bits to keep when replacing ``path``."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return 0o644
-
-
-def replace_file(path: str, data, mode: int) -> None:
-    """Atomically replace ``path`` (creating its directory); a failure is one InputError line."""
-    from kubeadm_audit import yamlio
-    from kubeadm_audit.errors import InputError
-
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
-        yamlio.write_atomic(path, data, mode)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", source=path) from None
 
 
 @click.group("kubeadm-config")
@@ -101,7 +60,7 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
         warn(message)
     if in_place:
         if changes:
-            replace_file(file, result, file_mode(file))
+            yamlio.replace_file(file, result, yamlio.file_mode(file))
         click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
         for change in changes:
             click.echo(f"  {change}")

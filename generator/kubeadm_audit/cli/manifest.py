@@ -7,8 +7,8 @@ from typing import Optional
 
 import click
 
-from kubeadm_audit.cli.kubeadm_config import file_mode, replace_file, resolve_for
-from kubeadm_audit.cli.options import config_options
+from kubeadm_audit import yamlio
+from kubeadm_audit.cli.options import config_options, resolve_for
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
 
 #: Outside /etc/kubernetes/manifests: the kubelet runs every file there not starting with '.'.
@@ -44,7 +44,7 @@ def _write_backup(directory: str, path: str, text: str, mode: int) -> str:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create: {exc.strerror or exc}", source=directory, field="--backup-dir") from None
-    replace_file(target, text, mode)
+    yamlio.replace_file(target, text, mode)
     return target
 
 
@@ -56,7 +56,7 @@ def _node_files(cfg, built) -> list:
 
 def _load(file: str, params: dict):
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
-    from kubeadm_audit import bundle, inputs, manifest as manifest_mod, yamlio
+    from kubeadm_audit import bundle, inputs, manifest as manifest_mod
 
     text = yamlio.read_text(file)
     parsed = manifest_mod.load(text, file)
@@ -145,16 +145,16 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
     if not changes and not to_write:
         click.echo(f"{file}: no change")
         return 0
-    mode = file_mode(file)
+    mode = yamlio.file_mode(file)
     backup = _write_backup(backups, file, text, mode) if changes else None
     for path, content, file_perm in to_write:
-        replace_file(path, content, file_perm)
+        yamlio.replace_file(path, content, file_perm)
         click.echo(f"wrote {path} ({file_perm:04o})")
     if to_write and not changes:
         warn("kube-apiserver reads these files only when it starts: pass --hash-annotation so the "
              "manifest changes and the kubelet restarts it")
     if changes:
-        replace_file(file, new_text, mode)
+        yamlio.replace_file(file, new_text, mode)
         click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup}")
         for change in changes:
             click.echo(f"  {change}")

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import click
 
 from kubeadm_audit import presets, versions
+from kubeadm_audit.cli.output import warn
 
 #: (click parameter name, option declaration(s), spec field path, click kwargs)
 CONFIG_OPTIONS: tuple = (
@@ -120,3 +121,21 @@ def resolve(params: dict):
     user_spec = inputs.read_config_file(params["config_file"]) if params.get("config_file") else {}
     spec, origins = overrides(params)
     return config.resolve(user_spec, spec, origins, source=params.get("config_file"))
+
+
+def resolve_for(params: dict, found_version: Optional[str], where: str):
+    """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
+    --kubernetes-version or the AuditConfig names a version."""
+    from kubeadm_audit import inputs, versions
+    from kubeadm_audit.errors import InputError
+
+    chosen = params.get("kubernetes_version") or (
+        params.get("config_file") and inputs.read_config_file(params["config_file"]).get("kubernetesVersion"))
+    if chosen or not found_version:
+        return resolve(params)
+    try:
+        versions.parse(found_version)
+    except InputError as exc:
+        warn(f"{where}: {exc.message}; validating for Kubernetes {versions.DEFAULT_KUBERNETES_VERSION}")
+        return resolve(params)
+    return resolve({**params, "kubernetes_version": found_version})
