@@ -271,8 +271,8 @@ def check_audit_flags(args: Sequence[tuple], mounts: Sequence[HostPathMount],
     Returns warnings (accepted settings that do not do what people expect, paths no volume shows).
     """
     audit = [(name, value) for name, value in args if name.startswith("audit-")]
-    problems = flags.validate(flags.effective(flags.parse_command(flags.to_command(audit))), version,
-                              flags.parse_command(flags.to_command(audit)))
+    occurrences = flags.parse_command(flags.to_command(audit))
+    problems = flags.validate(flags.effective(occurrences), version, occurrences)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ConflictError("kube-apiserver would refuse the merged audit flags: "
