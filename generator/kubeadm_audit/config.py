@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.yamlio import PlainStr
+from kubeadm_audit.yamlio import PlainStr, kind_of
 
 API_VERSION = "kubeadm-audit.dev/v1alpha1"
 KIND = "AuditConfig"
@@ -128,7 +128,7 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a mapping, got {_kind(value)}")
+            raise self.fail(path, f"expected a mapping, got {kind_of(value)}")
         for key in value:
             if key not in allowed:
                 hint = _close_match(str(key), allowed)
@@ -144,7 +144,7 @@ class _Reader:
                 raise self.fail(path, "is required")
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(path, f"expected a string, got {_kind(value)}")
+            raise self.fail(path, f"expected a string, got {kind_of(value)}")
         text = str(value)
         if choices and text not in choices:
             raise self.fail(path, f"must be one of {', '.join(choices)} (got {text!r})")
@@ -157,7 +157,7 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_kind(value)} {value!r}")
+            raise self.fail(path, f"expected an integer, got {kind_of(value)} {value!r}")
         if minimum is not None and value < minimum:
             raise self.fail(path, f"must be at least {minimum} (got {value})")
         return value
@@ -173,17 +173,12 @@ class _Reader:
                 return float(value)
             except ValueError:
                 pass
-        raise self.fail(path, f"expected a number, got {_kind(value)} {value!r}")
+        raise self.fail(path, f"expected a number, got {kind_of(value)} {value!r}")
 
     def boolean(self, value: Any, path: str) -> Optional[bool]:
         if value is None or isinstance(value, bool):
             return value
         raise self.fail(path, f"expected true or false, got {value!r}")
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else "a string")
 
 
 def _close_match(word: str, choices: tuple) -> Optional[str]:
@@ -242,7 +237,7 @@ def read_document(document: Any, source: str) -> dict:
     """Check the AuditConfig envelope and return its ``spec`` (plain data)."""
     reader = _Reader(source, {})
     if not isinstance(document, dict):
-        raise InputError(f"expected an {KIND} document, got {_kind(document)}", source=source)
+        raise InputError(f"expected an {KIND} document, got {kind_of(document)}", source=source)
     reader.mapping(document, "", ("apiVersion", "kind", "metadata", "spec"))
     if document.get("apiVersion") != API_VERSION:
         raise InputError(f"apiVersion must be {API_VERSION} (got {document.get('apiVersion')!r})",
@@ -254,7 +249,7 @@ def read_document(document: Any, source: str) -> dict:
     if spec is None:
         return {}
     if not isinstance(spec, dict):
-        raise InputError(f"expected a mapping, got {_kind(spec)}", source=source, field="spec")
+        raise InputError(f"expected a mapping, got {kind_of(spec)}", source=source, field="spec")
     return spec
 
 
@@ -310,7 +305,7 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
     policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
     rules = policy_raw.get("rules") or []
     if not isinstance(rules, list):
-        raise r.fail("spec.policy.rules", f"expected a list of audit.k8s.io/v1 rules, got {_kind(rules)}")
+        raise r.fail("spec.policy.rules", f"expected a list of audit.k8s.io/v1 rules, got {kind_of(rules)}")
     policy = PolicySource(file=r.string(policy_raw.get("file"), "spec.policy.file"), rules=tuple(rules))
     webhook = _parse_webhook(spec.get("webhook"), r)
     if webhook is None and preset.requires_webhook:

@@ -61,17 +61,13 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _kind(value: Any) -> str:
-    return "a mapping" if isinstance(value, Mapping) else "a list" if isinstance(value, list) else "a scalar"
-
-
 def _container(parent: MutableMapping, key: str, want: type, where: str, source: Optional[str],
                shape_hint: str = "") -> Any:
     value = parent.get(key)
     if value is None or isinstance(value, want):
         return value
     expected = "a mapping" if want is MutableMapping else "a list"
-    raise InputError(f"expected {expected}{shape_hint}, got {_kind(value)}", source=source, field=where)
+    raise InputError(f"expected {expected}{shape_hint}, got {yamlio.kind_of(value)}", source=source, field=where)
 
 
 def _volume_fields(entry: Mapping) -> tuple:
@@ -118,7 +114,7 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}")
     if not isinstance(cluster, MutableMapping):
-        raise InputError(f"expected a mapping, got {_kind(cluster)}", source=source, field=prefix.rstrip(".") or None)
+        raise InputError(f"expected a mapping, got {yamlio.kind_of(cluster)}", source=source, field=prefix.rstrip(".") or None)
     where = f"{prefix}apiServer"
     api_server = _container(cluster, "apiServer", MutableMapping, where, source)
     holder: MutableMapping = {} if api_server is None else api_server
@@ -315,7 +311,7 @@ def load_target(text: str, source: str) -> Target:
                          "ConfigMap", source=source)
     for index, doc in enumerate(documents):
         if not isinstance(doc, MutableMapping):
-            raise InputError(f"document {index + 1} is {_kind(doc)}, not a Kubernetes-style object",
+            raise InputError(f"document {index + 1} is {yamlio.kind_of(doc)}, not a Kubernetes-style object",
                              source=source)
     configmaps = [doc for doc in documents if doc.get("kind") == "ConfigMap"]
     if configmaps:

@@ -75,6 +75,21 @@ def _plain_tag(value: str) -> str:
     return _STR
 
 
+def kind_of(value: Any) -> str:
+    """What a loaded YAML value is, in words, for error messages ("a mapping", "null", ...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return "a string"
+
+
 class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader: YAML 1.2 core canonical scalars, no duplicate keys."""
 

@@ -19,6 +19,7 @@ import re
 from typing import Any, Iterable, NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.yamlio import kind_of
 from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
 
@@ -86,7 +87,7 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
         return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR)]
     if not isinstance(data, dict):
         return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
-                            f"not {_kind_of(data)}", ERROR)]
+                            f"not {kind_of(data)}", ERROR)]
     _check_header(data, findings, kubernetes_minor)
     _check_fields(data, "", _POLICY_FIELDS, findings, "policy")
     stages = data.get("omitStages")
@@ -244,14 +245,14 @@ def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> No
     elif kind == "bool":
         if not (isinstance(value, bool) or (isinstance(value, str) and value in _YAML11_BOOLS
                                             and type(value) is not str)):
-            findings.append(Finding(path, f"must be true or false, not {_kind_of(value)} "
+            findings.append(Finding(path, f"must be true or false, not {kind_of(value)} "
                                           f"{_short(value)}", ERROR))
     elif kind == "mapping":
         if not isinstance(value, dict):
-            findings.append(Finding(path, f"must be a mapping, not {_kind_of(value)}", ERROR))
+            findings.append(Finding(path, f"must be a mapping, not {kind_of(value)}", ERROR))
     elif not isinstance(value, list):
         hint = f" (write [{_short(value)}])" if kind == "strings" and isinstance(value, str) else ""
-        findings.append(Finding(path, f"must be a list, not {_kind_of(value)}{hint}: "
+        findings.append(Finding(path, f"must be a list, not {kind_of(value)}{hint}: "
                                       f"kube-apiserver cannot decode it", ERROR))
     else:
         for index, item in enumerate(value):
@@ -259,7 +260,7 @@ def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> No
             if kind == "strings":
                 _check_type(item, "string", where, findings)
             elif item is not None and not isinstance(item, dict):
-                findings.append(Finding(where, f"must be a mapping, not {_kind_of(item)} "
+                findings.append(Finding(where, f"must be a mapping, not {kind_of(item)} "
                                                f"{_short(item)}", ERROR))
 
 
@@ -269,7 +270,7 @@ def _not_string(value: Any) -> str:
         if type(value) is str or _STRINGY_PLAIN.match(value):
             return ""
         return f"but {value} is not one for kube-apiserver's YAML reader: quote it ('{value}')"
-    return f"not {_kind_of(value)} {_short(value)}"
+    return f"not {kind_of(value)} {_short(value)}"
 
 
 def _misplaced(where: str, name: str) -> Optional[str]:
@@ -315,20 +316,6 @@ def _string_list(value: Any) -> list[str]:
 
 def _non_empty(value: Any) -> bool:
     return isinstance(value, list) and bool(value)
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    return "a string"
 
 
 def _short(value: Any) -> str:
