@@ -98,6 +98,22 @@ def secret_name(owner: str, data: Mapping[str, str]) -> str:
     return _secret_prefix(owner) + digest[:_HASH_LENGTH]
 
 
+def secret(name: str, namespace: Optional[str], data: Mapping[str, str],
+           annotations: Optional[Mapping[str, str]] = None) -> dict:
+    """A kubeadm-audit Secret holding ``data`` base64-encoded (``data``, not ``stringData``,
+    so GitOps tools show no perpetual diff)."""
+    import base64
+
+    metadata: dict = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    metadata["labels"] = dict(MANAGED_BY)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque",
+            "data": {key: base64.b64encode(text.encode()).decode("ascii") for key, text in data.items()}}
+
+
 def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: AuditFiles,
                inline_webhook: bool = False) -> tuple:
     """The ``files[]`` entries and the Secret (or None) they reference.
@@ -126,20 +142,8 @@ def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: Aud
     entries = [entry(files.policy_path, POLICY_PERMISSIONS, POLICY_KEY, files.policy_text)]
     if files.webhook_path and files.webhook_text is not None:
         entries.append(entry(files.webhook_path, KUBECONFIG_PERMISSIONS, WEBHOOK_KEY, files.webhook_text))
-    secret = None
-    if name:
-        import base64
-
-
-        metadata: dict = {"name": name}
-        if namespace:
-            metadata["namespace"] = namespace
-        metadata["labels"] = dict(MANAGED_BY)
-        metadata["annotations"] = {OWNER_ANNOTATION: f"{owner_kind}/{owner}"}
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque",
-                  "data": {key: base64.b64encode(text.encode()).decode("ascii")
-                           for key, text in secret_data.items()}}
-    return entries, secret
+    owned = secret(name, namespace, secret_data, {OWNER_ANNOTATION: f"{owner_kind}/{owner}"}) if name else None
+    return entries, owned
 
 
 def is_ours(entry: Mapping, owner: str, marker: str) -> bool:

@@ -317,17 +317,10 @@ def _identity(resource: Mapping) -> tuple:
 
 def generated_secret(audit: Audit, settings: Settings) -> dict:
     """The policy and webhook kubeconfig as one Secret, for ``files[].contentFrom`` of your own."""
-    import base64
-
     data = {capi.POLICY_KEY: audit.files.policy_text}
     if audit.files.webhook_text is not None:
         data[capi.WEBHOOK_KEY] = audit.files.webhook_text
-    metadata: dict = {"name": settings.name}
-    if settings.namespace:
-        metadata["namespace"] = settings.namespace
-    metadata["labels"] = dict(capi.MANAGED_BY)
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque",
-            "data": {key: base64.b64encode(text.encode()).decode("ascii") for key, text in data.items()}}
+    return capi.secret(settings.name, settings.namespace, data)
 
 
 def _generate(documents: list, audit: Audit, settings: Settings, new_document: Callable[[dict], Any]) -> List[dict]:
