@@ -7,6 +7,8 @@ means "not provable", never "reachable".
 """
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 from kubeadm_audit.policy.checker import pattern_matches
 from kubeadm_audit.policy.model import GroupResources, Rule
 
@@ -126,3 +128,206 @@ def can_match(pattern: str) -> bool:
         return True
     parts = pattern.split("/")
     return len(parts) <= 2 and all(part and part != "*" for part in parts)
+
+
+# --- every rule against every earlier one, without comparing them pairwise -------------------
+#
+# ``subsumes`` over all pairs costs rules^2 x patterns^2. ``first_subsuming`` gets the same
+# answers from inverted indexes over the earlier rules: for each condition of a later rule,
+# the set of earlier rules (or resources[] entries) that satisfy it, intersected in C. Each
+# index mirrors one branch of ``subsumes``/``pattern_covers`` exactly; a test compares the two.
+
+def _inner_resource_key(pattern: str) -> Optional[str]:
+    """The R an outer ``R/*`` must name to cover ``pattern`` (None: no ``R/*`` covers it)."""
+    if pattern.startswith("*/"):
+        return None
+    return pattern.rstrip("/*") if pattern.endswith("/*") else pattern.split("/", 1)[0]
+
+
+def _inner_subresource_key(pattern: str) -> Optional[str]:
+    """The S an outer ``*/S`` must name to cover ``pattern`` (None: no ``*/S`` covers it)."""
+    if pattern.endswith("/*"):
+        return None
+    if pattern.startswith("*/"):
+        return pattern.lstrip("*/")
+    return pattern.split("/", 1)[1] if "/" in pattern else None
+
+
+class _Members:
+    """Which indexed items allow a list value: those with the list empty ("any") or holding it."""
+
+    def __init__(self) -> None:
+        self.any: set = set()
+        self.holding: dict = {}
+
+    def add(self, item: int, values: tuple) -> None:
+        if not values:
+            self.any.add(item)
+        for value in set(values):
+            self.holding.setdefault(value, set()).add(item)
+
+    def allowing(self, values: tuple) -> set:
+        """Items whose list is empty or contains every one of ``values`` (``_subset``)."""
+        if not values:
+            return self.any
+        result: Optional[set] = None
+        for value in set(values):
+            holders = self.holding.get(value)
+            if not holders:
+                return self.any
+            result = set(holders) if result is None else result & holders
+            if not result:
+                return self.any
+        return self.any | result if result else self.any
+
+
+class _Index:
+    """The earlier rules, indexed by what each one covers."""
+
+    def __init__(self) -> None:
+        self.users, self.user_groups, self.verbs = _Members(), _Members(), _Members()
+        self.namespaces = _Members()
+        self.everything: set = set()       # rules matching every request
+        self.whole_resource: set = set()   # resource rules without resources (namespaces only)
+        self.non_resource: set = set()
+        # resources[] entries (ids); owner[id] is the rule index
+        self.owner: list = []
+        self.whole_group: dict = {}        # group -> rules with an entry of that group, no resources
+        self.names = _Members()            # entries by resourceNames
+        self.star: dict = {}               # group -> entries with '*'
+        self.exact: dict = {}              # (group, pattern) -> entries
+        self.by_resource: dict = {}        # (group, R) -> entries with 'R/*'
+        self.by_subresource: dict = {}     # (group, S) -> entries with '*/S'
+        # nonResourceURLs of non-resource rules
+        self.url_star: set = set()
+        self.url_exact: dict = {}
+        self.url_prefix: dict = {}         # prefix -> rules with 'prefix*'
+        self.url_prefix_lengths: set = set()
+
+    def add(self, index: int, rule: Rule) -> None:
+        self.users.add(index, rule.users)
+        self.user_groups.add(index, rule.user_groups)
+        self.verbs.add(index, rule.verbs)
+        if _matches_everything(rule):
+            self.everything.add(index)
+        elif rule.is_resource_rule:
+            self.namespaces.add(index, rule.namespaces)
+            if not rule.resources:
+                self.whole_resource.add(index)
+            for entry in rule.resources:
+                self._add_entry(index, entry)
+        else:
+            self.non_resource.add(index)
+            for url in set(rule.non_resource_urls):
+                if url == "*":
+                    self.url_star.add(index)
+                    continue
+                self.url_exact.setdefault(url, set()).add(index)
+                if url.endswith("*"):
+                    prefix = url.rstrip("*")
+                    self.url_prefix.setdefault(prefix, set()).add(index)
+                    self.url_prefix_lengths.add(len(prefix))
+
+    def _add_entry(self, index: int, entry: GroupResources) -> None:
+        group = entry.group
+        if not entry.resources:
+            self.whole_group.setdefault(group, set()).add(index)
+            return
+        entry_id = len(self.owner)
+        self.owner.append(index)
+        self.names.add(entry_id, entry.resource_names)
+        for pattern in set(entry.resources):
+            if pattern == "*":
+                self.star.setdefault(group, set()).add(entry_id)
+                continue
+            self.exact.setdefault((group, pattern), set()).add(entry_id)
+            if pattern.endswith("/*"):
+                self.by_resource.setdefault((group, pattern.rstrip("/*")), set()).add(entry_id)
+            elif pattern.startswith("*/"):
+                self.by_subresource.setdefault((group, pattern.lstrip("*/")), set()).add(entry_id)
+
+    def subsuming(self, rule: Rule) -> set:
+        """The indexed rules that take every request ``rule`` can match."""
+        candidates = self.users.allowing(rule.users) & self.user_groups.allowing(rule.user_groups)
+        if candidates:
+            candidates &= self.verbs.allowing(rule.verbs)
+        if not candidates:
+            return candidates
+        found = candidates & self.everything
+        if rule.is_resource_rule:
+            scoped = candidates & self.namespaces.allowing(rule.namespaces)
+            found |= scoped & self.whole_resource
+            if rule.resources and scoped:
+                found |= self._covering_entries(rule.resources, scoped)
+        elif rule.is_non_resource_rule:
+            found |= self._covering_urls(rule.non_resource_urls, candidates & self.non_resource)
+        return found
+
+    def _covering_entries(self, entries: tuple, candidates: set) -> set:
+        """Candidates having, for each inner entry, one entry that covers it whole."""
+        empty: set = set()
+        for entry in entries:
+            group = entry.group
+            rules = self.whole_group.get(group, empty) | self.whole_group.get("*", empty)
+            if entry.resources:
+                ids = self._entries_covering_patterns(group, entry.resources)
+                if ids:
+                    ids &= self.names.allowing(entry.resource_names)
+                    owner = self.owner
+                    rules = rules | {owner[i] for i in ids}
+            candidates = candidates & rules
+            if not candidates:
+                break
+        return candidates
+
+    def _entries_covering_patterns(self, group: str, patterns: tuple) -> Optional[set]:
+        groups = (group,) if group == "*" else (group, "*")
+        running: Optional[set] = None
+        for pattern in set(patterns):
+            parts = [self.star.get(g) for g in groups]
+            if pattern != "*":
+                resource_key = _inner_resource_key(pattern)
+                subresource_key = _inner_subresource_key(pattern)
+                for g in groups:
+                    parts.append(self.exact.get((g, pattern)))
+                    if resource_key is not None:
+                        parts.append(self.by_resource.get((g, resource_key)))
+                    if subresource_key is not None:
+                        parts.append(self.by_subresource.get((g, subresource_key)))
+            covering: set = set()
+            for part in parts:
+                if part:
+                    covering |= part if running is None else running & part
+            running = covering
+            if not running:
+                return None
+        return running
+
+    def _covering_urls(self, urls: tuple, candidates: set) -> set:
+        empty: set = set()
+        for url in set(urls):
+            rules = set(self.url_star)
+            if url != "*":
+                rules |= self.url_exact.get(url, empty)
+                for length in self.url_prefix_lengths:
+                    if length <= len(url):
+                        rules |= self.url_prefix.get(url[:length], empty)
+            candidates = candidates & rules
+            if not candidates:
+                break
+        return candidates
+
+
+def first_subsuming(rules: Sequence[Rule]) -> list:
+    """For each rule, the index of the first earlier rule that ``subsumes`` it, or None.
+
+    The same answers as trying ``subsumes`` on every earlier rule, in about linear time
+    for the policies people write (sets of earlier rules intersected per condition).
+    """
+    index = _Index()
+    result: list = []
+    for position, rule in enumerate(rules):
+        found = index.subsuming(rule) if position else set()
+        result.append(min(found) if found else None)
+        index.add(position, rule)
+    return result

@@ -8,6 +8,7 @@ about rule reachability are conservative (:mod:`kubeadm_audit.policy.coverage`).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
@@ -154,19 +155,18 @@ def _sensitive(policy: Policy) -> Iterator[LintFinding]:
 # --- KA020-KA024: rules and resources that do not mean what they say --------------------------
 
 def _shadowed(policy: Policy) -> Iterator[LintFinding]:
-    for later_index, later in enumerate(policy.rules):
-        for earlier_index in range(later_index):
-            earlier = policy.rules[earlier_index]
-            if coverage.subsumes(earlier, later):
-                same = earlier.level == later.level
-                yield LintFinding(
-                    "KA020", INFO if same else WARNING, f"rules[{later_index}]",
-                    f"can never match: rules[{earlier_index}] (level {earlier.level}) takes every "
-                    f"request it would match" + (", at the same level" if same else
-                                                 f", so {later.level} is never applied"),
-                    f"move it before rules[{earlier_index}] or narrow rules[{earlier_index}]"
-                    if not same else "remove the redundant rule")
-                break
+    for later_index, earlier_index in enumerate(coverage.first_subsuming(policy.rules)):
+        if earlier_index is None:
+            continue
+        earlier, later = policy.rules[earlier_index], policy.rules[later_index]
+        same = earlier.level == later.level
+        yield LintFinding(
+            "KA020", INFO if same else WARNING, f"rules[{later_index}]",
+            f"can never match: rules[{earlier_index}] (level {earlier.level}) takes every "
+            f"request it would match" + (", at the same level" if same else
+                                         f", so {later.level} is never applied"),
+            f"move it before rules[{earlier_index}] or narrow rules[{earlier_index}]"
+            if not same else "remove the redundant rule")
 
 
 def _dead_patterns(policy: Policy) -> Iterator[LintFinding]:
@@ -197,7 +197,7 @@ def _api_groups(policy: Policy, minor: int) -> Iterator[LintFinding]:
             if group == "*":
                 continue
             known = table.get(group)
-            close = difflib.get_close_matches(group, [g for g in table if g], n=1, cutoff=0.8)
+            close = _close_group(group) if known is None else None
             for pattern_index, pattern in enumerate(entry.resources):
                 resource = _resource_of(pattern)
                 if not resource:
@@ -207,10 +207,10 @@ def _api_groups(policy: Policy, minor: int) -> Iterator[LintFinding]:
                 serving = apigroups.groups_serving(resource, minor)
                 where = " or ".join(repr(g) if g else "core ('')" for g in serving)
                 if known is None:
-                    if close and resource in table[close[0]]:
+                    if close is not None and resource in table[close]:
                         yield LintFinding("KA022", ERROR, f"{path}.group",
                                           f"{group!r} is not an API group; {resource!r} is served "
-                                          f"by {close[0]!r}", f"set group: {close[0]}")
+                                          f"by {close!r}", f"set group: {close}")
                     continue
                 if resource in known:
                     removed = known[resource]
@@ -230,12 +230,29 @@ def _api_groups(policy: Policy, minor: int) -> Iterator[LintFinding]:
                         f"entry matches nothing", f"add an entry with group: {owners[0]!r}"
                         if owners[0] else "add an entry with group: '' (core)")
                     continue
-                guess = difflib.get_close_matches(resource, list(known), n=1, cutoff=0.75)
+                guess = _close_resource(resource, group)
                 yield LintFinding(
                     "KA024", WARNING, f"{path}.resources[{pattern_index}]",
                     f"{resource!r} is not a resource of the built-in group {shown}",
-                    f"did you mean {guess[0]!r}?" if guess else
+                    f"did you mean {guess!r}?" if guess else
                     "custom resources live in their own API group, not a built-in one")
+
+
+# difflib costs ~50 us a call: once per distinct name, not once per pattern.
+@functools.lru_cache(maxsize=4096)
+def _close_group(group: str) -> Optional[str]:
+    """The built-in group ``group`` is probably a typo of, or None."""
+    close = difflib.get_close_matches(group, [g for g in apigroups.BUILTIN_GROUPS if g], n=1,
+                                      cutoff=0.8)
+    return close[0] if close else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _close_resource(resource: str, group: str) -> Optional[str]:
+    """The resource of built-in ``group`` that ``resource`` is probably a typo of, or None."""
+    close = difflib.get_close_matches(resource, list(apigroups.BUILTIN_GROUPS[group]), n=1,
+                                      cutoff=0.75)
+    return close[0] if close else None
 
 
 # --- KA030-KA035: coverage, volume and literal-minded fields ---------------------------------
