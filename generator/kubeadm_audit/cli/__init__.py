@@ -88,10 +88,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except click.ClickException as exc:
         where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else f"{PROG}: "
         hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
-        click.echo(f"{where}error: {exc.format_message()}{hint}", err=True)
+        from kubeadm_audit.cli.output import one_line
+
+        click.echo(one_line(f"{where}error: {exc.format_message()}{hint}"), err=True)
         return 2
     except KubeadmAuditError as exc:
-        click.echo(f"{PROG}: error: {exc}", err=True)
+        from kubeadm_audit.cli.output import one_line
+
+        click.echo(f"{PROG}: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except BrokenPipeError:
         return 0

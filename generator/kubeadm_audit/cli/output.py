@@ -19,8 +19,9 @@ def style(text: str, stream: TextIO | None = None, **kwargs: Any) -> str:
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr."""
-    click.echo(style("warning:", sys.stderr, fg="yellow", bold=True) + " " + message, err=True)
+    """One warning line on stderr (names from files and logs in it are made terminal-safe)."""
+    click.echo(style("warning:", sys.stderr, fg="yellow", bold=True) + " " + terminal_safe(message),
+               err=True)
 
 
 def emit_json(data: Any, *, compact: bool = False) -> None:
@@ -32,3 +33,45 @@ def emit_json(data: Any, *, compact: bool = False) -> None:
 
 OUTPUT_OPTION = dict(type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="Output format.")
+
+
+#: What a terminal would act on instead of showing: C0 and C1 controls (ESC starts ANSI
+#: sequences, 0x9b is a one-byte CSI, CR and BS overwrite what was shown, LF forges lines),
+#: DEL, and the bidirectional overrides and isolates that reorder what is shown.
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_unsafe_pattern = None
+
+
+def _escape_char(match: Any) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with everything a terminal would interpret shown as ``\\xNN``/``\\uNNNN``.
+
+    For text that comes from logs and user files (paths, names, users, URIs) on its
+    way to a terminal in text mode; JSON output is exact JSON and needs none of this.
+    """
+    global _unsafe_pattern
+    if _unsafe_pattern is None:
+        import re
+
+        _unsafe_pattern = re.compile(_UNSAFE)
+    return _unsafe_pattern.sub(_escape_char, text)
+
+
+def one_line(message: str) -> str:
+    """An error message as the one terminal-safe line errors are (a parser's line breaks joined)."""
+    return terminal_safe(" ".join(part.strip() for part in message.splitlines() if part.strip()))
+
+
+def terminal_safe_data(data: Any) -> Any:
+    """A copy of JSON-like ``data`` with :func:`terminal_safe` applied to every string."""
+    if isinstance(data, str):
+        return terminal_safe(data)
+    if isinstance(data, dict):
+        return {terminal_safe_data(key): terminal_safe_data(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [terminal_safe_data(item) for item in data]
+    return data

@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import click
 
-from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style, warn
+from kubeadm_audit.cli.output import (OUTPUT_OPTION, emit_json, style, terminal_safe,
+                                       terminal_safe_data, warn)
 
 
 @click.group()
@@ -106,15 +107,16 @@ def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> in
                            "findings": [{"path": f.path, "severity": f.severity,
                                          "message": f.message} for f in findings]})
             continue
+        shown = terminal_safe(path)
         for finding in findings:
-            click.echo(f"{path}: {_severity(finding.severity)}: {finding}")
+            click.echo(f"{shown}: {_severity(finding.severity)}: {terminal_safe(str(finding))}")
         errors = sum(f.severity == "error" for f in findings)
         warnings = len(findings) - errors
         if loadable:
             tail = f" ({warnings} warning{'s' * (warnings != 1)})" if warnings else ""
-            click.echo(f"{path}: {style('valid', fg='green')}{tail}")
+            click.echo(f"{shown}: {style('valid', fg='green')}{tail}")
         else:
-            click.echo(f"{path}: {style('invalid', fg='red', bold=True)}: kube-apiserver would "
+            click.echo(f"{shown}: {style('invalid', fg='red', bold=True)}: kube-apiserver would "
                        f"refuse to start ({errors} error{'s' * (errors != 1)})")
     if output == "json":
         emit_json(report)
@@ -199,10 +201,11 @@ def _parse_request(text: str, source: str, line: Optional[int]):
 
 def _print_explanation(item, checker) -> None:
     decision = item.decision
-    click.echo(style(item.request.describe(), bold=True))
+    click.echo(style(terminal_safe(item.request.describe()), bold=True))
     for step in item.steps:
         mark = style("match", fg="green") if step.matched else "skip "
-        click.echo(f"  {mark} rules[{step.index}] ({step.level}): {step.reason}")
+        click.echo(f"  {mark} rules[{step.index}] ({terminal_safe(step.level)}): "
+                   f"{terminal_safe(step.reason)}")
     if decision.rule_index is None:
         click.echo(f"  no rule matched ({len(checker.policy.rules)} tried): level None, "
                    f"no event is written")
@@ -210,7 +213,8 @@ def _print_explanation(item, checker) -> None:
     stages = ", ".join(decision.omit_stages) or "none"
     rule = checker.policy.rules[decision.rule_index]
     omf_from = "rule" if rule.omit_managed_fields is not None else "policy"
-    click.echo(f"  => level {style(decision.level, bold=True)} from rules[{decision.rule_index}]"
+    click.echo(f"  => level {style(terminal_safe(decision.level), bold=True)} from "
+               f"rules[{decision.rule_index}]"
                f"; omitStages: {stages}; omitManagedFields: "
                f"{str(decision.omit_managed_fields).lower()} ({omf_from})")
 
@@ -247,16 +251,21 @@ def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, out
         emit_json([{"file": path, "kubernetesVersion": str(version),
                     "findings": [f.to_json() for f in findings]} for path, findings in results])
     else:
+        severities = {s: _severity(s) for s in ("error", "warning", "info")}
         for path, findings in results:
+            shown = terminal_safe(path)
+            lines = []  # one write: a hostile policy can have tens of thousands of findings
             for finding in findings:
-                where = f"{path}: {finding.path}" if finding.path else path
-                click.echo(f"{where}: {_severity(finding.severity)} {finding.id}: {finding.message}")
+                where = f"{shown}: {terminal_safe(finding.path)}" if finding.path else shown
+                lines.append(f"{where}: {severities.get(finding.severity) or finding.severity} "
+                             f"{finding.id}: {terminal_safe(finding.message)}\n")
                 if finding.hint:
-                    click.echo(f"    fix: {finding.hint}")
+                    lines.append(f"    fix: {terminal_safe(finding.hint)}\n")
             counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
             summary = ", ".join(f"{n} {s}{'s' * (n != 1 and s != 'info')}"
                                 for s, n in counts.items())
-            click.echo(f"{path}: {summary}" if findings else f"{path}: {style('clean', fg='green')}")
+            lines.append(f"{shown}: {summary}" if findings else f"{shown}: {style('clean', fg='green')}")
+            click.echo("".join(lines))
     return 1 if any(has_errors(findings) for _, findings in results) else 0
 
 
@@ -337,8 +346,8 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
     report = sim_mod.report(result, settings, top_n)
     if output == "json":
         emit_json(report)
-    else:
-        _print_simulation(report)
+    else:  # users, resources, paths and times come from the log
+        _print_simulation(terminal_safe_data(report))
     if result.malformed:
         warn(f"{result.malformed} malformed line(s) skipped, first at "
              f"{', '.join(result.malformed_at)}{legacy}")
@@ -517,7 +526,8 @@ def show(file: str, matrix: bool, user: str, groups: tuple, unauthenticated: boo
         return 0
     identity = "no user (unauthenticated)" if who is None else \
         f"user {who!r}, groups {', '.join(group_list)}"
-    click.echo(f"{file}: levels for {identity}; namespaced resources in {namespace!r}")
+    click.echo(terminal_safe(f"{file}: levels for {identity}; namespaced resources in "
+                             f"{namespace!r}"))
     texts = [(label, {verb: _cell(decision, show_rules) for verb, decision in cells.items()})
              for label, cells in table.rows]
     label_width = max(len(label) for label, _ in texts)
@@ -551,10 +561,11 @@ def _show_rules(policy_model, output: str) -> int:
                    "rules": [{"rule": i, "level": level, "matches": text}
                              for i, level, text in described]})
         return 0
-    click.echo(f"omitStages: {', '.join(policy_model.omit_stages) or '(none)'}; "
-               f"omitManagedFields: {str(policy_model.omit_managed_fields).lower()}")
+    click.echo(terminal_safe(f"omitStages: {', '.join(policy_model.omit_stages) or '(none)'}; "
+                             f"omitManagedFields: {str(policy_model.omit_managed_fields).lower()}"))
     for index, level, text in described:
-        click.echo(f"rules[{index}] {style(level.ljust(15), fg=_LEVEL_COLOUR.get(level))} {text}")
+        click.echo(f"rules[{index}] {style(terminal_safe(level).ljust(15), fg=_LEVEL_COLOUR.get(level))}"
+                   f" {terminal_safe(text)}")
     return 0
 
 
