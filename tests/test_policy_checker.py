@@ -144,8 +144,13 @@ def test_group_defaults_to_core_and_star_is_every_group(group, api_group, expect
     ("*/*", "pods", "exec", False),
     ("*/*", "pods", "", False),
     ("Pods", "pods", "", False),
-    ("pods//*", "pods", "x", True),     # upstream trims every trailing '/' and '*'
-    ("*//status", "pods", "status", True),
+    # one "/*" or "*/" is cut (TrimSuffix/TrimPrefix), the rest is literal (kube-apiserver >= 1.18)
+    ("pods//*", "pods", "x", False),
+    ("pods//*", "pods/", "x", True),
+    ("*//status", "pods", "status", False),
+    ("pods*/*", "pods", "x", False),
+    ("*/*log", "pods", "log", False),
+    ("*/*log", "pods", "*log", True),
     ("pods/**", "pods", "x", False),    # "/*" suffix needed
 ])
 def test_resource_patterns(pattern, resource, subresource, expected):
@@ -244,6 +249,12 @@ def test_request_from_json():
     assert Request.from_json({"user": None}).user is None
     assert Request.from_json({}).user is None
     assert Request.from_json({"resource": "pods", "resourceRequest": False}).resource_request is False
+
+
+def test_request_from_json_reads_null_groups_as_none():
+    """Go writes an unauthenticated request's empty groups as null (issue 11)."""
+    assert Request.from_json({"user": None, "groups": None}).groups == ()
+    assert Request.from_json({"user": "alice", "groups": None, "verb": "get"}).groups == ()
 
 
 @pytest.mark.parametrize("data,message", [

@@ -82,6 +82,10 @@ def test_explain_json_single_and_lines(tmp_path):
                  '{"user":null,"verb":"get","path":"/healthz/etcd"}')
     assert json.loads(result.stdout) == {"level": "None", "omitStages": [],
                                          "omitManagedFields": False, "rule": 0}
+    # Go writes an unauthenticated request's empty groups as null: read as no groups (issue 11)
+    null_groups = run("explain", "--policy", RECIPE, "-o", "json", "--request",
+                      '{"user":null,"groups":null,"verb":"get","path":"/healthz/etcd"}')
+    assert null_groups.returncode == 0 and null_groups.stdout == result.stdout, null_groups.stderr
     requests = write(tmp_path, '{"user":"a","verb":"get","path":"/api"}\n\n'
                                '{"user":"a","verb":"create","resource":"tokenreviews",'
                                '"apiGroup":"authentication.k8s.io"}\n', "r.jsonl")

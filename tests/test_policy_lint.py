@@ -130,7 +130,8 @@ def test_resource_names_subsumption():
 
 @pytest.mark.parametrize("pattern,ok", [("*", True), ("pods", True), ("pods/log", True),
                                         ("*/status", True), ("pods/*", True), ("*/*", False),
-                                        ("", False), ("a/b/c", False), ("pods//*", True)])
+                                        ("", False), ("a/b/c", False), ("pods//*", False),
+                                        ("*//log", False), ("pods*/*", False), ("*/*log", False)])
 def test_dead_patterns(pattern, ok):
     findings = lint(f"- level: None\n  resources: [{{resources: ['{pattern}']}}]\n" + TAIL)
     assert (("KA021", "rules[0].resources[0].resources[0]") in ids(findings)) is (not ok)

@@ -5,7 +5,9 @@ wildcard); a rule with namespaces or resources is decided only by the resource
 check; otherwise one with nonResourceURLs only by the path check; otherwise it
 matches everything, with or without a user. In resources, ``*`` matches any
 resource, ``R/*`` matches R *and* its subresources, ``*/S`` subresource S of any
-resource; the trimming of ``*`` and ``/`` is upstream's (``strings.TrimLeft/Right``).
+resource. Exactly one ``*/`` prefix or ``/*`` suffix is cut (``strings.TrimPrefix/TrimSuffix``,
+as kube-apiserver has done since 1.18), so ``pods//*``, ``*//log``, ``pods*/*`` and ``*/*log``
+match nothing.
 """
 from __future__ import annotations
 
@@ -32,9 +34,9 @@ def pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
         return True
     if pattern == (f"{resource}/{subresource}" if subresource else resource):
         return True
-    if subresource and pattern.startswith("*/") and subresource == pattern.lstrip("*/"):
+    if subresource and pattern.startswith("*/") and subresource == pattern[2:]:
         return True
-    return pattern.endswith("/*") and resource == pattern.rstrip("/*")
+    return pattern.endswith("/*") and resource == pattern[:-2]
 
 
 def resource_entry_match(rule: Rule, request: Request) -> Optional[tuple[int, str]]:

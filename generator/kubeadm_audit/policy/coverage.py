@@ -25,19 +25,19 @@ def pattern_covers(outer: str, inner: str) -> bool:
     if inner == "*":
         return False
     if outer.endswith("/*"):
-        resource = outer.rstrip("/*")
+        resource = outer[:-2]
         # inner's requests: exact "R[/S]", "*/S" (any resource) and "R/*"
         if inner.startswith("*/"):
             return False
         if inner.endswith("/*"):
-            return inner.rstrip("/*") == resource
+            return inner[:-2] == resource
         return inner.split("/", 1)[0] == resource
     if outer.startswith("*/"):
-        subresource = outer.lstrip("*/")
+        subresource = outer[2:]
         if inner.endswith("/*"):
             return False  # R/* also matches bare R, which has no subresource
         if inner.startswith("*/"):
-            return inner.lstrip("*/") == subresource
+            return inner[2:] == subresource
         return "/" in inner and inner.split("/", 1)[1] == subresource
     return False
 
@@ -120,11 +120,12 @@ def can_match(pattern: str) -> bool:
     """False for resource patterns no request can match ('', '*/*', 'a/b/c', ...)."""
     if pattern == "*":
         return True
-    tail = pattern.lstrip("*/")
-    if pattern.startswith("*/") and tail and "/" not in tail:
+    # Exactly one "*/" or "/*" is cut (TrimPrefix/TrimSuffix); what is left is literal, and
+    # no real resource or subresource name contains "/" or "*".
+    tail, head = pattern[2:], pattern[:-2]
+    if pattern.startswith("*/") and tail and not set(tail) & {"/", "*"}:
         return True
-    head = pattern.rstrip("/*")
-    if pattern.endswith("/*") and head and "/" not in head:
+    if pattern.endswith("/*") and head and not set(head) & {"/", "*"}:
         return True
     parts = pattern.split("/")
     return len(parts) <= 2 and all(part and part != "*" for part in parts)

@@ -186,7 +186,7 @@ def _dead_patterns(policy: Policy) -> Iterator[LintFinding]:
 def _resource_of(pattern: str) -> str:
     if pattern == "*" or pattern.startswith("*/"):
         return ""
-    return pattern.rstrip("/*") if pattern.endswith("/*") else pattern.split("/", 1)[0]
+    return pattern[:-2] if pattern.endswith("/*") else pattern.split("/", 1)[0]
 
 
 def _api_groups(policy: Policy, minor: int) -> Iterator[LintFinding]:

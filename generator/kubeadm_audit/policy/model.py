@@ -139,8 +139,8 @@ class Request(NamedTuple):
     def from_json(cls, data: Any) -> "Request":
         """Build from an ``explain`` request object; ValueError says what is wrong.
 
-        Missing keys mean absent. ``resourceRequest``, when not given, is true
-        exactly when ``resource`` is non-empty.
+        Missing keys mean absent; ``groups`` null means no groups, as Go encodes an empty
+        list. ``resourceRequest``, when not given, is true exactly when ``resource`` is non-empty.
         """
         if not isinstance(data, dict):
             raise ValueError(f"a request must be a JSON object, not {type(data).__name__}")
@@ -156,8 +156,11 @@ class Request(NamedTuple):
                 if value is not None and not isinstance(value, str):
                     raise ValueError("'user' must be a string, or null for an unauthenticated request")
             elif key == "groups":
-                if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
-                    raise ValueError("'groups' must be a list of strings")
+                # null is how Go writes an empty list (an unauthenticated request's groups).
+                if value is None:
+                    value = ()
+                elif not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+                    raise ValueError("'groups' must be a list of strings (or null for none)")
                 value = tuple(value)
             elif key == "resourceRequest":
                 if not isinstance(value, bool):
