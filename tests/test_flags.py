@@ -133,8 +133,13 @@ def test_cli_exit_codes_and_json():
             "message": "--audit-log-maxsize -1 can't be a negative number"} in report["problems"]
     kubeadm_form = run_cli("flags", "validate", "audit-webhook-config-file=/w", "audit-webhook-mode=async")
     assert kubeadm_form.returncode == 1 and "invalid audit webhook mode async" in kubeadm_form.stdout
-    usage = run_cli("flags", "validate")
-    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    for args in (["flags", "validate"], ["flags", "validate", "--"]):
+        # no audit flags: kube-apiserver starts, without an audit backend (issue 11)
+        empty = run_cli(*args)
+        assert empty.returncode == 0 and "no audit backend" in empty.stdout, empty.stdout + empty.stderr
+    missing = run_cli("flags", "validate", "-o", "json", "--", "--audit-log-path")
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout)["problems"][0]["message"] == "flag needs an argument: --audit-log-path"
 
 
 def test_event_versions_follow_the_kubernetes_version():

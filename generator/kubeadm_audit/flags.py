@@ -174,12 +174,36 @@ def parse_command(argv: Sequence[str]) -> list:
     return found
 
 
+def _needs_value(occ: Occurrence) -> bool:
+    """A flag that takes a value given bare as the last argument (pflag: "flag needs an argument")."""
+    spec = AUDIT_FLAGS.get(occ.name)
+    return occ.value is None and spec is not None and spec.kind != "bool"
+
+
 def effective(occurrences: Iterable[Occurrence]) -> dict:
-    """name -> value of the last occurrence (pflag's rule for scalar flags)."""
+    """name -> value of the last occurrence (pflag's rule for scalar flags); a bare flag is
+    "true", one missing its value is left out (it is an error, see :func:`validate`)."""
     values: dict = {}
     for occ in occurrences:
-        values[occ.name] = "true" if occ.value is None else occ.value
+        if not _needs_value(occ):
+            values[occ.name] = "true" if occ.value is None else occ.value
     return values
+
+
+def read_command(args: Sequence[str]) -> list:
+    """The flags of a command line; kubeadm's ``name=value`` form (an extraArgs entry)
+    reads as ``--name=value``. No arguments at all is valid for kube-apiserver: it starts
+    without an audit backend."""
+    argv: list = []
+    for arg in args:
+        previous = argv[-1] if argv else ""
+        awaits_value = previous.startswith("--") and "=" not in previous and \
+            AUDIT_FLAGS.get(previous[2:], FlagSpec("", "bool", "", "")).kind != "bool"
+        argv.append(f"--{arg}" if _KUBEADM_FORM.match(arg) and not awaits_value else arg)
+    return parse_command(argv)
+
+
+_KUBEADM_FORM = re.compile(r"[a-z][a-z0-9-]*=")
 
 
 # --- validation ------------------------------------------------------------------------
@@ -279,7 +303,8 @@ def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] 
     that do not do what people expect.
     """
     version = version or versions.parse(versions.DEFAULT_KUBERNETES_VERSION)
-    problems: list = []
+    problems: list = [Problem(occ.name, f"flag needs an argument: --{occ.name}")
+                      for occ in occurrences if occ.name.startswith("audit-") and _needs_value(occ)]
     parsed: dict = {}
     for name, text in values.items():
         if not name.startswith("audit-"):

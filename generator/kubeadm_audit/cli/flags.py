@@ -19,8 +19,9 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     """Exit 1 when kube-apiserver would refuse to start with ARGS.
 
     ARGS are kube-apiserver arguments (``--audit-log-maxage=30``; kubeadm's
-    ``audit-log-maxage=30`` form is accepted too). Other flags are ignored. Warnings
-    (accepted, but not what people expect) do not change the exit code.
+    ``audit-log-maxage=30`` form is accepted too). Other flags are ignored; no ARGS is
+    valid (kube-apiserver starts with no audit backend). Warnings (accepted, but not
+    what people expect) do not change the exit code.
 
     \b
     Examples:
@@ -31,12 +32,10 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     from kubeadm_audit import flags as flags_mod
     from kubeadm_audit import versions
 
-    if not args:
-        raise click.UsageError("give the kube-apiserver arguments to check")
-    argv = [a if a.startswith("-") or "=" not in a else f"--{a}" for a in args]
-    occurrences = flags_mod.parse_command(argv)
     version = versions.parse(kubernetes_version, "--kubernetes-version") if kubernetes_version else None
-    problems = flags_mod.validate(flags_mod.effective(occurrences), version, occurrences)
+    occurrences = flags_mod.read_command(args)
+    values = flags_mod.effective(occurrences)
+    problems = flags_mod.validate(values, version, occurrences)
     failed = any(p.severity == "error" for p in problems)
     if output == "json":
         emit_json({"valid": not failed, "problems": [
@@ -47,4 +46,7 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
             click.echo(f"{label} {p}")
         if not problems:
             click.echo("ok: kube-apiserver accepts these audit flags")
+        if not failed and not flags_mod.backend_enabled(values):
+            click.echo("note: no audit backend (--audit-log-path, --audit-webhook-config-file): "
+                       "kube-apiserver starts and audits nothing")
     return 1 if failed else 0
