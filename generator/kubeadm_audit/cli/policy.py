@@ -40,12 +40,12 @@ def _load(path: str, quiet: bool = False) -> Any:
 
 def _read(path: str) -> tuple:
     from kubeadm_audit import yamlio
-    from kubeadm_audit.policy.validation import WARNING, Finding
+    from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
 
     data, duplicates = yamlio.load_lenient(yamlio.read_text(path), source=path)
     return data, [Finding(f"line {line}", f"{key!r} is given more than once: kube-apiserver's strict "
                           "decoding fails, it falls back to lenient decoding and keeps the last value",
-                          WARNING) for line, key in duplicates]
+                          WARNING, DECODE) for line, key in duplicates]
 
 
 def _load_policy(path: str):

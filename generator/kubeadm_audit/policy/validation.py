@@ -28,6 +28,7 @@ class Finding(NamedTuple):
     path: str  # field path like "rules[3].level"; "" for the whole document
     message: str
     severity: str  # "error": kube-apiserver refuses the policy; "warning": dropped/ignored
+    stage: str = "validate"  # which step of kube-apiserver's loading says so: DECODE, VALIDATE, LOAD
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -35,6 +36,11 @@ class Finding(NamedTuple):
 
 ERROR = "error"
 WARNING = "warning"
+
+#: The steps of LoadPolicyFromBytes, in order; a refusal at one step hides the later ones.
+DECODE = "decode"      # the (strict, then lenient) decoder: types, apiVersion/kind, unknown fields
+VALIDATE = "validate"  # validation.ValidatePolicy
+LOAD = "load"          # the loader's own check: at least one rule
 
 #: Policy API versions that existed and were removed, with why/when.
 REMOVED_API_VERSIONS = {
@@ -84,10 +90,10 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
     """
     findings: list[Finding] = []
     if data is None:
-        return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR)]
+        return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR, DECODE)]
     if not isinstance(data, dict):
         return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
-                            f"not {kind_of(data)}", ERROR)]
+                            f"not {kind_of(data)}", ERROR, DECODE)]
     _check_header(data, findings, kubernetes_minor)
     _check_fields(data, "", _POLICY_FIELDS, findings, "policy")
     stages = data.get("omitStages")
@@ -98,7 +104,7 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
             _check_rule(rule, f"rules[{index}]", findings, kubernetes_minor)
     if not rules:
         findings.append(Finding("rules", "a policy needs at least one rule: kube-apiserver "
-                                         "refuses to load a policy with 0 rules", ERROR))
+                                         "refuses to load a policy with 0 rules", ERROR, LOAD))
     return findings
 
 
@@ -130,7 +136,7 @@ def _check_header(data: dict, findings: list[Finding], minor: Optional[int]) -> 
     kind = data.get("kind")
     if api_version is None or api_version == "":
         findings.append(Finding("apiVersion", f"missing: kube-apiserver cannot decode a policy "
-                                              f"without apiVersion (use {API_VERSION})", ERROR))
+                                              f"without apiVersion (use {API_VERSION})", ERROR, DECODE))
     elif isinstance(api_version, str) and api_version != API_VERSION:
         removed = REMOVED_API_VERSIONS.get(api_version)
         severity = ERROR
@@ -141,10 +147,10 @@ def _check_header(data: dict, findings: list[Finding], minor: Optional[int]) -> 
                 severity = WARNING   # still served by this kube-apiserver, but not after an upgrade
         else:
             message = f"unsupported {api_version!r}: kube-apiserver accepts only {API_VERSION}"
-        findings.append(Finding("apiVersion", message, severity))
+        findings.append(Finding("apiVersion", message, severity, DECODE))
     if kind not in (None, "", "Policy") and isinstance(kind, str):
         findings.append(Finding("kind", f"{kind!r} is not a policy: kind must be Policy "
-                                        f"(or omitted when apiVersion is given)", ERROR))
+                                        f"(or omitted when apiVersion is given)", ERROR, DECODE))
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -230,7 +236,7 @@ def _check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding
             consequence = _misplaced(where_kind, name) or _hint(name, schema).strip(" ()")
             findings.append(Finding(where, f"unknown field, kube-apiserver drops it"
                                            f"{': ' + consequence if consequence else ''}",
-                                    WARNING))
+                                    WARNING, DECODE))
             continue
         _check_type(value, kind, where, findings)
 
@@ -241,19 +247,19 @@ def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> No
     if kind == "string":
         problem = _not_string(value)
         if problem:
-            findings.append(Finding(path, f"must be a string, {problem}", ERROR))
+            findings.append(Finding(path, f"must be a string, {problem}", ERROR, DECODE))
     elif kind == "bool":
         if not (isinstance(value, bool) or (isinstance(value, str) and value in _YAML11_BOOLS
                                             and type(value) is not str)):
             findings.append(Finding(path, f"must be true or false, not {kind_of(value)} "
-                                          f"{_short(value)}", ERROR))
+                                          f"{_short(value)}", ERROR, DECODE))
     elif kind == "mapping":
         if not isinstance(value, dict):
-            findings.append(Finding(path, f"must be a mapping, not {kind_of(value)}", ERROR))
+            findings.append(Finding(path, f"must be a mapping, not {kind_of(value)}", ERROR, DECODE))
     elif not isinstance(value, list):
         hint = f" (write [{_short(value)}])" if kind == "strings" and isinstance(value, str) else ""
         findings.append(Finding(path, f"must be a list, not {kind_of(value)}{hint}: "
-                                      f"kube-apiserver cannot decode it", ERROR))
+                                      f"kube-apiserver cannot decode it", ERROR, DECODE))
     else:
         for index, item in enumerate(value):
             where = f"{path}[{index}]"
@@ -261,7 +267,7 @@ def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> No
                 _check_type(item, "string", where, findings)
             elif item is not None and not isinstance(item, dict):
                 findings.append(Finding(where, f"must be a mapping, not {kind_of(item)} "
-                                               f"{_short(item)}", ERROR))
+                                               f"{_short(item)}", ERROR, DECODE))
 
 
 def _not_string(value: Any) -> str:
