@@ -291,10 +291,10 @@ def test_output_into_existing_directory_replaces_only_bundle_files(tmp_path):
 
 BAD_INPUT = [
     (["--preset", "nope"], "nope"),
-    (["--kubernetes-version", "1.x"], "malformed Kubernetes version"),
+    (["--kubernetes-version", "1.x"], "not a full Kubernetes version"),
     (["--kubernetes-version", "v1.21.5"], "too old"),
     (["--kubernetes-version", "v1.30.0", "--kubeadm-api", "v1beta4"], "v1beta4"),
-    (["--kubernetes-version", "v1.36.0", "--kubeadm-api", "v1beta3"], "removed"),
+    (["--kubernetes-version", "v1.37.0", "--kubeadm-api", "v1beta3"], "removed"),
     (["--webhook-server", "10.0.0.5:8080", "--insecure-skip-tls-verify"], "--webhook-server"),
     (["--webhook-server", "ftp://10.0.0.5"], "http(s) URL"),
     (["--webhook-server", "https://10.0.0.5:8080"], "--ca-file"),
@@ -382,11 +382,11 @@ def test_wrong_types_in_config_are_refused(tmp_path, field, value, message):
 
 def test_unquoted_yaml_numbers_are_read_as_numbers(tmp_path):
     config = write(tmp_path, "audit.yaml", "apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n"
-                                           "  kubernetesVersion: 1.30\n  webhook:\n    server: http://127.0.0.1:1\n"
+                                           "  kubernetesVersion: v1.30.2\n  webhook:\n    server: http://127.0.0.1:1\n"
                                            "    batch: {throttle: {qps: 1e2}}\n")
     out, _ = generate(tmp_path, "--config", config)
     cluster = load_bundle(out)["docs"]["ClusterConfiguration"]
-    assert cluster["kubernetesVersion"] == "v1.30.0"
+    assert cluster["kubernetesVersion"] == "v1.30.2"
     assert cluster["apiServer"]["extraArgs"]["audit-webhook-batch-throttle-qps"] == "100"
 
 

@@ -257,9 +257,9 @@ def test_audit_flag_kube_apiserver_would_refuse_is_refused(tmp_path):
 
 def test_kubernetes_version_comes_from_the_file(tmp_path):
     path = tmp_path / "cfg.yaml"
-    path.write_text("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.36.0\n")
+    path.write_text("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.0\n")
     result = run("kubeadm-config", "merge", str(path))
-    assert result.returncode == 0 and "v1beta3 was removed in Kubernetes 1.36" in result.stderr
+    assert result.returncode == 0 and "v1beta3 was removed in Kubernetes 1.37" in result.stderr
     pinned = run("kubeadm-config", "merge", str(path), "--kubernetes-version", "v1.30.2")
     assert "removed" not in pinned.stderr
 

@@ -188,9 +188,13 @@ def remove(cluster_class: MutableMapping, key: str, name: str) -> bool:
 
 
 def placeholder_kubeconfig(kubeconfig: Mapping) -> Optional[dict]:
-    """The kubeconfig with the server replaced by the placeholder, or None when it holds a client key."""
+    """The kubeconfig with the server replaced by the placeholder, or None when it holds a
+    credential (a client key, a token, or a password in the server URL): that stays in a Secret."""
+    from kubeadm_audit.webhook import has_userinfo
+
     user = (kubeconfig.get("users") or [{}])[0].get("user") or {}
-    if user.get("client-key-data") or user.get("token"):
+    server = str(((kubeconfig.get("clusters") or [{}])[0].get("cluster") or {}).get("server") or "")
+    if user.get("client-key-data") or user.get("token") or has_userinfo(server):
         return None
     out = copy.deepcopy(dict(kubeconfig))
     out["clusters"][0]["cluster"]["server"] = _PLACEHOLDER

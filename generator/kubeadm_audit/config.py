@@ -7,6 +7,8 @@ origin, and errors name the field (or the option it came from).
 """
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 from kubeadm_audit import presets as presets_mod
@@ -30,6 +32,11 @@ DEFAULT_SPEC: Mapping[str, Any] = {
 
 DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhook",
                             "user": "kube-apiserver"}
+
+#: Go's int64 and float32, the types of kube-apiserver's numeric audit flags.
+GO_INT_MAX = 2 ** 63 - 1
+GO_INT_MIN = -(2 ** 63)
+FLOAT32_MAX = 3.4028234663852886e38
 
 WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
 LOG_FORMATS = ("json", "legacy")
@@ -107,6 +114,7 @@ class AuditConfig(NamedTuple):
     paths: Paths
     kubeadm_route: str
     source: Optional[str] = None   # the AuditConfig file, for error messages
+    version_pinned: bool = False   # kubernetesVersion given: written into kubeadm's config
 
 
 # --- strict field parsing ----------------------------------------------------------------
@@ -154,31 +162,49 @@ class _Reader:
         return text
 
     def integer(self, value: Any, path: str, minimum: Optional[int] = None) -> Optional[int]:
+        """An integer kube-apiserver's flag parsing takes (Go int/int64: at most 2^63-1)."""
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {kind_of(value)} {value!r}")
+            raise self.fail(path, f"expected an integer, got {kind_of(value)} {_short(value)}")
         if minimum is not None and value < minimum:
-            raise self.fail(path, f"must be at least {minimum} (got {value})")
+            raise self.fail(path, f"must be at least {minimum} (got {_short(value)})")
+        if not GO_INT_MIN <= value <= GO_INT_MAX:
+            raise self.fail(path, f"out of range: kube-apiserver takes a 64-bit integer (got {_short(value)})")
         return value
 
     def number(self, value: Any, path: str) -> Optional[float]:
         """An int or float; an unquoted YAML number like ``1e3`` (kept as PlainStr) too."""
         if value is None:
             return None
+        number: Optional[float] = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, PlainStr):
             try:
-                return float(value)
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+        elif isinstance(value, PlainStr):
+            try:
+                number = float(value)
             except ValueError:
                 pass
-        raise self.fail(path, f"expected a number, got {kind_of(value)} {value!r}")
+        if number is None:
+            raise self.fail(path, f"expected a number, got {kind_of(value)} {_short(value)}")
+        if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+            raise self.fail(path, f"out of range: kube-apiserver reads it as a 32-bit float "
+                                  f"(at most {FLOAT32_MAX:.7g}; got {_short(value)})")
+        return number
 
     def boolean(self, value: Any, path: str) -> Optional[bool]:
         if value is None or isinstance(value, bool):
             return value
         raise self.fail(path, f"expected true or false, got {value!r}")
+
+
+def _short(value: Any) -> str:
+    """repr(value), shortened: a number with thousands of digits is not worth printing whole."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 40 else f"a {len(str(abs(value)))}-digit number"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _close_match(word: str, choices: tuple) -> Optional[str]:
@@ -198,27 +224,65 @@ def _check_duration(text: str) -> Optional[str]:
     return None
 
 
-def _check_abs(text: str) -> Optional[str]:
-    if not text.startswith("/"):
-        return f"must be an absolute path on the control-plane node (got {text!r})"
-    if "\x00" in text or "\n" in text:
-        return "contains a control character"
-    return None
+def _check_node_path(text: str) -> Optional[str]:
+    from kubeadm_audit.volumes import normalise_node_path
+
+    return normalise_node_path(text)[1]
+
+
+def _node_path(text: Optional[str]) -> Optional[str]:
+    """The normalised form of a path ``_check_node_path`` accepted."""
+    from kubeadm_audit.volumes import normalise_node_path
+
+    return None if text is None else normalise_node_path(text)[0]
+
+
+#: A host name as a dialer resolves it: DNS labels (underscores occur in the wild).
+_HOST_NAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?\Z")
 
 
 def _check_server(text: str) -> Optional[str]:
+    """What kube-apiserver's webhook client (Go's net/url, then a dial) would refuse.
+
+    Go's url.Parse refuses control characters and spaces in the host, but accepts a
+    host like ``<zensor_server_ip>`` (the vendor document's placeholder) and a port
+    above 65535, which fail only when events are sent: refused here up front.
+    """
+    import ipaddress
     from urllib.parse import urlsplit
 
+    from kubeadm_audit.webhook import redact_url
+
+    shown = redact_url(text)
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in text):
+        return f"contains whitespace or a control character (got {shown!r})"
+    if "<" in text or ">" in text or "{" in text or "}" in text:
+        return (f"{shown} holds a placeholder: replace it with the receiver's address "
+                "(e.g. https://10.0.0.5:8080)")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        return f"not a valid URL ({exc})"
+        return f"not a valid URL ({redact_url(str(exc))}): {shown}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"not an http(s) URL with a host (got {text!r}); e.g. https://10.0.0.5:8080"
+        return f"not an http(s) URL with a host (got {shown!r}); e.g. https://10.0.0.5:8080"
     if port == 0:
         return "port 0 is not a valid port"
+    host = parts.hostname
+    if "[" in parts.netloc.rpartition("@")[2]:
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            return f"{host!r} in brackets is not an IPv6 address: {shown}"
+    elif not _HOST_NAME.match(host):
+        return f"{host!r} is neither an IP address nor a host name: {shown}"
+    if "%" in text and not _PERCENT_OK.match(text):
+        return f"malformed %-escape in {shown}"
     return None
+
+
+_PERCENT_OK = re.compile(r"([^%]|%[0-9A-Fa-f]{2})*\Z")
 
 
 # --- the merge ------------------------------------------------------------------------------
@@ -254,11 +318,14 @@ def read_document(document: Any, source: str) -> dict:
 
 
 def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
-            origins: Mapping[str, str] | None = None, source: Optional[str] = None) -> AuditConfig:
+            origins: Mapping[str, str] | None = None, source: Optional[str] = None,
+            target_version: Optional[str] = None) -> AuditConfig:
     """Merge defaults, preset, the user's spec and options, then parse strictly.
 
     ``origins`` maps a spec field path (``webhook.server``) to the command-line option
-    that set it, so an error names the option the user typed.
+    that set it, so an error names the option the user typed. ``target_version`` is the
+    version found on the cluster's own objects (an image tag, a kubeadm config): the
+    target of version-dependent rules when no ``kubernetesVersion`` is given, never pinned.
     """
     user_spec = dict(user_spec or {})
     overrides = dict(overrides or {})
@@ -277,31 +344,63 @@ def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, 
                                              "(only zeron reproduces a vendor recipe)")
     preset_spec = preset.recipe_only if recipe_only else preset.spec
     merged = deep_merge(deep_merge(dict(DEFAULT_SPEC), dict(preset_spec or {})), head)
-    return _parse_spec(merged, reader, preset, recipe_only)
+    _check_webhook_settings(head, merged, reader)
+    return _parse_spec(merged, reader, preset, recipe_only, target_version)
+
+
+def _check_webhook_settings(head: Mapping[str, Any], merged: Mapping[str, Any], r: _Reader) -> None:
+    """Webhook settings the user gave without a webhook server would be silently ignored: refuse,
+    naming each (as the option or the AuditConfig field it came from)."""
+    given = head.get("webhook")
+    hook = merged.get("webhook")
+    if not isinstance(given, dict) or (isinstance(hook, dict) and hook.get("server") is not None):
+        return
+    names = [leaf for key, value in given.items() if key != "server"
+             for leaf in _leaves(value, f"spec.webhook.{key}")]
+    if not names:
+        return
+    shown = list(dict.fromkeys(r.origins.get(name, name) for name in names))
+    raise InputError(f"{', '.join(shown)}: webhook setting{'s' if len(shown) > 1 else ''} without a webhook "
+                     "server, which kube-apiserver would never use: add --webhook-server "
+                     "(spec.webhook.server) or drop them",
+                     source=None if all(name in r.origins for name in names) else r.source)
+
+
+def _leaves(value: Any, path: str) -> list:
+    if isinstance(value, dict) and value:
+        return [leaf for key, inner in value.items() for leaf in _leaves(inner, f"{path}.{key}")]
+    return [path]
 
 
 _SPEC_FIELDS = ("kubernetesVersion", "kubeadmApi", "preset", "recipeOnly", "policy", "webhook",
                 "log", "paths", "kubeadmRoute")
 
 
-def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only: bool) -> AuditConfig:
-    version_text = r.string(spec.get("kubernetesVersion"), "spec.kubernetesVersion") \
-        or versions.DEFAULT_KUBERNETES_VERSION
+def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only: bool,
+                target_version: Optional[str] = None) -> AuditConfig:
+    version_text = r.string(spec.get("kubernetesVersion"), "spec.kubernetesVersion")
     try:
-        version = versions.parse(version_text)
+        if version_text is not None:
+            version = versions.parse(version_text)
+        elif target_version is not None:
+            version = versions.parse_found(target_version)
+        else:
+            version = versions.DEFAULT_TARGET
+    except InputError as exc:
+        if version_text is None:
+            raise
+        raise r.fail("spec.kubernetesVersion", exc.message) from None
+    try:
         api = versions.kubeadm_api(version, r.string(spec.get("kubeadmApi"), "spec.kubeadmApi"))
     except InputError as exc:
         raise r.fail(f"spec.{exc.field}", exc.message) from None
     paths_raw = r.mapping(spec.get("paths"), "spec.paths",
                           ("policyFile", "webhookConfigFile", "patchesDirectory"))
-    paths = Paths(
-        policy_file=r.string(paths_raw.get("policyFile"), "spec.paths.policyFile",
-                             required=True, check=_check_abs),
-        webhook_config_file=r.string(paths_raw.get("webhookConfigFile"), "spec.paths.webhookConfigFile",
-                                     required=True, check=_check_abs),
-        patches_directory=r.string(paths_raw.get("patchesDirectory"), "spec.paths.patchesDirectory",
-                                   required=True, check=_check_abs),
-    )
+    paths = Paths(**{
+        attr: _node_path(r.string(paths_raw.get(key), f"spec.paths.{key}", required=True,
+                                  check=_check_node_path))
+        for attr, key in (("policy_file", "policyFile"), ("webhook_config_file", "webhookConfigFile"),
+                          ("patches_directory", "patchesDirectory"))})
     policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
     rules = policy_raw.get("rules") or []
     if not isinstance(rules, list):
@@ -318,14 +417,64 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
             webhook = webhook._replace(insecure_skip_tls_verify=True)
         else:
             raise r.fail("spec.webhook.certificateAuthority",
-                         f"the webhook server {webhook.server} uses https but no CA is given: pass "
+                         f"the webhook server {_redacted(webhook.server)} uses https but no CA is given: pass "
                          "--ca-file with the receiver's CA certificate (PEM) so kube-apiserver verifies it, "
                          "or --insecure-skip-tls-verify to send audit events without verifying who receives them")
     log = _parse_log(spec.get("log"), r)
+    if webhook is None and log is None:
+        raise r.fail("spec.log",
+                     "no audit backend: without a log (--no-log / log: null) and without a webhook server "
+                     "kube-apiserver would audit nothing; keep the log or add --webhook-server")
     route = r.string(spec.get("kubeadmRoute"), "spec.kubeadmRoute", choices=KUBEADM_ROUTES)
-    return AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
-                       recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
-                       paths=paths, kubeadm_route=route or "extraArgs", source=r.source)
+    cfg = AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
+                      recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
+                      paths=paths, kubeadm_route=route or "extraArgs", source=r.source,
+                      version_pinned=version_text is not None)
+    _check_distinct(node_files(cfg), r)
+    return cfg
+
+
+def node_files(cfg: AuditConfig) -> list:
+    """(spec field, node path) of every file the bundle puts on a control-plane node."""
+    from kubeadm_audit.patches import PATCH_FILE
+
+    files = [("spec.paths.policyFile", cfg.paths.policy_file)]
+    if cfg.webhook:
+        files.append(("spec.paths.webhookConfigFile", cfg.paths.webhook_config_file))
+    if cfg.log and cfg.log.path != "-":
+        files.append(("spec.log.path", cfg.log.path))
+    if cfg.kubeadm_route == "patches":
+        files.append(("spec.paths.patchesDirectory", f"{cfg.paths.patches_directory}/{PATCH_FILE}"))
+    return files
+
+
+def _check_distinct(files: list, r: _Reader) -> None:
+    seen: dict = {}
+    for field, path in files:
+        if path in seen:
+            first = seen[path]
+            # name the field the user set (an option wins), the other as what it collides with
+            named, other = (first, field) if first in r.origins and field not in r.origins else (field, first)
+            raise r.fail(named, f"{path} is also {r.origins.get(other, other)}: every file of the "
+                                "bundle needs a node path of its own")
+        seen[path] = field
+
+
+def _redacted(url: str) -> str:
+    from kubeadm_audit.webhook import redact_url
+
+    return redact_url(url)
+
+
+def check_against(cfg: AuditConfig, path: str, what: str) -> None:
+    """Refuse a node file that would land on ``path`` (e.g. the static Pod manifest being edited)."""
+    import posixpath
+
+    target = posixpath.normpath(path)
+    for field, node_path in node_files(cfg):
+        if node_path == target:
+            raise InputError(f"{node_path} is the {what}: the audit file would overwrite it",
+                             source=cfg.source, field=field)
 
 
 _WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clientKey",
@@ -390,7 +539,8 @@ def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
         return None
     log = r.mapping(raw, "spec.log", ("path", "maxAge", "maxBackup", "maxSize", "compress", "format"))
     path = r.string(log.get("path"), "spec.log.path", required=True,
-                    check=lambda p: None if p == "-" else _check_abs(p))
+                    check=lambda p: None if p == "-" else _check_node_path(p))
+    path = path if path == "-" else _node_path(path)
     return Log(
         path=path,
         max_age=r.integer(log.get("maxAge"), "spec.log.maxAge", minimum=0),

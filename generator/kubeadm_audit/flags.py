@@ -243,26 +243,54 @@ def parse_go_int(text: str, bits: int = 64) -> int:
 
 
 def parse_go_duration(text: str) -> float:
-    """time.ParseDuration, in seconds, with Go's error messages."""
+    """time.ParseDuration, in seconds, with Go's error messages (and its int64 nanosecond range)."""
+    return parse_go_duration_ns(text) / 1e9
+
+
+_NS_PER_UNIT = {"ns": 1, "us": 10 ** 3, "µs": 10 ** 3, "μs": 10 ** 3, "ms": 10 ** 6, "s": 10 ** 9,
+                "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+
+
+def parse_go_duration_ns(text: str) -> int:
+    """time.ParseDuration exactly: integer nanoseconds, refusing what overflows Go's int64."""
+    invalid = ValueError(f'time: invalid duration "{text}"')
+    negative = text[:1] == "-"
     rest = text[1:] if text[:1] in "+-" else text
     if rest == "0":
-        return 0.0
+        return 0
     if not rest:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = 0.0
+        raise invalid
+    total = 0
     while rest:
         number = _DURATION_NUMBER.match(rest).group(0)
         if number in ("", "."):
-            raise ValueError(f'time: invalid duration "{text}"')
+            raise invalid
         rest = rest[len(number):]
         unit = _DURATION_UNIT_TEXT.match(rest).group(0)
         if not unit:
             raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _DURATION_UNIT:
+        if unit not in _NS_PER_UNIT:
             raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
         rest = rest[len(unit):]
-        total += float(number) * _DURATION_UNIT[unit]
-    return -total if text.startswith("-") else total
+        whole, _, fraction = number.partition(".")
+        value = int(whole or "0")
+        if value > (1 << 63):  # leadingInt's overflow
+            raise invalid
+        per = _NS_PER_UNIT[unit]
+        if value > (1 << 63) // per:
+            raise invalid
+        value *= per
+        digits = fraction[:18]  # leadingFraction stops before its uint64 overflows
+        if digits.strip("0"):
+            value += int(float(int(digits)) * (per / 10 ** len(digits)))
+            if value > (1 << 63):
+                raise invalid
+        total += value
+        if total > (1 << 63):
+            raise invalid
+    if not negative and total > (1 << 63) - 1:
+        raise invalid
+    return -total if negative else total
 
 
 def _parse_value(spec: FlagSpec, text: str) -> object:

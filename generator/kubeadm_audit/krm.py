@@ -187,8 +187,7 @@ class _Auditor:
         if key not in self.cache:
             from kubeadm_audit import bundle, config, inputs, transform
 
-            spec = self.spec if key is None else {**self.spec, "kubernetesVersion": key}
-            cfg = config.resolve(spec, source=self.source)
+            cfg = config.resolve(self.spec, source=self.source, target_version=key)
             if not self.cache and cfg.kubeadm_route != "extraArgs":
                 _say("warning", "kubeadmRoute: patches does not apply in pipelines: targets get extraArgs "
                                 "and extraVolumes")

@@ -46,8 +46,9 @@ def documents(cfg: AuditConfig, args: Sequence[tuple], mounts: Sequence) -> list
     if via_patches:
         init["patches"] = dict(patches)
         join["patches"] = dict(patches)
-    cluster: dict = {"apiVersion": api_version, "kind": "ClusterConfiguration",
-                     "kubernetesVersion": str(cfg.kubernetes_version)}
+    cluster: dict = {"apiVersion": api_version, "kind": "ClusterConfiguration"}
+    if cfg.version_pinned:  # else kubeadm deploys its own version (the target only picks the API)
+        cluster["kubernetesVersion"] = str(cfg.kubernetes_version)
     if not via_patches:
         cluster["apiServer"] = {"extraArgs": extra_args(args, cfg.kubeadm_api),
                                 "extraVolumes": [m.kubeadm() for m in mounts]}

@@ -6,19 +6,24 @@ from typing import NamedTuple, Optional
 
 from kubeadm_audit.errors import InputError
 
-#: Used when neither --kubernetes-version nor spec.kubernetesVersion is given.
-DEFAULT_KUBERNETES_VERSION = "v1.36.0"
-
 OLDEST_MINOR = 22          # kubeadm.k8s.io/v1beta3 appeared in 1.22; older kubeadm APIs are gone
+#: The newest released minor (k8s.io/kubernetes v1.37.2 is on the Go module proxy; 1.38 is
+#: still alpha/beta). Nothing newer is accepted: its rules are not known yet.
+NEWEST_MINOR = 37
 V1BETA4_FROM = 31          # v1beta4 enabled (and the ConfigMap stored as v1beta4)
-V1BETA3_REMOVED_IN = 36    # v1beta3 removed
+#: v1beta3 removed. kubeadm 1.36 still reads it (deprecated, with a warning); 1.37's
+#: validateSupportedVersion refuses it ("Please use kubeadm v1.36 instead").
+V1BETA3_REMOVED_IN = 37
 LOG_ROTATION_DEFAULTS_CHANGED_IN = 36
 AUDIT_V1BETA1_REMOVED_IN = 24  # audit.k8s.io/v1alpha1 and v1beta1 (deprecated in 1.21)
 AUDIT_GROUP_WILDCARD_FROM = 36  # kubernetes/kubernetes#135262: resources[].group "*" in audit policies
 
 KUBEADM_APIS = ("v1beta3", "v1beta4")
 
-_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
+#: What a user may give: a full release version, as kubeadm's ``kubernetesVersion`` takes it.
+_GIVEN = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
+#: What clusters carry (image tags, KubeadmControlPlane.spec.version, kubeadm-config): looser.
+_FOUND = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
 
 
 class KubeVersion(NamedTuple):
@@ -32,10 +37,27 @@ class KubeVersion(NamedTuple):
 
 
 def parse(text: str, field: str = "kubernetesVersion") -> KubeVersion:
-    """Parse ``v1.34.2`` (``1.34`` and pre-release suffixes accepted); refuse < 1.22."""
-    match = _VERSION.match(str(text).strip())
+    """A version the user gave: a full ``vX.Y.Z`` of a known minor (1.22 up to the newest).
+
+    ``1.30`` is refused rather than read as v1.30.0: kubeadm deploys exactly the version
+    it is given, so the tool never invents a patch release.
+    """
+    match = _GIVEN.match(str(text))
+    if not match:
+        raise InputError(f"{text!r} is not a full Kubernetes version: give vX.Y.Z "
+                         f"(e.g. v1.{NEWEST_MINOR}.2)", field=field)
+    return _known(match, text, field)
+
+
+def parse_found(text: str, field: str = "kubernetesVersion") -> KubeVersion:
+    """A version read from a cluster's own objects (``v1.34``, ``1.34.2`` and suffixes accepted)."""
+    match = _FOUND.match(str(text).strip())
     if not match:
         raise InputError(f"malformed Kubernetes version {text!r} (expected e.g. v1.34.2)", field=field)
+    return _known(match, text, field)
+
+
+def _known(match: "re.Match", text: str, field: str) -> KubeVersion:
     major, minor, patch = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
     version = KubeVersion(major, minor, patch, (match.group(4) or "") + (match.group(5) or ""))
     if major != 1:
@@ -44,7 +66,16 @@ def parse(text: str, field: str = "kubernetesVersion") -> KubeVersion:
         raise InputError(
             f"Kubernetes {text} is too old: kubeadm's v1beta3 API needs 1.{OLDEST_MINOR} or newer",
             field=field)
+    if minor > NEWEST_MINOR:
+        raise InputError(f"Kubernetes {text} is not a released minor this tool knows "
+                         f"(1.{OLDEST_MINOR} to 1.{NEWEST_MINOR})", field=field)
     return version
+
+
+#: The target of version-dependent rules when no version is given: the newest known minor.
+#: It is never written into a bundle (kubeadm then deploys its own version).
+DEFAULT_TARGET = KubeVersion(1, NEWEST_MINOR, 0)
+DEFAULT_KUBERNETES_VERSION = str(DEFAULT_TARGET)
 
 
 def kubeadm_api(version: KubeVersion, requested: Optional[str] = None) -> str:

@@ -26,6 +26,13 @@ KUBEADM_VOLUMES = {
 #: Always mounted by kubeadm, so a file below them is already visible.
 ALWAYS_MOUNTED = ("/etc/kubernetes/pki", "/etc/ssl/certs")
 
+#: kubeadm's own files and directories on a control-plane node: no audit file may live there.
+PKI_DIRECTORY = "/etc/kubernetes/pki"
+MANIFESTS_DIRECTORY = "/etc/kubernetes/manifests"
+KUBEADM_KUBECONFIGS = tuple(f"/etc/kubernetes/{name}" for name in (
+    "admin.conf", "super-admin.conf", "kubelet.conf", "bootstrap-kubelet.conf",
+    "controller-manager.conf", "scheduler.conf"))
+
 #: Directories too broad to mount into kube-apiserver: files there are mounted one by one.
 SHARED_DIRECTORIES = ("/", "/etc", "/etc/kubernetes", "/etc/kubernetes/manifests", "/var",
                       "/var/lib", "/var/lib/kubelet", "/var/log", "/root", "/home", "/tmp")
@@ -58,6 +65,32 @@ class HostPathMount(NamedTuple):
 def is_within(path: str, directory: str) -> bool:
     path, directory = posixpath.normpath(path), posixpath.normpath(directory)
     return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def normalise_node_path(text: str) -> tuple:
+    """(normalised path, None) or (None, why it is refused) for a path on a control-plane node.
+
+    Refused: relative paths, ``..`` segments (what they reach depends on symlinks on the
+    node), control characters and whitespace (install.list is "MODE SOURCE DEST" per line),
+    and anything kubeadm owns: the pki and manifests directories (the kubelet starts every
+    file in the latter as a Pod) and kubeadm's kubeconfigs.
+    """
+    if any(ord(ch) < 0x20 or ch == "\x7f" or ch.isspace() for ch in text):
+        return None, f"contains whitespace or a control character (got {text!r})"
+    if not text.startswith("/"):
+        return None, f"must be an absolute path on the control-plane node (got {text!r})"
+    if ".." in text.split("/"):
+        return None, f"must not contain '..' (got {text!r}): give the path it should resolve to"
+    path = "/" + posixpath.normpath(text).lstrip("/")
+    if path == "/":
+        return None, "is the root directory"
+    for directory, what in ((PKI_DIRECTORY, "kubeadm's certificate directory"),
+                            (MANIFESTS_DIRECTORY, "the static Pod directory: the kubelet runs every file there")):
+        if is_within(path, directory):
+            return None, f"{path} is inside {directory} ({what})"
+    if path in KUBEADM_KUBECONFIGS:
+        return None, f"{path} is one of kubeadm's own kubeconfigs"
+    return path, None
 
 
 def plan(files: Sequence[str], log_path: Optional[str], names: Mapping[str, str]) -> list:

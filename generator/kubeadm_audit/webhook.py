@@ -15,6 +15,30 @@ class TLSMaterial(NamedTuple):
     client_key: Optional[bytes] = None
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any user:password replaced by ``REDACTED``: for every message that names it.
+
+    kube-apiserver's webhook client sends URL userinfo as basic auth, so the password is a
+    credential; it belongs in the kubeconfig (mode 0600) and nowhere else.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for ch in "/?#":
+        found = rest.find(ch)
+        if found != -1:
+            end = min(end, found)
+    at = rest.rfind("@", 0, end)
+    if at == -1:
+        return url
+    return f"{scheme}://REDACTED@{rest[at + 1:]}"
+
+
+def has_userinfo(url: str) -> bool:
+    return redact_url(url) != url
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -58,13 +82,18 @@ def warnings(hook: Webhook) -> list:
     out = []
     parts = urlsplit(hook.server)
     host = parts.hostname or ""
+    server = redact_url(hook.server)
+    if has_userinfo(hook.server):
+        out.append(f"the webhook server URL {server} carries a user name and password: they are stored in "
+                   "clear in the webhook kubeconfig (and sent as basic auth); prefer a client certificate "
+                   "(--client-certificate/--client-key)")
     if hook.insecure_skip_tls_verify:
-        out.append(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {hook.server} "
+        out.append(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {server} "
                    "without verifying the receiver's certificate; pin its CA with --ca-file instead")
     if parts.scheme == "http":
         where = ("over loopback, where anything on the node can read them" if host in _LOOPBACK
                  or host.startswith("127.") else "across the network")
-        out.append(f"the webhook server {hook.server} is plain http: audit events travel unencrypted {where}, "
+        out.append(f"the webhook server {server} is plain http: audit events travel unencrypted {where}, "
                    "and the receiver is not authenticated (Falco's default; use https where the receiver "
                    "supports it)")
     if host.endswith(".svc") or ".svc." in host or host.endswith(".cluster.local"):

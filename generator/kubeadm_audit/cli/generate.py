@@ -32,7 +32,9 @@ def generate(out: str, output: str, **params) -> int:
         warn(message)
     if output == "json":
         emit_json({"out": out, "files": [f.path for f in result.files],
-                   "kubeadmApi": cfg.kubeadm_api, "kubernetesVersion": str(cfg.kubernetes_version),
+                   "kubeadmApi": cfg.kubeadm_api,
+                   "kubernetesVersion": str(cfg.kubernetes_version) if cfg.version_pinned else None,
+                   "target": f"{cfg.kubernetes_version.major}.{cfg.kubernetes_version.minor}",
                    "flags": [f"--{n}={v}" for n, v in result.args], "warnings": list(result.warnings)})
     else:
         for f in result.files:

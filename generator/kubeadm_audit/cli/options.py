@@ -16,7 +16,8 @@ CONFIG_OPTIONS: tuple = (
     ("recipe_only", ("--recipe-only",), "recipeOnly",
      dict(is_flag=True, default=None, help="zeron: emit the vendor recipe and nothing more.")),
     ("kubernetes_version", ("--kubernetes-version",), "kubernetesVersion",
-     dict(metavar="vX.Y.Z", help=f"Target Kubernetes version [default: {versions.DEFAULT_KUBERNETES_VERSION}].")),
+     dict(metavar="vX.Y.Z", help="Pin kubernetesVersion (1.{0}-1.{1}) [default: not pinned; rules target "
+                                 "1.{1}].".format(versions.OLDEST_MINOR, versions.NEWEST_MINOR))),
     ("kubeadm_api", ("--kubeadm-api",), "kubeadmApi",
      dict(type=click.Choice(versions.KUBEADM_APIS), help="kubeadm config API [default: from the version].")),
     ("kubeadm_route", ("--kubeadm-route",), "kubeadmRoute",
@@ -114,28 +115,26 @@ def _set(target: dict, keys: list, value: Any) -> None:
     target[keys[-1]] = value
 
 
-def resolve(params: dict):
+def resolve(params: dict, target_version: Optional[str] = None):
     """The AuditConfig from --config and the options."""
     from kubeadm_audit import config, inputs
 
     user_spec = inputs.read_config_file(params["config_file"]) if params.get("config_file") else {}
     spec, origins = overrides(params)
-    return config.resolve(user_spec, spec, origins, source=params.get("config_file"))
+    return config.resolve(user_spec, spec, origins, source=params.get("config_file"),
+                          target_version=target_version)
 
 
 def resolve_for(params: dict, found_version: Optional[str], where: str):
     """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
     --kubernetes-version or the AuditConfig names a version."""
-    from kubeadm_audit import inputs, versions
+    from kubeadm_audit import versions
     from kubeadm_audit.errors import InputError
 
-    chosen = params.get("kubernetes_version") or (
-        params.get("config_file") and inputs.read_config_file(params["config_file"]).get("kubernetesVersion"))
-    if chosen or not found_version:
-        return resolve(params)
-    try:
-        versions.parse(found_version)
-    except InputError as exc:
-        warn(f"{where}: {exc.message}; validating for Kubernetes {versions.DEFAULT_KUBERNETES_VERSION}")
-        return resolve(params)
-    return resolve({**params, "kubernetes_version": found_version})
+    if found_version:
+        try:
+            versions.parse_found(found_version)
+        except InputError as exc:
+            warn(f"{where}: {exc.message}; validating for Kubernetes 1.{versions.NEWEST_MINOR}")
+            found_version = None
+    return resolve(params, found_version)
