@@ -16,11 +16,12 @@ CA_FILE     ?=
 CONFIG      ?=
 DESTDIR     ?=
 
-.PHONY: help demo test generate install bench clean
+.PHONY: help demo test e2e generate install bench clean
 
 help:
 	@echo "make demo                      install and generate the 'recommended' bundle into ./audit-bundle"
 	@echo "make test                      install test dependencies and run the tests"
+	@echo "make e2e                       real kube-apiservers started from each preset's bundle (needs Go)"
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
@@ -47,6 +48,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(VPY) -m pytest -q
+
+# Builds kube-apiserver, kubectl and etcd (conformance/build.py, cached) and starts them on loopback.
+e2e: $(VENV)/.installed-test
+	$(VPY) -m pytest -q tests/e2e
 
 generate: $(VENV)/.installed
 	$(KA) generate --out $(OUT) $(if $(PRESET),--preset $(PRESET)) \

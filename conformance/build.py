@@ -31,7 +31,7 @@ VERSIONS_FILE = HERE / "versions.mk"
 ORACLE_SOURCE = HERE / "oracle"
 
 #: What each component is built from: (module, package inside it).
-KUBERNETES_COMPONENTS = {"kubeadm": "cmd/kubeadm", "kube-apiserver": "cmd/kube-apiserver"}
+KUBERNETES_COMPONENTS = {"kubeadm": "cmd/kubeadm", "kube-apiserver": "cmd/kube-apiserver", "kubectl": "cmd/kubectl"}
 
 
 class BuildUnavailable(Exception):
@@ -125,7 +125,7 @@ def _lock(cache: Path):
 def build(component: str, version: str) -> Path:
     """The path of ``component`` at ``version``, built first if the cache lacks it.
 
-    component: kubeadm | kube-apiserver (version: a Kubernetes release, v1.X.Y),
+    component: kubeadm | kube-apiserver | kubectl (version: a Kubernetes release, v1.X.Y),
     etcd (an etcd release), oracle (a k8s.io/apiserver release, v0.X.Y).
     """
     go = go_binary()
@@ -195,6 +195,7 @@ def _all() -> List[Path]:
     for release in (pins["KUBERNETES_V1BETA4"][0], pins["KUBERNETES_V1BETA3"][0]):
         built.append(build("kubeadm", release))
     built.append(build("kube-apiserver", pins["KUBERNETES_V1BETA4"][0]))
+    built.append(build("kubectl", pins["KUBERNETES_V1BETA4"][0]))
     built.append(build("etcd", pins["ETCD"][0]))
     if ORACLE_SOURCE.is_dir():
         built.extend(build("oracle", release) for release in pins["ORACLE_APISERVER"])
