@@ -70,7 +70,7 @@ bench: $(VENV)/.installed-test
 	@for script in bench/bench_*.py; do $(VPY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) audit-bundle .pytest_cache
+	rm -rf $(VENV) audit-bundle .pytest_cache bench/.data
 
 # --- cluster lifecycle (issue 3) ---
 # These run kubeadm and kubectl from PATH on a control-plane node (KUBECONFIG: admin.conf).

@@ -18,8 +18,8 @@ def flags() -> None:
 def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     """Exit 1 when kube-apiserver would refuse to start with ARGS.
 
-    ARGS are kube-apiserver arguments (``--audit-log-maxage=30``; kubeadm's
-    ``audit-log-maxage=30`` form is accepted too). Other flags are ignored; no ARGS is
+    ARGS are kube-apiserver arguments (--audit-log-maxage=30; kubeadm's
+    audit-log-maxage=30 form is accepted too). Other flags are ignored; no ARGS is
     valid (kube-apiserver starts with no audit backend). Warnings (accepted, but not
     what people expect) do not change the exit code.
 

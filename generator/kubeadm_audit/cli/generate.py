@@ -9,7 +9,7 @@ from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
 
 @click.command()
 @config_options
-@click.option("--out", "out", required=True, metavar="DIR", help="Directory to write the bundle into.")
+@click.option("--out", "out", required=True, metavar="DIR", type=click.Path(), help="Directory to write the bundle into.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 def generate(out: str, output: str, **params) -> int:
     """Write the audit policy, webhook kubeconfig, kubeadm config and patches into DIR.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubeadm_audit.cli.options import config_options, resolve_for
+from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
 from kubeadm_audit.cli.output import warn
 
 
@@ -14,8 +14,9 @@ def kubeadm_config() -> None:
 
 
 @kubeadm_config.command()
-@config_options
-@click.argument("file", metavar="FILE")
+@config_options(omit=BUNDLE_SHAPE,
+                version_help="Target Kubernetes version [default: FILE's kubernetesVersion, else the newest known].")
+@click.argument("file", metavar="FILE", type=click.Path())
 @click.option("--in-place", is_flag=True, help="Rewrite FILE instead of printing the result.")
 @click.option("--force", is_flag=True, help="Replace audit flags and volumes that have other values.")
 def merge(file: str, in_place: bool, force: bool, **params) -> int:
@@ -50,8 +51,6 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
         versions.kubeadm_api(cfg.kubernetes_version, target.api)
     except InputError as exc:
         warn(f"{file}: {exc.message}")
-    if params.get("kubeadm_api") and params["kubeadm_api"] != target.api:
-        warn(f"{file} is written in kubeadm {target.api}: --kubeadm-api {params['kubeadm_api']} is ignored")
     parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
     changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
                                      cfg.paths.patches_directory)

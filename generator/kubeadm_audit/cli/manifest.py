@@ -8,8 +8,12 @@ from typing import Optional
 import click
 
 from kubeadm_audit import yamlio
-from kubeadm_audit.cli.options import config_options, resolve_for
+from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
+
+#: The manifest is edited directly: no kubeadm API, route or patches directory is involved.
+_OPTIONS = dict(omit=BUNDLE_SHAPE + ("patches_directory",),
+                version_help="Target Kubernetes version [default: the version of FILE's kube-apiserver image, else the newest known].")
 
 #: Outside /etc/kubernetes/manifests: the kubelet runs every file there not starting with '.'.
 DEFAULT_BACKUP_DIR = "/etc/kubernetes/kubeadm-audit/backups"
@@ -71,10 +75,10 @@ def manifest() -> None:
 
 
 @manifest.command()
-@config_options
-@click.argument("file", metavar="FILE")
+@config_options(**_OPTIONS)
+@click.argument("file", metavar="FILE", type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
-@click.option("--backup-dir", default=DEFAULT_BACKUP_DIR, show_default=True, metavar="DIR",
+@click.option("--backup-dir", default=DEFAULT_BACKUP_DIR, show_default=True, metavar="DIR", type=click.Path(),
               help="Where the previous manifest is kept (never inside the manifests directory).")
 @click.option("--write-files", is_flag=True,
               help="Also install the policy and webhook kubeconfig at their node paths.")
@@ -163,8 +167,8 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
 
 
 @manifest.command()
-@config_options
-@click.argument("file", metavar="FILE")
+@config_options(**_OPTIONS)
+@click.argument("file", metavar="FILE", type=click.Path())
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 def check(file: str, output: str, **params) -> int:
     """Exit 1 when FILE lacks the configured audit flags or mounts, or they would not work.

@@ -80,14 +80,34 @@ CONFIG_OPTIONS: tuple = (
 _FILE_PARAMS = ("policy_file", "ca_file", "client_certificate", "client_key")
 
 
-def config_options(func: Callable) -> Callable:
-    """Add --config and every AuditConfig option to a command."""
-    for name, decls, _path, kwargs in reversed(CONFIG_OPTIONS):
-        func = click.option(*decls, name, **kwargs)(func)
-    func = click.option("--no-log", "no_log", is_flag=True, help="No log backend (webhook only; fails CIS).")(func)
-    func = click.option("--config", "config_file", metavar="FILE",
-                        help="An AuditConfig document (options override it).")(func)
-    return func
+#: The options that only shape a kubeadm bundle (API version, where the flags are carried):
+#: commands editing a file that already has its own shape leave them out of their --help.
+BUNDLE_SHAPE = ("kubeadm_api", "kubeadm_route")
+
+
+def config_options(func: Optional[Callable] = None, *, omit: tuple = (),
+                   version_help: Optional[str] = None) -> Callable:
+    """Add --config and every AuditConfig option to a command.
+
+    ``omit`` leaves out options that would do nothing in that command (so --help lists only
+    what works there); ``version_help`` says where that command's target version comes from.
+    """
+    def decorate(func: Callable) -> Callable:
+        for name, decls, _path, kwargs in reversed(CONFIG_OPTIONS):
+            if name in omit:
+                continue
+            if name == "kubernetes_version" and version_help:
+                kwargs = {**kwargs, "help": version_help}
+            if name in _FILE_PARAMS:
+                kwargs = {**kwargs, "type": click.Path()}
+            func = click.option(*decls, name, **kwargs)(func)
+        func = click.option("--no-log", "no_log", is_flag=True,
+                            help="No log backend (webhook only; fails CIS).")(func)
+        func = click.option("--config", "config_file", metavar="FILE", type=click.Path(),
+                            help="An AuditConfig document (options override it).")(func)
+        return func
+
+    return decorate(func) if func is not None else decorate
 
 
 def overrides(params: dict) -> tuple:

@@ -17,7 +17,7 @@ def plugin() -> None:
 
 
 @plugin.command()
-@click.option("--plugin-home", "home", metavar="DIR",
+@click.option("--plugin-home", "home", metavar="DIR", type=click.Path(),
               help="Plugin home to install into. Default: kustomize's own lookup order "
                    "($KUSTOMIZE_PLUGIN_HOME, $XDG_CONFIG_HOME/kustomize/plugin, "
                    "$HOME/.config/kustomize/plugin, $HOME/kustomize/plugin).")

@@ -75,7 +75,7 @@ _VERSION_OPTION = click.option(
 # --- validate ------------------------------------------------------------------------------
 
 @policy.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...", type=click.Path())
 @_VERSION_OPTION
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> int:
@@ -131,9 +131,9 @@ def _severity(severity: str) -> str:
 # --- explain -------------------------------------------------------------------------------
 
 @policy.command()
-@click.option("--policy", "policy_file", required=True, metavar="FILE", help="The audit policy.")
+@click.option("--policy", "policy_file", required=True, metavar="FILE", type=click.Path(), help="The audit policy.")
 @click.option("--request", "request_json", metavar="JSON", help="One request as a JSON object.")
-@click.option("--requests", "requests_file", metavar="FILE|-",
+@click.option("--requests", "requests_file", metavar="FILE|-", type=click.Path(),
               help="Requests as JSON lines (one object per line; '-' is stdin; .gz ok).")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 def explain(policy_file: str, request_json: Optional[str], requests_file: Optional[str],
@@ -222,7 +222,7 @@ def _print_explanation(item, checker) -> None:
 # --- lint ----------------------------------------------------------------------------------
 
 @policy.command()
-@click.argument("files", nargs=-1, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="FILE...", type=click.Path())
 @_VERSION_OPTION
 @click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
@@ -272,11 +272,11 @@ def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, out
 # --- simulate ------------------------------------------------------------------------------
 
 @policy.command()
-@click.option("--policy", "policy_file", required=True, metavar="FILE",
+@click.option("--policy", "policy_file", required=True, metavar="FILE", type=click.Path(),
               help="The policy to replay the log against.")
-@click.option("--compare", "compare_file", metavar="FILE",
+@click.option("--compare", "compare_file", metavar="FILE", type=click.Path(),
               help="A second policy (e.g. the one in use): what changes between the two.")
-@click.argument("logs", nargs=-1, required=True, metavar="LOG...")
+@click.argument("logs", nargs=-1, required=True, metavar="LOG...", type=click.Path())
 @click.option("--top", "top_n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Rows in the per-resource and per-user tables.")
 @click.option("--webhook-mode", type=click.Choice(("batch", "blocking", "blocking-strict")),
@@ -487,7 +487,7 @@ _LEVEL_COLOUR = {"Metadata": "cyan", "Request": "yellow", "RequestResponse": "re
 
 
 @policy.command()
-@click.argument("file", metavar="FILE")
+@click.argument("file", metavar="FILE", type=click.Path())
 @click.option("--matrix", is_flag=True, help="A resources x verbs table of levels.")
 @click.option("--user", "user", default="jane", show_default=True,
               help="Evaluate as this user ('' is a user with an empty name).")

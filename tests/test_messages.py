@@ -1,0 +1,74 @@
+"""What the user reads: --help lists only what works, no markup, completion of file arguments."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+COMMANDS = ("generate", "policy validate", "policy lint", "policy explain", "policy simulate",
+            "policy show", "flags validate", "kubeadm-config merge", "manifest apply", "manifest check",
+            "plugin install")
+
+
+def _options(help_text: str) -> set:
+    return set(re.findall(r"^\s+(--[a-z][a-z-]*)", help_text, re.M))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_no_markup(command):
+    result = run_cli(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    for markup in ("``", "\\b", ":func:", ":mod:", "**"):
+        assert markup not in result.stdout, (command, markup)
+
+
+@pytest.mark.parametrize("command", ("manifest apply", "manifest check"))
+def test_manifest_help_lists_no_option_that_does_nothing_there(command):
+    shown = _options(run_cli(*command.split(), "--help").stdout)
+    assert {"--config", "--preset", "--webhook-server", "--kubernetes-version", "--policy-path"} <= shown
+    assert not shown & {"--kubeadm-api", "--kubeadm-route", "--patches-dir"}
+    rejected = run_cli(*command.split(), "x.yaml", "--kubeadm-api", "v1beta4")
+    assert rejected.returncode == 2 and "No such option" in rejected.stderr
+
+
+def test_merge_help_names_the_version_it_uses():
+    text = run_cli("kubeadm-config", "merge", "--help").stdout
+    assert "--kubeadm-api" not in _options(text) and "--kubeadm-route" not in _options(text)
+    flat = " ".join(text.split())
+    assert "[default: FILE's kubernetesVersion" in flat
+    assert not re.search(r"default: v1\.\d+", flat)
+
+
+def _complete(words: str, env_extra: dict | None = None, cwd=None) -> list:
+    env = {"_KUBEADM_AUDIT_COMPLETE": "bash_complete", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)), **(env_extra or {})}
+    result = run_cli(env=env, cwd=cwd)
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("words", [
+    "kubeadm-audit manifest check ",
+    "kubeadm-audit kubeadm-config merge ",
+    "kubeadm-audit policy validate ",
+    "kubeadm-audit policy simulate --policy ",
+    "kubeadm-audit generate --ca-file ",
+    "kubeadm-audit generate --config ",
+])
+def test_completion_completes_file_arguments(words):
+    # click's bash completion answers "file," and leaves the listing to the shell (compgen -f)
+    assert "file," in _complete(words)
+
+
+def test_completion_of_options_and_commands_still_works():
+    assert "plain,manifest" in _complete("kubeadm-audit man")
+    assert "plain,--preset" in _complete("kubeadm-audit generate --pre")
+
+
+def test_make_clean_removes_the_benchmark_data():
+    dry = subprocess.run(["make", "-C", str(ROOT), "-n", "clean"], capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(r"rm -rf .*\bbench/\.data\b", dry.stdout), dry.stdout
+    assert ".cache" not in dry.stdout    # the shared build cache of the real components stays
