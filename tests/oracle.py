@@ -111,7 +111,7 @@ def request_json(request: Request) -> dict:
 def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[dict] = ()) -> dict:
     """Our answer for a policy file's text: what ``policy validate`` and ``policy explain`` say."""
     try:
-        data, duplicates = yamlio.load_lenient(text)
+        data, duplicates, _more = yamlio.load_lenient(text)
     except InputError as exc:
         return {"loaded": False, "findings": [("", str(exc), ERROR, DECODE)], "duplicates": [],
                 "decisions": []}

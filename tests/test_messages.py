@@ -72,3 +72,39 @@ def test_make_clean_removes_the_benchmark_data():
     assert dry.returncode == 0, dry.stderr
     assert re.search(r"rm -rf .*\bbench/\.data\b", dry.stdout), dry.stdout
     assert ".cache" not in dry.stdout    # the shared build cache of the real components stays
+
+
+_POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: {level}\n"
+_MULTI = {
+    "two policies": _POLICY.format(level="Metadata") + "---\n" + _POLICY.format(level="None"),
+    "a broken second document": _POLICY.format(level="Metadata") + "---\n: : [\n",
+    "a trailing separator": _POLICY.format(level="Metadata") + "---\n",
+    "explicit document end": _POLICY.format(level="Metadata") + "...\n---\n" + _POLICY.format(level="None"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MULTI))
+def test_policy_validate_reads_the_first_document_as_kube_apiserver_does(tmp_path, case):
+    path = tmp_path / "policy.yaml"
+    path.write_text(_MULTI[case])
+    result = run_cli("policy", "validate", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "malformed" not in result.stdout + result.stderr
+    if case == "a trailing separator":
+        assert "warning" not in result.stdout
+    else:
+        assert "kube-apiserver reads one policy per file, the first document" in result.stdout
+    explained = run_cli("policy", "explain", "--policy", path, "--request",
+                        '{"user":"a","verb":"get","resource":"pods","resourceRequest":true}', "-o", "json")
+    assert explained.returncode == 0 and '"level": "Metadata"' in explained.stdout, explained.stderr
+
+
+def test_first_document_only_agrees_with_kube_apiserver():
+    import oracle
+
+    request = {"user": "a", "groups": None, "verb": "get", "namespace": "", "apiGroup": "", "apiVersion": "v1",
+               "resource": "pods", "subresource": "", "name": "", "path": "", "resourceRequest": True}
+    cases = [(text, [request]) for text in _MULTI.values()]
+    cases.append(("---\n---\n" + _POLICY.format(level="None"), [request]))   # an empty first document
+    found = [problem for version in oracle.ORACLE_VERSIONS for problem in oracle.check_policies(version, cases)]
+    assert not found, oracle.report(found)

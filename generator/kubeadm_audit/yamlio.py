@@ -142,16 +142,40 @@ class LenientLoader(Loader):
         self.duplicates.append((key_node.start_mark.line + 1, key))
 
 
+def _more_documents(loader: Loader) -> bool:
+    """Whether a document with content follows (a broken one counts; empty ones do not).
+
+    Read as parser events, never composed: nothing after the first document is built.
+    """
+    try:
+        while not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()                                       # the document start
+            event = loader.get_event() if loader.check_event(yaml.ScalarEvent) else None
+            empty = event is not None and event.value == "" and event.implicit[0] and not event.tag
+            if not (empty and loader.check_event(yaml.DocumentEndEvent)):
+                return True
+            loader.get_event()
+    except yaml.YAMLError:
+        return True
+    return False
+
+
 def load_lenient(text: str, source: str = "<input>") -> tuple:
-    """One document, and the (line, key) of every repeated key (the last value is kept)."""
+    """The first document, the (line, key) of every repeated key (the last value is kept),
+    and whether more documents follow.
+
+    kube-apiserver's decoder reads a policy file's first document and never parses the rest,
+    so neither does this: a broken later document is no error here either.
+    """
     loader = LenientLoader(text)
     try:
-        data = loader.get_single_data()
+        data = loader.get_data() if loader.check_data() else None
+        more = _more_documents(loader)
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {_describe(exc)}", source=source) from None
     finally:
         loader.dispose()
-    return data, loader.duplicates
+    return data, loader.duplicates, more
 
 
 def _construct_plain(loader: Loader, node: ScalarNode) -> PlainStr:

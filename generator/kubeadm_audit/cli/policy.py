@@ -42,10 +42,14 @@ def _read(path: str) -> tuple:
     from kubeadm_audit import yamlio
     from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
 
-    data, duplicates = yamlio.load_lenient(yamlio.read_text(path), source=path)
-    return data, [Finding(f"line {line}", f"{key!r} is given more than once: kube-apiserver's strict "
-                          "decoding fails, it falls back to lenient decoding and keeps the last value",
-                          WARNING, DECODE) for line, key in duplicates]
+    data, duplicates, more = yamlio.load_lenient(yamlio.read_text(path), source=path)
+    findings = [Finding(f"line {line}", f"{key!r} is given more than once: kube-apiserver's strict "
+                        "decoding fails, it falls back to lenient decoding and keeps the last value",
+                        WARNING, DECODE) for line, key in duplicates]
+    if more:
+        findings.append(Finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
+                                "per file, the first document, and ignores the rest unread", WARNING, DECODE))
+    return data, findings
 
 
 def _load_policy(path: str):
