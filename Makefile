@@ -31,7 +31,7 @@ help:
 	@echo "make reconfigure BUNDLE=audit  existing cluster: merge audit into the kubeadm-config ConfigMap, rebuild this node's apiserver"
 	@echo "make reconfigure-node BUNDLE=audit   the other control-plane nodes, one at a time"
 	@echo "make upgrade BUNDLE=audit UPGRADE=apply K8S_VERSION=v1.35.0 [ROUTE=extraArgs|patches]   (UPGRADE=node on the others)"
-	@echo "make verify                    kubeadm-audit manifest check on $(MANIFEST)"
+	@echo "make verify BUNDLE=audit       kubeadm-audit manifest check on $(MANIFEST) against the bundle"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -186,5 +186,9 @@ upgrade: $(VENV)/.installed
 	$(KUBEADM) upgrade $(UPGRADE) $(if $(filter apply,$(UPGRADE)),$(K8S_VERSION) --yes) $(if $(filter patches,$(ROUTE)),--patches $(PATCHES_DIR)) $(KUBEADM_FLAGS)
 	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 
+# Without CONFIG/PRESET/SERVER/CA_FILE, verify checks against the bundle's own resolved
+# AuditConfig (BUNDLE/audit-config.yaml), so a zeron bundle is not compared with the default preset.
+CHECK_OPTS   ?= $(or $(AUDIT_OPTS),--bundle $(BUNDLE))
+
 verify: $(VENV)/.installed
-	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+	$(KA) manifest check $(MANIFEST) $(CHECK_OPTS)

@@ -82,6 +82,17 @@ def installed(cluster):
     return cluster
 
 
+@pytest.fixture
+def installed_for_patches(cluster):
+    """A bundle for the patches route: only that one installs the patch file."""
+    generated = subprocess.run([sys.executable, "-m", "kubeadm_audit", "generate", "--kubeadm-route", "patches",
+                                "--out", str(cluster.bundle)], capture_output=True, text=True)
+    assert generated.returncode == 0, generated.stderr
+    result = cluster.make("install")
+    assert result.returncode == 0, result.stderr
+    return cluster
+
+
 def audit_args(cluster_configuration: dict) -> list:
     return [a["name"] for a in (cluster_configuration.get("apiServer") or {}).get("extraArgs") or []]
 
@@ -123,8 +134,8 @@ def test_reconfigure_an_existing_cluster_and_keep_audit_through_upgrade(installe
     assert c.make("verify").returncode == 0
 
 
-def test_upgrade_without_audit_in_the_configmap_is_refused_unless_by_patches(installed):
-    c = installed
+def test_upgrade_without_audit_in_the_configmap_is_refused_unless_by_patches(installed_for_patches):
+    c = installed_for_patches
     refused = c.make("upgrade", "UPGRADE=node")
     assert refused.returncode != 0 and "lacks the audit settings" in refused.stderr
     assert c.kubeadm_calls() == []
@@ -149,8 +160,8 @@ def test_plain_kubeadm_upgrade_loses_hand_applied_audit_and_verify_says_so(insta
     assert drift.returncode != 0 and "drift: no volume mounts /var/log/kubernetes/audit" in drift.stdout
 
 
-def test_reconfigure_by_patches_leaves_the_configmap(installed):
-    c = installed
+def test_reconfigure_by_patches_leaves_the_configmap(installed_for_patches):
+    c = installed_for_patches
     original = c.cm.read_text()
     result = c.make("reconfigure", "ROUTE=patches")
     assert result.returncode == 0, result.stderr

@@ -115,6 +115,7 @@ class AuditConfig(NamedTuple):
     kubeadm_route: str
     source: Optional[str] = None   # the AuditConfig file, for error messages
     version_pinned: bool = False   # kubernetesVersion given: written into kubeadm's config
+    bundle: Optional[str] = None   # read from a bundle: its files hold the policy and TLS material
 
 
 # --- strict field parsing ----------------------------------------------------------------
@@ -549,3 +550,81 @@ def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
         compress=r.boolean(log.get("compress"), "spec.log.compress"),
         format=r.string(log.get("format"), "spec.log.format", choices=LOG_FORMATS),
     )
+
+
+# --- the resolved AuditConfig, written back --------------------------------------------------
+
+def to_document(cfg: AuditConfig, base_dir: str) -> dict:
+    """``cfg`` as an AuditConfig document that resolves to ``cfg`` again, from ``base_dir``.
+
+    File references (policy, CA, client certificate and key) are written relative to
+    ``base_dir``, the directory the document goes into, so nothing they hold is copied.
+    ``kubernetesVersion`` (and with it ``kubeadmApi``) appears only when it was pinned.
+    A value left to kube-apiserver's default that the preset sets is written as null.
+    """
+    import os
+
+    def ref(path: Optional[str]) -> Optional[str]:
+        return None if path is None else os.path.relpath(path, base_dir)
+
+    spec: dict = {}
+    if cfg.version_pinned:
+        spec["kubernetesVersion"] = str(cfg.kubernetes_version)
+        spec["kubeadmApi"] = cfg.kubeadm_api
+    spec["preset"] = cfg.preset.name
+    if cfg.recipe_only:
+        spec["recipeOnly"] = True
+    spec["kubeadmRoute"] = cfg.kubeadm_route
+    policy = {"file": ref(cfg.policy.file), "rules": list(cfg.policy.rules) or None}
+    spec["policy"] = policy
+    hook = cfg.webhook
+    if hook is not None:
+        throttle = hook.batch.throttle
+        spec["webhook"] = {
+            "server": hook.server,
+            "certificateAuthority": ref(hook.certificate_authority),
+            "clientCertificate": ref(hook.client_certificate),
+            "clientKey": ref(hook.client_key),
+            "insecureSkipTLSVerify": hook.insecure_skip_tls_verify,
+            "tlsServerName": hook.tls_server_name,
+            "mode": hook.mode,
+            "batch": {"maxSize": hook.batch.max_size, "maxWait": hook.batch.max_wait,
+                      "bufferSize": hook.batch.buffer_size,
+                      "throttle": {"enable": throttle.enable, "qps": _plain_number(throttle.qps),
+                                   "burst": throttle.burst}},
+            "truncate": {"enabled": hook.truncate.enabled, "maxEventSize": hook.truncate.max_event_size,
+                         "maxBatchSize": hook.truncate.max_batch_size},
+            "initialBackoff": hook.initial_backoff,
+            "version": hook.version,
+            "kubeconfigNames": dict(hook.kubeconfig_names._asdict()),
+        }
+    spec["log"] = None if cfg.log is None else {
+        "path": cfg.log.path, "maxAge": cfg.log.max_age, "maxBackup": cfg.log.max_backup,
+        "maxSize": cfg.log.max_size, "compress": cfg.log.compress, "format": cfg.log.format}
+    spec["paths"] = {"policyFile": cfg.paths.policy_file, "webhookConfigFile": cfg.paths.webhook_config_file,
+                     "patchesDirectory": cfg.paths.patches_directory}
+    layer = deep_merge(dict(DEFAULT_SPEC), dict((cfg.preset.recipe_only if cfg.recipe_only else cfg.preset.spec) or {}))
+    spec = _prune(spec, layer)
+    if cfg.log is None:
+        spec["log"] = None
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "audit"}, "spec": spec}
+
+
+def _plain_number(value: Optional[float]) -> Any:
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _prune(value: Any, layer: Any) -> Any:
+    """Drop None leaves the layer below does not set (they are None there too); keep the others."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, inner in value.items():
+        below = layer.get(key) if isinstance(layer, dict) else None
+        if inner is None and below is None:
+            continue
+        pruned = _prune(inner, below)
+        if pruned == {} and not below:
+            continue
+        out[key] = pruned
+    return out

@@ -79,6 +79,8 @@ def read_tls(cfg: config_mod.AuditConfig) -> TLSMaterial:
     hook = cfg.webhook
     if hook is None:
         return TLSMaterial()
+    if cfg.bundle is not None:
+        return _bundle_tls(cfg.bundle)
     return TLSMaterial(
         ca=read_pem(hook.certificate_authority, "certificateAuthority", "certificate")
         if hook.certificate_authority else None,
@@ -93,3 +95,42 @@ def read_policy(cfg: config_mod.AuditConfig) -> Optional[Any]:
     if not cfg.policy.file:
         return None
     return yamlio.load_file(cfg.policy.file)
+
+
+def read_bundle_config(directory: str) -> dict:
+    """The spec of a bundle's resolved AuditConfig, its policy taken from the bundle itself.
+
+    The bundle's policy file already holds the preset's policy with any inline rules and
+    custom file, so it replaces them: a bundle copied to a node needs nothing else.
+    """
+    from kubeadm_audit import bundle
+
+    path = os.path.join(directory, bundle.CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise InputError(f"no {bundle.CONFIG_FILE}: not a bundle written by 'kubeadm-audit generate' "
+                         "(regenerate it to get one)", source=directory, field="--bundle")
+    spec = read_config_file(path)
+    spec["policy"] = {"file": os.path.abspath(os.path.join(directory, bundle.POLICY_FILE))}
+    return spec
+
+
+def _bundle_tls(directory: str) -> TLSMaterial:
+    """The CA and client credentials the bundle's webhook kubeconfig embeds."""
+    import base64
+    import binascii
+
+    from kubeadm_audit import bundle
+
+    path = os.path.join(directory, bundle.WEBHOOK_FILE)
+    kubeconfig = yamlio.load_file(path)
+    try:
+        cluster = kubeconfig["clusters"][0]["cluster"]
+        user = (kubeconfig.get("users") or [{}])[0].get("user") or {}
+        data = {key: base64.b64decode(str(block[key]), validate=True) if block.get(key) else None
+                for block, key in ((cluster, "certificate-authority-data"), (user, "client-certificate-data"),
+                                   (user, "client-key-data"))}
+    except (KeyError, IndexError, TypeError, AttributeError, binascii.Error, ValueError):
+        raise InputError("not the webhook kubeconfig kubeadm-audit writes (one cluster with its "
+                         "certificate data)", source=path) from None
+    return TLSMaterial(ca=data["certificate-authority-data"], client_certificate=data["client-certificate-data"],
+                       client_key=data["client-key-data"])

@@ -23,10 +23,12 @@ def generate(out: str, output: str, **params) -> int:
 
     Nothing is written unless every check passed.
     """
+    import os
+
     from kubeadm_audit import bundle, inputs, yamlio
 
     cfg = resolve(params)
-    result = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+    result = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg), out_dir=os.path.abspath(out))
     yamlio.write_tree(out, [(f.path, f.content, f.mode) for f in result.files])
     for message in result.warnings:
         warn(message)

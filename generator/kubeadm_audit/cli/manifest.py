@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from kubeadm_audit import yamlio
-from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
+from kubeadm_audit.cli.options import BUNDLE_SHAPE, check_not_onto, config_options, resolve_for
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
 
 #: The manifest is edited directly: no kubeadm API, route or patches directory is involved.
@@ -65,6 +65,7 @@ def _load(file: str, params: dict):
     text = yamlio.read_text(file)
     parsed = manifest_mod.load(text, file)
     cfg = resolve_for(params, parsed.image_version, f"{file}: image")
+    check_not_onto(cfg, params, file, "static Pod manifest")
     built = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
     return text, parsed, cfg, built
 

@@ -103,6 +103,9 @@ def config_options(func: Optional[Callable] = None, *, omit: tuple = (),
             func = click.option(*decls, name, **kwargs)(func)
         func = click.option("--no-log", "no_log", is_flag=True,
                             help="No log backend (webhook only; fails CIS).")(func)
+        func = click.option("--bundle", "bundle", metavar="DIR", type=click.Path(),
+                            help="A bundle written by 'generate' (its audit-config.yaml, policy and "
+                                 "webhook kubeconfig) instead of --config.")(func)
         func = click.option("--config", "config_file", metavar="FILE", type=click.Path(),
                             help="An AuditConfig document (options override it).")(func)
         return func
@@ -136,13 +139,25 @@ def _set(target: dict, keys: list, value: Any) -> None:
 
 
 def resolve(params: dict, target_version: Optional[str] = None):
-    """The AuditConfig from --config and the options."""
-    from kubeadm_audit import config, inputs
+    """The AuditConfig from --config or --bundle, and the options."""
+    from kubeadm_audit import bundle, config, inputs
+    from kubeadm_audit.errors import InputError
 
-    user_spec = inputs.read_config_file(params["config_file"]) if params.get("config_file") else {}
+    directory = params.get("bundle")
+    if directory:
+        option_of = {name: decls[0] for name, decls, _p, _k in CONFIG_OPTIONS}
+        clashing = [option_of.get(name, "--config") for name in ("config_file",) + _FILE_PARAMS if params.get(name)]
+        if clashing:
+            raise InputError(f"the bundle brings its own configuration, policy and certificates: drop "
+                             f"{', '.join(clashing)} (or regenerate the bundle)", field="--bundle")
+        user_spec = inputs.read_bundle_config(directory)
+        source = os.path.join(directory, bundle.CONFIG_FILE)
+    else:
+        source = params.get("config_file")
+        user_spec = inputs.read_config_file(source) if source else {}
     spec, origins = overrides(params)
-    return config.resolve(user_spec, spec, origins, source=params.get("config_file"),
-                          target_version=target_version)
+    cfg = config.resolve(user_spec, spec, origins, source=source, target_version=target_version)
+    return cfg._replace(bundle=os.path.abspath(directory)) if directory else cfg
 
 
 def resolve_for(params: dict, found_version: Optional[str], where: str):
@@ -158,3 +173,19 @@ def resolve_for(params: dict, found_version: Optional[str], where: str):
             warn(f"{where}: {exc.message}; validating for Kubernetes 1.{versions.NEWEST_MINOR}")
             found_version = None
     return resolve(params, found_version)
+
+
+def check_not_onto(cfg, params: dict, file: str, what: str) -> None:
+    """Refuse a configuration whose node files would land on ``file`` (the file being edited)."""
+    from kubeadm_audit import config
+    from kubeadm_audit.errors import InputError
+
+    option_of = {f"spec.{path}": decls[0].split("/")[0] for name, decls, path, _k in CONFIG_OPTIONS
+                 if params.get(name) is not None}
+    try:
+        for path in dict.fromkeys((os.path.abspath(file), os.path.realpath(file))):
+            config.check_against(cfg, path, f"{what} {file}")
+    except InputError as exc:
+        if exc.field in option_of:
+            raise InputError(exc.message, field=option_of[exc.field]) from None
+        raise
