@@ -304,3 +304,55 @@ def test_a_password_in_the_url_keeps_the_kubeconfig_out_of_a_clusterclass_variab
 
     assert clusterclass.placeholder_kubeconfig(kubeconfig("https://10.0.0.5:8080")) is not None
     assert clusterclass.placeholder_kubeconfig(kubeconfig("https://admin:pw@10.0.0.5:8080")) is None
+
+
+# --- Secret names the API server would refuse ------------------------------------------------
+
+@pytest.mark.parametrize("meta, field", [
+    ({"name": "Audit_Files"}, "metadata.name"),
+    ({"name": "audit-files-", "namespace": "fleet"}, "metadata.name"),
+    ({"name": "a" * 254}, "metadata.name"),
+    ({"name": "audit-files", "namespace": "Fleet.one"}, "metadata.namespace"),
+])
+def test_generate_mode_secret_names_must_be_dns1123(tmp_path, meta, field):
+    from pipelines import copy_tls, krm, resource_list, webhook_config
+
+    copy_tls(tmp_path)
+    fc = webhook_config()
+    fc["metadata"] = {**meta, "annotations": {"kubeadm-audit.dev/mode": "generate"}}
+    result = krm(input=resource_list([], fc), cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert field in result.stderr and "DNS-1123" in result.stderr, result.stderr
+
+
+def test_derived_secret_names_must_be_dns1123():
+    from kubeadm_audit import capi
+    from kubeadm_audit.pod import is_dns1123_subdomain
+
+    assert is_dns1123_subdomain(capi.secret_name("cp.example", {"a": "b"}))
+    with pytest.raises(InputError, match="DNS-1123 subdomain"):
+        capi.secret(capi.secret_name("My_CP", {"a": "b"}), "apps", {"a": "b"})
+
+
+# --- the real kubeadm reads what generate writes ---------------------------------------------
+
+@pytest.mark.parametrize("pin, args", [("KUBERNETES_V1BETA4", []),
+                                       ("KUBERNETES_V1BETA3", ["--kubernetes-version", "{version}"])])
+def test_real_kubeadm_validates_pinned_and_unpinned_bundles(tmp_path, pin, args):
+    import subprocess
+
+    import realk8s
+
+    version = realk8s.pinned(pin)
+    kubeadm = realk8s.binary("kubeadm", version)
+    out, result = generate(tmp_path, *[a.format(version=version) for a in args])
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yamlio.load_all_file(str(out / "kubeadm-config.yaml"))
+            if d["kind"] in ("InitConfiguration", "ClusterConfiguration")]  # join needs discovery
+    config_file = tmp_path / "init.yaml"
+    config_file.write_text(yamlio.dump_all(docs))
+    checked = subprocess.run([str(kubeadm), "config", "validate", "--config", str(config_file)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    pinned = cluster_configuration(out).get("kubernetesVersion")
+    assert pinned == (version if args else None)

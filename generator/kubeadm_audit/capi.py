@@ -104,6 +104,12 @@ def secret(name: str, namespace: Optional[str], data: Mapping[str, str],
     so GitOps tools show no perpetual diff)."""
     import base64
 
+    from kubeadm_audit.pod import is_dns1123_subdomain
+
+    if not is_dns1123_subdomain(name):
+        raise InputError(f"the Secret name {name!r} would not be a DNS-1123 subdomain, which the API "
+                         "server refuses: name its owner in lower-case letters, digits, '-' and '.'",
+                         field="metadata.name")
     metadata: dict = {"name": name}
     if namespace:
         metadata["namespace"] = namespace

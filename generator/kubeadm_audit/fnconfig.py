@@ -89,8 +89,26 @@ def _settings(mode: Any, force: Any, name: Any, namespace: Any, source: str,
         forced = True
     else:
         raise InputError(f"must be \"true\" or \"false\" (got {force!r})", source=source, field=force_field)
-    return Settings(mode=mode_text, force=forced, name=str(name or "kubeadm-audit"),
-                    namespace=str(namespace) if namespace else None)
+    settings = Settings(mode=mode_text, force=forced, name=str(name or "kubeadm-audit"),
+                        namespace=str(namespace) if namespace else None)
+    if mode_text == "generate":
+        _check_secret_names(settings, source, mode_field)
+    return settings
+
+
+def _check_secret_names(settings: Settings, source: str, mode_field: str) -> None:
+    """Generate mode names a Secret after the function config: the API server would refuse a
+    name that is not a DNS-1123 subdomain, or a namespace that is not a DNS-1123 label."""
+    from kubeadm_audit.pod import is_dns1123_label, is_dns1123_subdomain
+
+    where = "data." if mode_field.startswith("data.") else "metadata."
+    if not is_dns1123_subdomain(settings.name):
+        raise InputError(f"{settings.name!r} names the generated Secret but is not a DNS-1123 subdomain "
+                         "(lower-case letters, digits, '-' and '.', at most 253)", source=source,
+                         field=f"{where}name")
+    if settings.namespace is not None and not is_dns1123_label(settings.namespace):
+        raise InputError(f"{settings.namespace!r} is not a valid namespace (a DNS-1123 label: lower-case "
+                         "letters, digits and '-', at most 63)", source=source, field=f"{where}namespace")
 
 
 def _from_configmap(document: Mapping, meta: Mapping, source: str, base: Optional[str]) -> FunctionConfig:

@@ -18,6 +18,14 @@ def is_dns1123_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
 
 
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    """What the API server takes as a Secret's (or ConfigMap's) name: ValidateSecretName."""
+    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+
+
 def apiserver_container(pod: Any) -> Optional[dict]:
     """The container that runs kube-apiserver (by name, else by its command)."""
     containers = ((pod or {}).get("spec") or {}).get("containers") or []
