@@ -18,6 +18,7 @@ COMMANDS = {
     "manifest": ("kubeadm_audit.cli.manifest", "manifest"),
     "plugin": ("kubeadm_audit.cli.plugin", "plugin"),
     "krm": ("kubeadm_audit.cli.krm", "krm"),
+    "webhook": ("kubeadm_audit.cli.webhook", "webhook"),
 }
 
 PROG = "kubeadm-audit"
