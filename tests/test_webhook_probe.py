@@ -337,3 +337,61 @@ def test_unreadable_or_malformed_file_is_exit_2(tmp_path):
     (tmp_path / "bad.yaml").write_text("clusters: [\n")
     malformed = run_cli("webhook", "test", tmp_path / "bad.yaml")
     assert malformed.returncode == 2 and "malformed YAML" in one_error_line(malformed)
+
+
+def _audit_config(path: Path, webhook: dict) -> Path:
+    path.write_text(yaml.safe_dump({"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig",
+                                    "metadata": {"name": "audit"}, "spec": {"webhook": webhook}}))
+    return path
+
+
+def test_bearer_token_authentication_from_the_audit_config(pki, receivers, tmp_path):
+    receiver = receivers(cert=pki["server"][0], key=pki["server"][1])
+    server = f"https://127.0.0.1:{receiver.port}/ingest"
+    token_file = tmp_path / "node" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN + "\n")
+    # tokenFile: a node path, written as the kubeconfig's tokenFile and mounted into kube-apiserver
+    config = _audit_config(tmp_path / "file.yaml", {"server": server, "certificateAuthority": str(pki["ca"].path),
+                                                    "tokenFile": str(token_file)})
+    generated = run_cli("generate", "--config", config, "--out", tmp_path / "by-file")
+    assert generated.returncode == 0, generated.stderr
+    assert f"tokenFile {token_file} must exist on every control-plane node" in generated.stderr
+    kubeconfig_doc = yaml.safe_load((tmp_path / "by-file" / "audit-webhook.yaml").read_text())
+    assert kubeconfig_doc["users"][0]["user"] == {"tokenFile": str(token_file)}
+    kubeadm_docs = list(yaml.safe_load_all((tmp_path / "by-file" / "kubeadm-config.yaml").read_text()))
+    volumes = next(d for d in kubeadm_docs if d["kind"] == "ClusterConfiguration")["apiServer"]["extraVolumes"]
+    assert {"name": "audit-webhook-token", "hostPath": str(token_file.parent), "mountPath": str(token_file.parent),
+            "readOnly": True, "pathType": "Directory"} in volumes
+    assert len({v["mountPath"] for v in volumes}) == len(volumes)
+    assert run_cli("webhook", "test", tmp_path / "by-file" / "audit-webhook.yaml").returncode == 0
+    assert receiver.requests[-1]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    # token: embedded in the kubeconfig (mode 0600), never shown
+    config = _audit_config(tmp_path / "inline.yaml", {"server": server, "certificateAuthority": str(pki["ca"].path),
+                                                      "token": TOKEN})
+    generated = run_cli("generate", "--config", config, "--out", tmp_path / "inline")
+    assert generated.returncode == 0 and TOKEN not in generated.stdout + generated.stderr
+    written = tmp_path / "inline" / "audit-webhook.yaml"
+    assert yaml.safe_load(written.read_text())["users"][0]["user"] == {"token": TOKEN}
+    assert written.stat().st_mode & 0o777 == 0o600
+    tested = run_cli("webhook", "test", written)
+    assert tested.returncode == 0 and "bearer token" in tested.stdout and TOKEN not in tested.stdout
+
+
+@pytest.mark.parametrize("webhook, field", [
+    ({"token": TOKEN, "tokenFile": "/etc/kubernetes/audit/token"}, "spec.webhook.tokenFile"),
+    ({"token": TOKEN + " x"}, "spec.webhook.token"),
+    ({"tokenFile": "token"}, "spec.webhook.tokenFile"),
+])
+def test_token_settings_are_checked(tmp_path, webhook, field):
+    config = _audit_config(tmp_path / "a.yaml", {"server": "https://10.0.0.5:8080", **webhook})
+    result = run_cli("generate", "--config", config, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert field in one_error_line(result) and TOKEN not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_token_over_plain_http_warns(tmp_path):
+    config = _audit_config(tmp_path / "a.yaml", {"server": "http://10.0.0.7:30007/k8s-audit", "token": TOKEN})
+    result = run_cli("generate", "--config", config, "--out", tmp_path / "out")
+    assert result.returncode == 0 and "bearer token goes to" in result.stderr and TOKEN not in result.stderr

@@ -65,6 +65,8 @@ def parts(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
             raise InputError(f"kube-apiserver would refuse {problem}", field=problem.flag)
         warnings.append(str(problem))
     files = [cfg.paths.policy_file] + ([cfg.paths.webhook_config_file] if cfg.webhook else [])
+    if cfg.webhook and cfg.webhook.token_file:
+        files.append(cfg.webhook.token_file)     # kube-apiserver reads it inside its container
     mounts = volumes.plan(files, cfg.log.path if cfg.log else None, cfg.preset.volume_names)
     for problem in volumes.uncovered(args, mounts):
         raise InputError(problem, field="extraVolumes")

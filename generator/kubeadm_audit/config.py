@@ -81,6 +81,8 @@ class Webhook(NamedTuple):
     initial_backoff: Optional[str]
     version: Optional[str]
     kubeconfig_names: KubeconfigNames
+    token: Optional[str] = None        # bearer token, embedded in the kubeconfig (a secret)
+    token_file: Optional[str] = None   # node path of a bearer token file kube-apiserver reads
 
 
 class Log(NamedTuple):
@@ -480,7 +482,7 @@ def check_against(cfg: AuditConfig, path: str, what: str) -> None:
 
 _WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clientKey",
                    "insecureSkipTLSVerify", "tlsServerName", "mode", "batch", "truncate",
-                   "initialBackoff", "version", "kubeconfigNames")
+                   "initialBackoff", "version", "kubeconfigNames", "token", "tokenFile")
 
 
 def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
@@ -504,7 +506,10 @@ def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
     if insecure and ca:
         raise r.fail("spec.webhook.insecureSkipTLSVerify",
                      "insecure-skip-tls-verify and a CA exclude each other: drop one")
+    token, token_file = _parse_webhook_token(w, r)
     return Webhook(
+        token=token,
+        token_file=token_file,
         server=r.string(w["server"], "spec.webhook.server", check=_check_server),
         certificate_authority=ca,
         client_certificate=cert,
@@ -533,6 +538,19 @@ def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
             key: r.string(names.get(key, default), f"spec.webhook.kubeconfigNames.{key}", required=True)
             for key, default in DEFAULT_KUBECONFIG_NAMES.items()}),
     )
+
+
+def _parse_webhook_token(w: dict, r: _Reader) -> tuple:
+    """Bearer-token authentication: a token embedded in the kubeconfig, or a token file on the
+    nodes that kube-apiserver reads (and re-reads, so it can be rotated). Only one of them:
+    client-go would silently prefer the file."""
+    token = r.string(w.get("token"), "spec.webhook.token",
+                     check=lambda t: "must not be empty or contain whitespace"
+                     if not t or any(ch.isspace() for ch in t) else None)
+    token_file = r.string(w.get("tokenFile"), "spec.webhook.tokenFile", check=_check_node_path)
+    if token is not None and token_file is not None:
+        raise r.fail("spec.webhook.tokenFile", "token and tokenFile exclude each other: give one")
+    return token, None if token_file is None else _node_path(token_file)
 
 
 def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:

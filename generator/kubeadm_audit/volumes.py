@@ -102,19 +102,25 @@ def plan(files: Sequence[str], log_path: Optional[str], names: Mapping[str, str]
     pending = [posixpath.normpath(f) for f in files if f]
     pending = [f for f in pending if not any(is_within(f, d) for d in ALWAYS_MOUNTED)]
     dirs = {posixpath.dirname(f) for f in pending}
-    roles = ("policy", "webhookConfig")
+    roles = ("policy", "webhookConfig", "webhookToken")
     if len(dirs) == 1 and not dirs & set(SHARED_DIRECTORIES):
         directory = dirs.pop()
         mounts.append(HostPathMount(names["config"], directory, directory, True, "Directory"))
     else:
+        mounted: set = set()
         for role, path in zip(roles, [posixpath.normpath(f) for f in files if f]):
             if path not in pending:
                 continue
             directory = posixpath.dirname(path)
-            if directory in SHARED_DIRECTORIES:
-                mounts.append(HostPathMount(names[role], path, path, True, "File"))
+            shared = directory in SHARED_DIRECTORIES
+            if (path if shared else directory) in mounted:
+                continue                     # two files in one directory: one mount
+            mounted.add(path if shared else directory)
+            name = names.get(role) or f"audit-{role.lower().replace('webhook', 'webhook-')}"
+            if shared:
+                mounts.append(HostPathMount(name, path, path, True, "File"))
             else:
-                mounts.append(HostPathMount(names[role], directory, directory, True, "Directory"))
+                mounts.append(HostPathMount(name, directory, directory, True, "Directory"))
     if log_path and log_path != "-":
         log_dir = posixpath.dirname(posixpath.normpath(log_path))
         if log_dir in SHARED_DIRECTORIES:

@@ -61,6 +61,10 @@ def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict:
     if tls.client_certificate is not None and tls.client_key is not None:
         user["client-certificate-data"] = _b64(tls.client_certificate)
         user["client-key-data"] = _b64(tls.client_key)
+    if hook.token is not None:
+        user["token"] = hook.token
+    if hook.token_file is not None:
+        user["tokenFile"] = hook.token_file
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -96,6 +100,13 @@ def warnings(hook: Webhook) -> list:
         out.append(f"the webhook server {server} is plain http: audit events travel unencrypted {where}, "
                    "and the receiver is not authenticated (Falco's default; use https where the receiver "
                    "supports it)")
+    if (hook.token or hook.token_file) and parts.scheme == "http":
+        out.append(f"the bearer token goes to {hook.server} in clear text over plain http: anyone on the path "
+                   "can read and replay it; use https")
+    if hook.token_file:
+        out.append(f"tokenFile {hook.token_file} must exist on every control-plane node before kube-apiserver "
+                   "starts (it does not start without it); it is mounted read-only and re-read, so it can be "
+                   "rotated in place")
     if host.endswith(".svc") or ".svc." in host or host.endswith(".cluster.local"):
         out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
                    "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")

@@ -37,6 +37,9 @@ CONFIG_OPTIONS: tuple = (
      dict(is_flag=True, default=None, help="Do not verify the receiver's certificate (warns).")),
     ("tls_server_name", ("--tls-server-name",), "webhook.tlsServerName",
      dict(metavar="NAME", help="Server name to verify when the URL holds an IP.")),
+    ("webhook_token_file", ("--webhook-token-file",), "webhook.tokenFile",
+     dict(metavar="PATH", help="Bearer token file on the nodes, for receivers that want a token "
+                               "(kubeconfig tokenFile; mounted, re-read on rotation).")),
     ("webhook_mode", ("--webhook-mode",), "webhook.mode",
      dict(type=click.Choice(("batch", "blocking", "blocking-strict")), help="--audit-webhook-mode.")),
     ("webhook_batch_max_size", ("--webhook-batch-max-size",), "webhook.batch.maxSize",
