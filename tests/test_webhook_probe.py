@@ -395,3 +395,15 @@ def test_a_token_over_plain_http_warns(tmp_path):
     config = _audit_config(tmp_path / "a.yaml", {"server": "http://10.0.0.7:30007/k8s-audit", "token": TOKEN})
     result = run_cli("generate", "--config", config, "--out", tmp_path / "out")
     assert result.returncode == 0 and "bearer token goes to" in result.stderr and TOKEN not in result.stderr
+
+
+def test_the_bundle_reproduces_its_token_settings_and_keeps_the_token_private(tmp_path):
+    for webhook in ({"token": TOKEN}, {"tokenFile": "/etc/kubernetes/audit-token/token"}):
+        config = _audit_config(tmp_path / "a.yaml", {"server": "https://10.0.0.5:8080",
+                                                     "insecureSkipTLSVerify": True, **webhook})
+        first, again = tmp_path / next(iter(webhook)) / "first", tmp_path / next(iter(webhook)) / "again"
+        assert run_cli("generate", "--config", config, "--out", first).returncode == 0
+        written = first / "audit-config.yaml"
+        assert written.stat().st_mode & 0o777 == (0o600 if "token" in webhook else 0o644)
+        assert run_cli("generate", "--config", written, "--out", again).returncode == 0
+        assert (again / "audit-webhook.yaml").read_text() == (first / "audit-webhook.yaml").read_text()

@@ -126,7 +126,8 @@ def build(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None,
     if out_dir is not None:
         from kubeadm_audit.config import to_document
 
-        secret_url = cfg.webhook is not None and webhook.has_userinfo(cfg.webhook.server)
+        secret_url = cfg.webhook is not None and (webhook.has_userinfo(cfg.webhook.server)
+                                                  or cfg.webhook.token is not None)
         files.append(BundleFile(CONFIG_FILE, _CONFIG_HEADER.format(preset=preset, name=CONFIG_FILE)
                                 + yamlio.dump(to_document(cfg, out_dir)), 0o600 if secret_url else 0o644))
     listing = "".join(f"{f.mode:04o} {f.path} {f.install_to}\n" for f in files if f.install_to)

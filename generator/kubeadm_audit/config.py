@@ -615,6 +615,8 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
             "initialBackoff": hook.initial_backoff,
             "version": hook.version,
             "kubeconfigNames": dict(hook.kubeconfig_names._asdict()),
+            "token": hook.token,
+            "tokenFile": hook.token_file,
         }
     spec["log"] = None if cfg.log is None else {
         "path": cfg.log.path, "maxAge": cfg.log.max_age, "maxBackup": cfg.log.max_backup,
