@@ -401,6 +401,7 @@ def test_the_bundle_reproduces_its_token_settings_and_keeps_the_token_private(tm
     for webhook in ({"token": TOKEN}, {"tokenFile": "/etc/kubernetes/audit-token/token"}):
         config = _audit_config(tmp_path / "a.yaml", {"server": "https://10.0.0.5:8080",
                                                      "insecureSkipTLSVerify": True, **webhook})
+        (tmp_path / next(iter(webhook))).mkdir()
         first, again = tmp_path / next(iter(webhook)) / "first", tmp_path / next(iter(webhook)) / "again"
         assert run_cli("generate", "--config", config, "--out", first).returncode == 0
         written = first / "audit-config.yaml"
