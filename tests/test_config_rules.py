@@ -356,3 +356,11 @@ def test_real_kubeadm_validates_pinned_and_unpinned_bundles(tmp_path, pin, args)
     assert checked.returncode == 0, checked.stderr
     pinned = cluster_configuration(out).get("kubernetesVersion")
     assert pinned == (version if args else None)
+
+
+@pytest.mark.parametrize("digits, message", [(4000, "spec.log.maxAge: out of range"),
+                                             (5000, "an integer of 5000 characters is too large")])
+def test_numbers_with_thousands_of_digits_end_in_one_line(tmp_path, digits, message):
+    path = audit_config(tmp_path, f"  log: {{path: /var/log/a/a.log, maxAge: {'9' * digits}}}\n")
+    line = refused(tmp_path, "--config", path)
+    assert message in line and len(line) < 300

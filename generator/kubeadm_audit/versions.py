@@ -15,6 +15,7 @@ V1BETA4_FROM = 31          # v1beta4 enabled (and the ConfigMap stored as v1beta
 #: validateSupportedVersion refuses it ("Please use kubeadm v1.36 instead").
 V1BETA3_REMOVED_IN = 37
 LOG_ROTATION_DEFAULTS_CHANGED_IN = 36
+OMIT_MANAGED_FIELDS_FROM = 23  # Policy.omitManagedFields; older kube-apiservers drop it silently
 AUDIT_V1BETA1_REMOVED_IN = 24  # audit.k8s.io/v1alpha1 and v1beta1 (deprecated in 1.21)
 AUDIT_GROUP_WILDCARD_FROM = 36  # kubernetes/kubernetes#135262: resources[].group "*" in audit policies
 

@@ -187,8 +187,18 @@ def _construct_float(loader: Loader, node: ScalarNode) -> Any:
     return number if repr(number) == node.value else PlainStr(node.value)
 
 
+def _construct_int(loader: Loader, node: ScalarNode) -> Any:
+    """An integer; one past Python's int-from-text limit (4300 digits) is a clear error, not a crash."""
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {len(node.value)} characters is too large", node.start_mark) from None
+
+
 Loader.add_constructor(_PLAIN, _construct_plain)
 Loader.add_constructor(_FLOAT, _construct_float)
+Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 Loader.add_constructor(_MAP, Loader.construct_yaml_map)
 # Timestamps, binary and sets are not part of what we read: they stay text.
 for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary",

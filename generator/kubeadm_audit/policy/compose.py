@@ -4,11 +4,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
+from kubeadm_audit import versions
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 
-#: kube-apiserver learnt ``omitManagedFields`` in 1.23; older ones drop it silently.
-OMIT_MANAGED_FIELDS_SINCE = 23
 
 
 def compose(cfg: AuditConfig, custom: Optional[Any] = None) -> dict:
@@ -19,7 +18,7 @@ def compose(cfg: AuditConfig, custom: Optional[Any] = None) -> dict:
     base = copy.deepcopy(custom if cfg.policy.file else dict(cfg.preset.policy))
     if not isinstance(base, dict):
         raise InputError("expected an audit.k8s.io/v1 Policy document", source=cfg.policy.file)
-    if not cfg.policy.file and cfg.kubernetes_version.minor < OMIT_MANAGED_FIELDS_SINCE:
+    if not cfg.policy.file and cfg.kubernetes_version.minor < versions.OMIT_MANAGED_FIELDS_FROM:
         base.pop("omitManagedFields", None)
     if cfg.policy.rules:
         existing = base.get("rules")
