@@ -165,6 +165,11 @@ def test_paths_of_two_bundle_files_must_differ(tmp_path):
     line = refused(tmp_path, "--kubeadm-route", "patches", "--patches-dir", "/etc/kubernetes/audit",
                    "--policy-path", "/etc/kubernetes/audit/kube-apiserver+json.yaml")
     assert "every file of the bundle needs a node path of its own" in line
+    line = refused(tmp_path, "--policy-path", "/var/log/kubernetes/audit/audit.log/policy.yaml")
+    assert "--policy-path" in line and "one would be a directory of the other" in line
+    line = refused(tmp_path, "--kubeadm-route", "patches", "--patches-dir", "/etc/kubernetes/audit/p.yaml",
+                   "--policy-path", "/etc/kubernetes/audit/p.yaml")
+    assert "one would be a directory of the other" in line
 
 
 def test_node_paths_are_normalised(tmp_path):

@@ -452,15 +452,18 @@ def node_files(cfg: AuditConfig) -> list:
 
 
 def _check_distinct(files: list, r: _Reader) -> None:
-    seen: dict = {}
-    for field, path in files:
-        if path in seen:
-            first = seen[path]
+    """Every node file on a path of its own, and none inside another (a path is a file or a directory)."""
+    for index, (field, path) in enumerate(files):
+        for first, earlier in files[:index]:
+            if path == earlier:
+                problem = f"{path} is also {{other}}: every file of the bundle needs a node path of its own"
+            elif path.startswith(earlier + "/") or earlier.startswith(path + "/"):
+                problem = f"{path} and {earlier} ({{other}}) cannot both exist: one would be a directory of the other"
+            else:
+                continue
             # name the field the user set (an option wins), the other as what it collides with
             named, other = (first, field) if first in r.origins and field not in r.origins else (field, first)
-            raise r.fail(named, f"{path} is also {r.origins.get(other, other)}: every file of the "
-                                "bundle needs a node path of its own")
-        seen[path] = field
+            raise r.fail(named, problem.format(other=r.origins.get(other, other)))
 
 
 def _redacted(url: str) -> str:
