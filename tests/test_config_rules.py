@@ -369,3 +369,11 @@ def test_numbers_with_thousands_of_digits_end_in_one_line(tmp_path, digits, mess
     path = audit_config(tmp_path, f"  log: {{path: /var/log/a/a.log, maxAge: {'9' * digits}}}\n")
     line = refused(tmp_path, "--config", path)
     assert message in line and len(line) < 300
+
+
+def test_a_token_file_is_a_node_path_of_its_own(tmp_path):
+    base = ("--webhook-server", "https://10.0.0.5:8080", "--ca-file", TLS / "ca.pem")
+    line = refused(tmp_path, *base, "--webhook-token-file", "/etc/kubernetes/audit/audit-policy.yaml")
+    assert "--webhook-token-file" in line and "is also spec.paths.policyFile" in line
+    line = refused(tmp_path, *base, "--webhook-token-file", "/etc/kubernetes/pki/token")
+    assert "--webhook-token-file" in line and "inside /etc/kubernetes/pki" in line

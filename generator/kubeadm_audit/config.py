@@ -438,12 +438,14 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
 
 
 def node_files(cfg: AuditConfig) -> list:
-    """(spec field, node path) of every file the bundle puts on a control-plane node."""
+    """(spec field, node path) of every file the bundle puts on, or reads from, a control-plane node."""
     from kubeadm_audit.patches import PATCH_FILE
 
     files = [("spec.paths.policyFile", cfg.paths.policy_file)]
     if cfg.webhook:
         files.append(("spec.paths.webhookConfigFile", cfg.paths.webhook_config_file))
+        if cfg.webhook.token_file:
+            files.append(("spec.webhook.tokenFile", cfg.webhook.token_file))
     if cfg.log and cfg.log.path != "-":
         files.append(("spec.log.path", cfg.log.path))
     if cfg.kubeadm_route == "patches":
