@@ -14,6 +14,13 @@ TLS = FIXTURES / "tls"
 MANIFEST_V134 = FIXTURES / "manifests" / "kube-apiserver-v1.34.yaml"
 SHARED = ROOT.parent / "shared"
 
+#: The receiver options each webhook preset is generated with in the tests.
+WEBHOOK_ARGS = {
+    "zeron": ["--webhook-server", "https://10.0.0.5:8080", "--ca-file", TLS / "ca.pem"],
+    "wazuh": ["--webhook-server", "https://10.0.0.6:8080", "--ca-file", TLS / "ca.pem"],
+    "falco": ["--webhook-server", "http://127.0.0.1:30007/k8s-audit"],
+}
+
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None,
             cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:

@@ -110,10 +110,13 @@ def build(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None,
                                 _HEADER.format(preset=preset, note=f"Install at {cfg.paths.webhook_config_file} "
                                                                    "(mode 0600).")
                                 + yamlio.dump(p.kubeconfig), 0o600, cfg.paths.webhook_config_file))
-    note = ("kubeadm init --config kubeadm-config.yaml; a joining control plane also needs "
-            "JoinConfiguration.discovery.")
+    note = "kubeadm init --config kubeadm-config.yaml."
     if cfg.kubeadm_route == "patches":
-        note += f" Install kubeadm-patches/ at {cfg.paths.patches_directory} on every control-plane node."
+        note += (f" Install kubeadm-patches/ at {cfg.paths.patches_directory} on every control-plane node;"
+                 f" join them with 'kubeadm join ... --control-plane --patches {cfg.paths.patches_directory}'"
+                 " (or patches.directory in their JoinConfiguration).")
+    else:
+        note += " Joining control planes take the audit settings from the kubeadm-config ConfigMap."
     files.append(BundleFile(KUBEADM_FILE, _HEADER.format(preset=preset, note=note)
                             + yamlio.dump_all(kubeadm.documents(cfg, p.args, p.mounts)), 0o644))
     # installed only where kubeadm reads it: with the extraArgs route the ClusterConfiguration

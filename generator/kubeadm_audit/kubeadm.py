@@ -30,29 +30,32 @@ def extra_args_items(extra: object) -> list:
 
 
 def documents(cfg: AuditConfig, args: Sequence[tuple], mounts: Sequence) -> list:
-    """InitConfiguration, ClusterConfiguration, JoinConfiguration (+ UpgradeConfiguration on v1beta4).
+    """InitConfiguration and ClusterConfiguration (+ UpgradeConfiguration on v1beta4).
 
     With ``kubeadmRoute: extraArgs`` the ClusterConfiguration carries the audit flags and
     volumes (stored in the kubeadm-config ConfigMap, so joins and upgrades keep them) and no
     patches directory is named: patches adding the same mounts again would give the Pod
     duplicate mount paths, which the kubelet rejects. With ``kubeadmRoute: patches`` the
     ClusterConfiguration stays untouched and every command is pointed at the patches.
+
+    No JoinConfiguration: kubeadm validates every document of a file it is given
+    (``kubeadm config validate``, ``kubeadm join``) and one without ``discovery``, which only
+    the joining node knows, is refused. A joining control plane takes the audit settings from
+    the ConfigMap, or the patches with ``kubeadm join --patches`` (the file's header says so).
     """
     api_version = f"{GROUP}/{cfg.kubeadm_api}"
     patches = {"directory": cfg.paths.patches_directory}
     via_patches = cfg.kubeadm_route == "patches"
     init: dict = {"apiVersion": api_version, "kind": "InitConfiguration"}
-    join: dict = {"apiVersion": api_version, "kind": "JoinConfiguration", "controlPlane": {}}
     if via_patches:
         init["patches"] = dict(patches)
-        join["patches"] = dict(patches)
     cluster: dict = {"apiVersion": api_version, "kind": "ClusterConfiguration"}
     if cfg.version_pinned:  # else kubeadm deploys its own version (the target only picks the API)
         cluster["kubernetesVersion"] = str(cfg.kubernetes_version)
     if not via_patches:
         cluster["apiServer"] = {"extraArgs": extra_args(args, cfg.kubeadm_api),
                                 "extraVolumes": [m.kubeadm() for m in mounts]}
-    docs = [init, cluster, join]
+    docs = [init, cluster]
     if cfg.kubeadm_api == "v1beta4":
         upgrade: dict = {"apiVersion": api_version, "kind": "UpgradeConfiguration"}
         if via_patches:
