@@ -111,7 +111,8 @@ def zeron_node(tmp_path, inputs):
     node.mkdir()
     generate("--out", "zeron", *CASES["zeron"], "--policy-path", node / "audit-policy.yaml",
              "--webhook-config-path", node / "audit-webhook.yaml", cwd=tmp_path)
-    manifest = node / "kube-apiserver.yaml"
+    manifest = tmp_path / "manifests" / "kube-apiserver.yaml"
+    manifest.parent.mkdir()
     shutil.copy(MANIFEST_V134, manifest)
     shutil.rmtree(inputs)
     applied = run_cli("manifest", "apply", manifest, "--bundle", tmp_path / "zeron",

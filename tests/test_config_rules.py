@@ -377,3 +377,26 @@ def test_a_token_file_is_a_node_path_of_its_own(tmp_path):
     assert "--webhook-token-file" in line and "is also spec.paths.policyFile" in line
     line = refused(tmp_path, *base, "--webhook-token-file", "/etc/kubernetes/pki/token")
     assert "--webhook-token-file" in line and "inside /etc/kubernetes/pki" in line
+
+
+def test_manifest_commands_refuse_node_files_on_or_beside_the_manifest(tmp_path):
+    import shutil
+
+    from conftest import MANIFEST_V134
+
+    node = tmp_path / "manifests"
+    node.mkdir()
+    manifest = node / "kube-apiserver.yaml"
+    shutil.copy(MANIFEST_V134, manifest)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "link.yaml").symlink_to(manifest)
+    original = manifest.read_bytes()
+    for file, option, path, message in (
+            (manifest, "--policy-path", manifest, "would overwrite it"),
+            (tmp_path / "links" / "link.yaml", "--log-path", manifest, "would overwrite it"),
+            (manifest, "--webhook-config-path", node / "audit-webhook.yaml", "run it as a static Pod")):
+        extra = ("--webhook-server", "https://10.0.0.5:8080", "--ca-file", TLS / "ca.pem")
+        result = run_cli("manifest", "apply", file, option, path, *extra, "--write-files",
+                         "--backup-dir", tmp_path / "backups")
+        assert result.returncode == 2 and option in one_error_line(result) and message in result.stderr
+        assert manifest.read_bytes() == original and sorted(p.name for p in node.iterdir()) == [manifest.name]

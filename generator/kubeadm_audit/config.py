@@ -475,14 +475,21 @@ def _redacted(url: str) -> str:
 
 
 def check_against(cfg: AuditConfig, path: str, what: str) -> None:
-    """Refuse a node file that would land on ``path`` (e.g. the static Pod manifest being edited)."""
+    """Refuse a node file that would land on the static Pod manifest ``path`` being edited, or
+    beside it: the kubelet starts every file in the manifest's directory as a Pod."""
     import posixpath
 
+    from kubeadm_audit.volumes import is_within
+
     target = posixpath.normpath(path)
+    directory = posixpath.dirname(target)
     for field, node_path in node_files(cfg):
         if node_path == target:
             raise InputError(f"{node_path} is the {what}: the audit file would overwrite it",
                              source=cfg.source, field=field)
+        if is_within(node_path, directory):
+            raise InputError(f"{node_path} is inside {directory}, the directory of the {what}: the kubelet "
+                             "would try to run it as a static Pod", source=cfg.source, field=field)
 
 
 _WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clientKey",
