@@ -203,8 +203,9 @@ class ApiServer:
         ]
         self.process = Process("kube-apiserver", self.argv, root / "kube-apiserver.log")
 
-    def wait(self, client: "Identity", timeout: float = READY_TIMEOUT) -> Optional[int]:
-        """None once /readyz answers ok; the exit code if kube-apiserver exits first."""
+    def wait(self, client: "Identity", ready: bool = True, timeout: float = READY_TIMEOUT) -> Optional[int]:
+        """None once /readyz answers ok (or, with ready=False, once it answers at all: the flags
+        and the policy were accepted and it serves); the exit code if kube-apiserver exits first."""
         context = client.ssl_context()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -215,9 +216,12 @@ class ApiServer:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=5, context=context) as response:
                     if response.status == 200:
                         return None
+            except urllib.error.HTTPError:
+                if not ready:
+                    return None
             except (OSError, urllib.error.URLError):
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise RuntimeError(f"kube-apiserver neither ready nor exited after {timeout:.0f}s:\n{self.process.tail()}")
 
     def request(self, identity: "Identity", path: str, method: str = "GET") -> int:

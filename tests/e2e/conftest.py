@@ -66,13 +66,14 @@ def receiver(pki):
 
 @pytest.fixture
 def apiserver(binaries, etcd, pki, who, tmp_path):
-    """apiserver(audit_flags, name) -> (ApiServer, wait result): None when ready, else its exit code."""
+    """apiserver(audit_flags, name, ready=True) -> (ApiServer, None once ready (or with ready=False,
+    once serving) or its exit code)."""
     started: List[ApiServer] = []
 
-    def start(audit_flags, name: str = "apiserver"):
+    def start(audit_flags, name: str = "apiserver", ready: bool = True):
         server = ApiServer(binaries["kube-apiserver"], tmp_path / name, etcd, pki, list(audit_flags))
         started.append(server)
-        return server, server.wait(who.admin)
+        return server, server.wait(who.admin, ready=ready)
 
     yield start
     for server in started:
