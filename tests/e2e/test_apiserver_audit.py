@@ -266,3 +266,123 @@ def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, p
     if bundle.json["flags"].count("--audit-webhook-batch-max-size=1"):
         assert all(len(items) == 1 for _, _, items in sink.batches)
     print(f"{preset}: {len(received)} events received; driven requests at {compared}")
+
+
+# --- the recipe's batch size 1: throughput as `policy simulate` predicts ---------------------------
+
+BURST_RATE = 40.0  # requests/s, each one event under the zeron policy (Metadata, RequestReceived omitted)
+BURST_SECONDS = 8.0
+BUFFER = 40  # --audit-webhook-batch-buffer-size, small so that a short burst can fill it
+
+
+def burst(server, identity, rate: float, seconds: float) -> Tuple[float, float]:
+    """GETs at ``rate`` per second over one kept-alive connection; (start, end) in monotonic time."""
+    import http.client
+    import time
+
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=identity.ssl_context(), timeout=30)
+    start = time.monotonic()
+    sent = 0
+    while (now := time.monotonic()) < start + seconds:
+        if sent < (now - start) * rate:
+            conn.request("GET", f"/api/v1/namespaces/default/configmaps/burst-{sent}")
+            conn.getresponse().read()
+            sent += 1
+        else:
+            time.sleep(0.002)
+    conn.close()
+    return start, time.monotonic()
+
+
+def audit_errors(server, identity) -> float:
+    """apiserver_audit_error_total over every plugin: events an audit backend dropped."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=30, context=identity.ssl_context()) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("apiserver_audit_error_total"))
+
+
+def settle(sink, quiet: float = 1.0, limit: float = 30.0) -> None:
+    """Wait until the receiver has had nothing new for ``quiet`` seconds (the buffer drained)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    count = -1
+    while time.monotonic() < deadline and count != len(sink.events()):
+        count = len(sink.events())
+        time.sleep(quiet)
+
+
+def webhook_settings(flags: List[str]) -> List[str]:
+    """The bundle's batching flags as `policy simulate` options (absent: simulate's defaults,
+    which must be kube-apiserver's)."""
+    names = {"batch-max-size": "--webhook-batch-max-size", "batch-throttle-qps": "--webhook-throttle-qps",
+             "batch-throttle-burst": "--webhook-throttle-burst", "batch-throttle-enable": "--webhook-throttle-enable",
+             "batch-buffer-size": "--webhook-buffer-size", "mode": "--webhook-mode"}
+    options = []
+    for flag in flags:
+        name, _, value = flag[len("--audit-webhook-"):].partition("=") if flag.startswith("--audit-webhook-") \
+            else ("", "", "")
+        if name in names:
+            options += [names[name], value]
+    return options
+
+
+@pytest.mark.parametrize("variant", ["recipe", "preset"])
+def test_batch_size_1_delivers_as_simulate_predicts(variant, tmp_path, pki, who, receiver, apiserver):
+    """The recipe (batch size 1, default throttle) falls behind a burst of 40 events/s and drops
+    events once the buffer is full, delivering at the ~10 events/s `simulate` predicts; the
+    preset's raised throttle keeps up with the same burst and drops nothing."""
+    import time
+
+    sink = receiver()
+    options = ["--preset", "zeron", "--webhook-batch-buffer-size", str(BUFFER)]
+    if variant == "recipe":
+        options.append("--recipe-only")
+    bundle = generate(tmp_path, sink.url, pki, *options)
+    assert "--audit-webhook-batch-max-size=1" in bundle.flags
+    server, exited = apiserver(bundle.flags)
+    assert exited is None, server.process.tail()
+    settle(sink)  # start-up's own burst of events first (with this small buffer, some are dropped)
+    dropped_before = audit_errors(server, who.admin)
+    start, end = burst(server, who.burst, BURST_RATE, BURST_SECONDS)
+    settle(sink)
+    dropped = audit_errors(server, who.admin)
+    stopped_at = datetime.datetime.now(datetime.timezone.utc)
+    assert server.stop() == 0, server.process.tail()
+
+    log = read_log(bundle.log)
+    burst_lines = [e for e in log if e["user"].get("username") == "e2e-burst"]
+    assert len(burst_lines) >= 0.8 * BURST_RATE * BURST_SECONDS
+    replay = tmp_path / "burst.log"
+    replay.write_text("".join(json.dumps(e) + "\n" for e in burst_lines))
+    result = kubeadm_audit("policy", "simulate", "--policy", bundle.policy, *webhook_settings(bundle.flags),
+                           replay, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    webhook = json.loads(result.stdout)["policy"]["webhook"]
+
+    received = [(at, e) for at, _, items in sink.batches for e in items]
+    before = [e for e in log if stamp(e) < stopped_at]
+    got = {event_key(e) for _, e in received}
+    lost = [e for e in before if event_key(e) not in got]
+    assert len(lost) == dropped, "events missing at the receiver are exactly those kube-apiserver dropped"
+    window = [at for at, _ in received if start + 2 <= at <= end]
+    delivered_rate = len(window) / (end - start - 2)
+    capacity = webhook["capacityEventsPerSecond"]
+    dropped_in_burst = dropped - dropped_before
+    print(f"{variant}: simulate capacity {capacity} events/s keepsUp={webhook['keepsUp']}; burst "
+          f"{len(burst_lines)} events in {end - start:.1f}s; delivered {delivered_rate:.1f} events/s "
+          f"while saturated; dropped {dropped_in_burst:.0f} in the burst ({dropped:.0f} in all)")
+    if variant == "recipe":
+        assert capacity == 10 and webhook["keepsUp"] is False
+        assert 0.5 * capacity <= delivered_rate <= 1.15 * capacity
+        # What simulate's model implies for this burst: the throttle's burst, then its
+        # capacity for the burst's length, plus what the buffer holds; the rest is dropped.
+        predicted = len(burst_lines) - (webhook["burstEventsPerSecond"] + capacity * (end - start) + BUFFER)
+        assert predicted > 0 and abs(dropped_in_burst - predicted) <= 0.2 * predicted + 10, predicted
+    else:
+        assert capacity == 100 and webhook["keepsUp"] is True
+        assert dropped_in_burst == 0
+        assert all(event_key(e) in got for e in burst_lines)
