@@ -322,31 +322,7 @@ def test_clusterclass_without_its_template_in_the_build_is_an_error():
 
 
 def test_clusterclass_v1beta2_template_ref():
-    class_text = """\
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: ClusterClass
-metadata:
-  name: next
-  namespace: fleet
-spec:
-  controlPlane:
-    templateRef:
-      apiVersion: controlplane.cluster.x-k8s.io/v1beta2
-      kind: KubeadmControlPlaneTemplate
-      name: next-control-plane
-"""
-    template_text = """\
-apiVersion: controlplane.cluster.x-k8s.io/v1beta2
-kind: KubeadmControlPlaneTemplate
-metadata:
-  name: next-control-plane
-  namespace: fleet
-spec:
-  template:
-    spec:
-      kubeadmConfigSpec: {}
-"""
-    documents, report, _ = run([class_text, template_text], settings=GENERATE)
+    documents, report, _ = run(fixture_docs("clusterclass-v1beta2.yaml"), settings=GENERATE)
     assert report.exit_code == 0, report.results
     found = objs(documents)
     cluster_class = found[("ClusterClass", "fleet", "next")]

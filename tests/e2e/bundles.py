@@ -15,9 +15,9 @@ import realk8s
 KUBERNETES = realk8s.pinned("KUBERNETES_V1BETA4")
 
 
-def kubeadm_audit(*args: str, input: str = None) -> subprocess.CompletedProcess:
+def kubeadm_audit(*args: str, input: str = None, cwd: Path = None) -> subprocess.CompletedProcess:
     """The real CLI, as a subprocess of this interpreter."""
-    return subprocess.run([sys.executable, "-m", "kubeadm_audit", *map(str, args)], input=input,
+    return subprocess.run([sys.executable, "-m", "kubeadm_audit", *map(str, args)], input=input, cwd=cwd,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"})
 
 
