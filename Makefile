@@ -94,8 +94,12 @@ JOIN_CONFIG  ?=
 KUBEADM_FLAGS ?=
 ADVERTISE_ADDRESS ?=
 BIND_PORT    ?=
-AUDIT_OPTS   ?= $(strip $(if $(CONFIG),--config $(CONFIG)) $(if $(PRESET),--preset $(PRESET)) \
+# The audit configuration the lifecycle targets merge and check: what CONFIG/PRESET/SERVER/CA_FILE
+# say, else the bundle's own resolved AuditConfig (BUNDLE/audit-config.yaml), so a bundle is
+# never described twice (a zeron bundle is not merged or checked as the default preset).
+GIVEN_OPTS    = $(strip $(if $(CONFIG),--config $(CONFIG)) $(if $(PRESET),--preset $(PRESET)) \
                   $(if $(SERVER),--webhook-server $(SERVER)) $(if $(CA_FILE),--ca-file $(CA_FILE)))
+AUDIT_OPTS   ?= $(or $(GIVEN_OPTS),$(if $(wildcard $(BUNDLE)/audit-config.yaml),--bundle $(BUNDLE)))
 
 .PHONY: init join join-control-plane reconfigure reconfigure-node upgrade verify
 

@@ -201,7 +201,7 @@ def test_join_control_plane(installed):
 @pytest.mark.parametrize("target, args, lines", [
     ("init", ("KUBEADM_FLAGS=--upload-certs",),
      ["kubeadm init --config {bundle}/kubeadm-config.yaml --upload-certs",
-      ".venv/bin/kubeadm-audit manifest check {manifest}"]),
+      ".venv/bin/kubeadm-audit manifest check {manifest} --bundle {bundle}"]),
     ("reconfigure", ("CONFIG=audit.yaml",),
      ["kubectl -n kube-system get configmap kubeadm-config -o yaml > {work}/kubeadm-config-cm.yaml",
       ".venv/bin/kubeadm-audit kubeadm-config merge {work}/kubeadm-config-cm.yaml --in-place --config audit.yaml",
@@ -240,3 +240,22 @@ def test_help_lists_the_lifecycle_and_install_is_unchanged(cluster):
     assert cluster.make("install").returncode == 0
     policy = cluster.root / "etc/kubernetes/audit/audit-policy.yaml"
     assert policy.read_text() == (cluster.bundle / "audit-policy.yaml").read_text()
+
+
+def test_the_lifecycle_takes_the_bundles_own_configuration(cluster):
+    """A zeron bundle is merged and checked as zeron, without describing it again (CONFIG=...)."""
+    c = cluster
+    ca = os.path.join(HERE, "fixtures", "tls", "ca.pem")
+    generated = subprocess.run([sys.executable, "-m", "kubeadm_audit", "generate", "--preset", "zeron",
+                                "--webhook-server", "https://10.0.0.5:8080", "--ca-file", ca,
+                                "--out", str(c.bundle)], capture_output=True, text=True)
+    assert generated.returncode == 0, generated.stderr
+    assert c.make("install").returncode == 0
+    result = c.make("reconfigure")
+    assert result.returncode == 0, result.stderr
+    args = {a["name"]: a["value"] for a in c.configmap_cluster()["apiServer"]["extraArgs"]}
+    assert args["audit-webhook-batch-max-size"] == "1" and args["audit-policy-file"] == "/etc/kubernetes/audit-policy.yaml"
+    assert "ok:" in result.stdout
+    verify = c.make("verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert c.make("verify", "PRESET=recommended").returncode != 0  # described as another preset: drift
