@@ -196,3 +196,13 @@ CHECK_OPTS   ?= $(or $(AUDIT_OPTS),--bundle $(BUNDLE))
 
 verify: $(VENV)/.installed
 	$(KA) manifest check $(MANIFEST) $(CHECK_OPTS)
+
+# --- conformance with the real k8s.io/apiserver (issue 11; needs Go and the Go module proxy) ---
+# The oracle (conformance/oracle) judges at least 100,000 (policy, request) pairs and 10,000
+# kube-apiserver command lines against our engine; prints the counts and any disagreement.
+CONFORMANCE_EXAMPLES ?= 700
+
+.PHONY: conformance
+conformance: $(VENV)/.installed-test
+	KUBEADM_AUDIT_CONFORMANCE_EXAMPLES=$(CONFORMANCE_EXAMPLES) $(VPY) -m pytest -q -p no:randomly \
+	  tests/test_conformance_policy.py tests/test_conformance_flags.py

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Records the policies, requests and command lines the suite uses, for the oracle (tests/oracle.py).
+pytest_plugins = ["oracle"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 TLS = FIXTURES / "tls"

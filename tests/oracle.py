@@ -14,6 +14,7 @@ which unknown fields the strict decoder drops, which flags kube-apiserver compla
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import re
 import subprocess
@@ -108,7 +109,19 @@ def request_json(request: Request) -> dict:
             "resourceRequest": request.resource_request}
 
 
-def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[dict] = ()) -> dict:
+def to_request(item: dict, parse: bool = True) -> Request:
+    """The request as ``policy explain`` reads it; with parse False, as recorded from a test
+    that built the Request itself (which may hold what explain refuses, such as "pods/")."""
+    if parse:
+        return Request.from_json(item)
+    return Request(user=item["user"], groups=tuple(item["groups"] or ()), verb=item["verb"],
+                   namespace=item["namespace"], api_group=item["apiGroup"], api_version=item["apiVersion"],
+                   resource=item["resource"], subresource=item["subresource"], name=item["name"],
+                   path=item["path"], resource_request=item["resourceRequest"])
+
+
+def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[dict] = (),
+                  parse: bool = True) -> dict:
     """Our answer for a policy file's text: what ``policy validate`` and ``policy explain`` say."""
     try:
         data, duplicates, _more = yamlio.load_lenient(text)
@@ -121,7 +134,7 @@ def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[d
     if loaded:
         checker = Checker(Policy.from_data(data))
         for item in requests:
-            decision = checker.evaluate(Request.from_json(item))
+            decision = checker.evaluate(to_request(item, parse))
             decisions.append({"level": decision.level, "omitStages": sorted(decision.omit_stages),
                               "omitManagedFields": decision.omit_managed_fields})
     return {"loaded": loaded, "findings": [tuple(f) for f in findings], "duplicates": duplicates,
@@ -190,7 +203,7 @@ class Tally:
     """Counts of what was compared (printed by `make conformance`)."""
 
     def __init__(self) -> None:
-        self.policies = self.pairs = self.argv = 0
+        self.policies = self.pairs = self.argv = self.disagreements = 0
         self.categories: dict = {}
 
     def count(self, category: str) -> None:
@@ -200,15 +213,19 @@ class Tally:
 TALLY = Tally()
 
 
-def check_policies(version: str, cases: Iterable[tuple]) -> list:
+def check_policies(version: str, cases: Iterable[tuple], parse: bool = True) -> list:
     """Compare (policy text, [request json]) cases for one release; the disagreements."""
-    cases = list(cases)
+    with RECORDER.paused():
+        return _check_policies(version, list(cases), parse)
+
+
+def _check_policies(version: str, cases: list, parse: bool) -> list:
     real = oracle(version).ask([{"op": "policy", "policy": text, "requests": list(requests)}
                                 for text, requests in cases])
     kube = kube_version(version)
     found = []
     for (text, requests), answer in zip(cases, real):
-        ours = python_policy(text, kube, requests)
+        ours = python_policy(text, kube, requests, parse)
         TALLY.policies += 1
         TALLY.pairs += len(answer["decisions"])
         TALLY.count("policy loaded" if answer["loaded"] else
@@ -216,6 +233,7 @@ def check_policies(version: str, cases: Iterable[tuple]) -> list:
         if answer["loaded"] and answer["warnings"]:
             TALLY.count("policy loaded with warnings")
         for problem in compare_policy(ours, answer):
+            TALLY.disagreements += 1
             found.append(f"[k8s.io/apiserver {version}] {problem}\n--- policy:\n{text}\n--- requests: "
                          f"{json.dumps(requests)[:2000]}")
     return found
@@ -252,8 +270,11 @@ def flag_category(message: str) -> str:
     return f"unrecognised: {message}"
 
 
-def _our_category(problem: flags.Problem) -> str:
-    return "event version" if problem.flag in ("audit-log-version", "audit-webhook-version") else problem.flag
+def _our_categories(problems: list) -> set:
+    """The flags our errors name, and "event version" for either backend's version flag
+    (kube-apiserver's Validate message does not say which backend)."""
+    named = {p.flag for p in problems}
+    return named | ({"event version"} if named & {"audit-log-version", "audit-webhook-version"} else set())
 
 
 def python_flags(argv: Sequence[str], version: versions.KubeVersion) -> list:
@@ -273,7 +294,7 @@ def compare_flags(problems: list, real: dict) -> list:
         return [f"valid: ours {valid} ({'; '.join(map(str, errors))}), kube-apiserver {real['valid']} "
                 f"({real['parseError'] or '; '.join(real['errors'])})"]
     theirs = {flag_category(m) for m in ([real["parseError"]] if real["parseError"] else real["errors"])}
-    mine = {_our_category(p) for p in errors}
+    mine = _our_categories(errors)
     if not theirs <= mine:
         return [f"flags named: ours {sorted(mine)}, kube-apiserver {sorted(theirs)} "
                 f"({real['parseError'] or '; '.join(real['errors'])})"]
@@ -282,7 +303,11 @@ def compare_flags(problems: list, real: dict) -> list:
 
 def check_flags(version: str, cases: Iterable[tuple]) -> list:
     """Compare (argv, otherFlags) cases for one release; the disagreements."""
-    cases = list(cases)
+    with RECORDER.paused():
+        return _check_flags(version, list(cases))
+
+
+def _check_flags(version: str, cases: list) -> list:
     real = oracle(version).ask([{"op": "flags", "argv": list(argv), "otherFlags": other or {}}
                                 for argv, other in cases])
     kube = kube_version(version)
@@ -290,13 +315,14 @@ def check_flags(version: str, cases: Iterable[tuple]) -> list:
     for (argv, _), answer in zip(cases, real):
         TALLY.argv += 1
         if answer["parseError"]:
-            TALLY.count(f"argv refused by the parser: {flag_category(answer['parseError']).split(':')[0]}")
+            TALLY.count(f"argv refused by the parser: {flag_category(answer['parseError'])}")
         else:
             for message in answer["errors"]:
                 TALLY.count(f"argv refused by Validate: {flag_category(message)}")
             if answer["valid"]:
                 TALLY.count("argv valid")
         for problem in compare_flags(python_flags(argv, kube), answer):
+            TALLY.disagreements += 1
             found.append(f"[k8s.io/apiserver {version}] {problem}\n--- argv: {json.dumps(list(argv))}")
     return found
 
@@ -305,3 +331,190 @@ def report(found: list, limit: int = 10) -> str:
     """A failure message: how many, and the first few in full."""
     return f"{len(found)} disagreement(s) with kube-apiserver:\n\n" + "\n\n".join(found[:limit])
 
+
+
+# --- every policy, request and command line the rest of the suite uses --------------------------
+
+#: The test modules whose cases the recorder collects (run in a subprocess when not in the session).
+SUITE_MODULES = ("test_policy_checker.py", "test_policy_validation.py", "test_policy_lint.py",
+                 "test_policy_simulate.py", "test_flags.py")
+_MAX_REQUESTS_PER_POLICY = 300
+
+
+class Recorder:
+    """Wraps the engine's entry points while the suite runs and keeps what they were given:
+    policy documents (validate_policy, Checker), requests (Checker.evaluate/explain) and
+    kube-apiserver command lines (flags.parse_command, flags.validate)."""
+
+    def __init__(self) -> None:
+        self.policies: dict = {}     # policy text -> {request json text}
+        self.argv: set = set()
+        self.active = True           # off while the conformance tests themselves run the engine
+
+    def install(self) -> None:
+        from kubeadm_audit.policy import checker, validation
+
+        original_validate = validation.validate_policy
+
+        def validate_policy(data, kubernetes_minor=None):
+            if self.active:
+                self.policies.setdefault(document_text(data), set())
+            return original_validate(data, kubernetes_minor)
+
+        validation.validate_policy = validate_policy
+        original_init, original_evaluate, original_explain = (
+            checker.Checker.__init__, checker.Checker.evaluate, checker.Checker.explain)
+
+        def init(checker_self, policy):
+            original_init(checker_self, policy)
+            if not self.active:
+                return
+            data = policy_data(policy)
+            if isinstance(data, dict):
+                data = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", **data}
+            checker_self._recorded = self.policies.setdefault(document_text(data), set())
+
+        def remember(checker_self, request):
+            recorded = getattr(checker_self, "_recorded", None)
+            if recorded is not None and len(recorded) < _MAX_REQUESTS_PER_POLICY:
+                recorded.add(json.dumps(request_json(request)))
+
+        def evaluate(checker_self, request):
+            remember(checker_self, request)
+            return original_evaluate(checker_self, request)
+
+        def explain(checker_self, request):
+            remember(checker_self, request)
+            return original_explain(checker_self, request)
+
+        checker.Checker.__init__, checker.Checker.evaluate, checker.Checker.explain = init, evaluate, explain
+        original_parse, original_flags_validate = flags.parse_command, flags.validate
+
+        def parse_command(argv):
+            if self.active:
+                self.argv.add(tuple(argv))
+            return original_parse(argv)
+
+        def flags_validate(values, version=None, occurrences=()):
+            if self.active and not occurrences:
+                self.argv.add(tuple(f"--{name}={value}" for name, value in values.items()))
+            return original_flags_validate(values, version, occurrences)
+
+        flags.parse_command, flags.validate = parse_command, flags_validate
+
+    @contextlib.contextmanager
+    def paused(self):
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = True
+
+    def dump(self) -> dict:
+        return {"policies": {text: sorted(requests) for text, requests in self.policies.items()},
+                "argv": sorted(list(argv) for argv in self.argv)}
+
+    def merge(self, dumped: dict) -> None:
+        for text, requests in dumped["policies"].items():
+            self.policies.setdefault(text, set()).update(requests)
+        self.argv.update(tuple(argv) for argv in dumped["argv"])
+
+
+RECORDER = Recorder()
+
+
+def policy_data(policy: object) -> object:
+    """A Policy model back as the document it was read from (for Checker(Policy))."""
+    if not isinstance(policy, Policy):
+        return policy
+
+    def entry(group: object) -> dict:
+        return {"group": group.group, "resources": list(group.resources),
+                "resourceNames": list(group.resource_names)}
+
+    rules = []
+    for rule in policy.rules:
+        item = {"level": rule.level, "users": list(rule.users), "userGroups": list(rule.user_groups),
+                "verbs": list(rule.verbs), "resources": [entry(g) for g in rule.resources],
+                "namespaces": list(rule.namespaces), "nonResourceURLs": list(rule.non_resource_urls),
+                "omitStages": list(rule.omit_stages)}
+        if rule.omit_managed_fields is not None:
+            item["omitManagedFields"] = rule.omit_managed_fields
+        rules.append(item)
+    return {"omitStages": list(policy.omit_stages), "omitManagedFields": policy.omit_managed_fields,
+            "rules": rules}
+
+
+def _flow(value: object) -> str:
+    """Flow YAML that reads back as ``value``: plain scalars stay plain (YAML 1.1 typing)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, yamlio.PlainStr):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return ".nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    return json.dumps(value)
+
+
+def document_text(data: object) -> str:
+    """A policy document as a file's text (block keys at the top, so it is read as YAML)."""
+    if data is None:
+        return ""
+    if isinstance(data, dict) and data:
+        return "".join(f"{_flow(key)}: {_flow(value)}\n" for key, value in data.items())
+    return f"# a document that is not a mapping\n{_flow(data)}\n"
+
+
+def suite_cases(session_modules: set, tmp_dir: str) -> Recorder:
+    """Everything recorded in this session, plus, for suite modules this session did not run,
+    what a run of them records (in a subprocess)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    missing = [name for name in SUITE_MODULES if name not in session_modules]
+    if missing:
+        out = Path(tmp_dir) / "recorded.json"
+        tests = Path(__file__).resolve().parent
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                        *[str(tests / name) for name in missing]],
+                       env={**os.environ, "KUBEADM_AUDIT_RECORD_TO": str(out)}, check=True,
+                       capture_output=True, timeout=900)
+        RECORDER.merge(json.loads(out.read_text()))
+    return RECORDER
+
+
+# --- the pytest plugin (registered by conftest.py) ------------------------------------------------
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "after_suite: runs after every other test (reads what they recorded)")
+    RECORDER.install()
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The test that compares the recorded cases runs after all the others."""
+    last = [item for item in items if item.get_closest_marker("after_suite")]
+    items[:] = [item for item in items if not item.get_closest_marker("after_suite")] + last
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    import os
+
+    target = os.environ.get("KUBEADM_AUDIT_RECORD_TO")
+    if target:
+        with open(target, "w") as out:
+            json.dump(RECORDER.dump(), out)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if TALLY.policies or TALLY.argv:
+        write = terminalreporter.write_line
+        write(f"conformance with k8s.io/apiserver {', '.join(ORACLE_VERSIONS)}: {TALLY.policies} policies, "
+              f"{TALLY.pairs} (policy, request) pairs, {TALLY.argv} command lines compared; "
+              f"{TALLY.disagreements} disagreement(s)")
+        for category, count in sorted(TALLY.categories.items()):
+            write(f"  {count:>7}  {category}")

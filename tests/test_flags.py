@@ -171,3 +171,22 @@ def test_maxsize_zero_means_no_rotation_from_1_36():
     rotation = [p for p in flags.validate(values, versions.parse("v1.36.0")) if "rotation off" in p.message]
     assert rotation and rotation[0].severity == "warning"
     assert not [p for p in flags.validate(values, versions.parse("v1.35.0")) if "rotation off" in p.message]
+
+
+@pytest.mark.parametrize("text", ["2562048h", "9999999999h", "9223372037s", "2562047h47m16.854775808s"])
+def test_duration_beyond_int64_nanoseconds_is_invalid(text):
+    """Found by the oracle (issue 11): time.ParseDuration refuses what overflows int64 ns."""
+    with pytest.raises(ValueError, match="invalid duration"):
+        flags.parse_go_duration(text)
+    assert flags.parse_go_duration("-2562047h47m16.854775808s") < 0
+    assert flags.parse_go_duration("2562047h") == 2562047 * 3600
+
+
+def test_every_occurrence_is_parsed_not_only_the_last():
+    """Found by the oracle (issue 11): pflag parses each occurrence, so an invalid earlier
+    value stops kube-apiserver although the last one is valid."""
+    argv = ["--audit-log-path=/a/a.log", "--audit-log-batch-buffer-size=", "--audit-log-batch-buffer-size=5"]
+    occurrences = flags.parse_command(argv)
+    found = errors(flags.validate(flags.effective(occurrences), None, occurrences))
+    assert [p.flag for p in found] == ["audit-log-batch-buffer-size"]
+    assert 'invalid argument ""' in found[0].message

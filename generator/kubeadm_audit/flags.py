@@ -214,9 +214,8 @@ _GO_FLOAT = re.compile(
     r"|0[xX][0-9a-fA-F_.]+[pP][+-]?\d+|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z")
 _GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_DURATION_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_DURATION_NUMBER = re.compile(r"\d*(?:\.\d*)?")
-_DURATION_UNIT_TEXT = re.compile(r"[^\d.]*")
+_DURATION_NUMBER = re.compile(r"([0-9]*)(\.?)([0-9]*)")
+_DURATION_UNIT_TEXT = re.compile(r"[^0-9.]*")
 
 
 def parse_go_int(text: str, bits: int = 64) -> int:
@@ -348,6 +347,18 @@ def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] 
             parsed[name] = _parse_value(spec, text)
         except ValueError as exc:
             problems.append(Problem(name, f'invalid argument "{text}": {exc}'))
+    # pflag parses every occurrence, so an invalid value stops kube-apiserver even when a
+    # later occurrence of the same flag is valid.
+    for occ in occurrences:
+        spec = AUDIT_FLAGS.get(occ.name)
+        if spec is None or occ.value is None or values.get(occ.name) == occ.value:
+            continue
+        try:
+            _parse_value(spec, occ.value)
+        except ValueError as exc:
+            problem = Problem(occ.name, f'invalid argument "{occ.value}": {exc}')
+            if problem not in problems:
+                problems.append(problem)
     defaults = {**{n: s.default for n, s in AUDIT_FLAGS.items()}, **versions.log_rotation_defaults(version)}
 
     def get(name: str) -> object:
