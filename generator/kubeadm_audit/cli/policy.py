@@ -39,26 +39,21 @@ def _load(path: str, quiet: bool = False) -> Any:
 
 
 def _read(path: str) -> tuple:
+    """(document, findings of the reading: repeated fields and what they hide)."""
     from kubeadm_audit import yamlio
-    from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
+    from kubeadm_audit.policy import document
 
-    data, duplicates, more = yamlio.load_lenient(yamlio.read_text(path), source=path)
-    findings = [Finding(f"line {line}", f"{key!r} is given more than once: kube-apiserver's strict "
-                        "decoding fails, it falls back to lenient decoding and keeps the last value",
-                        WARNING, DECODE) for line, key in duplicates]
-    if more:
-        findings.append(Finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
-                                "per file, the first document, and ignores the rest unread", WARNING, DECODE))
-    return data, findings
+    return document.read(yamlio.read_text(path), source=path)
 
 
 def _load_policy(path: str):
     """The decoded Policy; warns about silently dropped fields; exit 2 if refused."""
+    from kubeadm_audit.policy.document import dedupe
     from kubeadm_audit.policy.validation import WARNING, load_policy, validate_policy
 
-    data = _load(path)
-    policy = load_policy(data, path)
-    for finding in validate_policy(data):
+    data, read = _read(path)
+    policy = load_policy(data, path, read)
+    for finding in dedupe(read + validate_policy(data)):
         if finding.severity == WARNING:
             warn(f"{path}: {finding}")
     return policy
@@ -94,13 +89,14 @@ def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> in
       kubeadm-audit policy validate old.yaml new.yaml -o json
       kubeadm-audit policy validate --kubernetes-version v1.30.4 audit-policy.yaml
     """
+    from kubeadm_audit.policy.document import dedupe
     from kubeadm_audit.policy.validation import is_loadable, validate_policy
 
     minor = _minor(kubernetes_version)
     results = []
     for path in files:
-        data, duplicates = _read(path)
-        results.append((path, duplicates + validate_policy(data, minor)))
+        data, read = _read(path)
+        results.append((path, dedupe(read + validate_policy(data, minor))))
     failed = False
     report = []
     for path, findings in results:

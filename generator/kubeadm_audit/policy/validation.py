@@ -49,13 +49,13 @@ REMOVED_API_VERSIONS = {
 }
 
 # Field schemas: name -> kind of value. "strings" = list of strings.
-_POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "mapping",
+POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "mapping",
                   "rules": "rules", "omitStages": "strings", "omitManagedFields": "bool"}
-_RULE_FIELDS = {"level": "string", "users": "strings", "userGroups": "strings",
+RULE_FIELDS = {"level": "string", "users": "strings", "userGroups": "strings",
                 "verbs": "strings", "resources": "groupResources", "namespaces": "strings",
                 "nonResourceURLs": "strings", "omitStages": "strings",
                 "omitManagedFields": "bool"}
-_GROUP_RESOURCES_FIELDS = {"group": "string", "resources": "strings", "resourceNames": "strings"}
+GROUP_RESOURCES_FIELDS = {"group": "string", "resources": "strings", "resourceNames": "strings"}
 
 #: What dropping a rule-level field does to the rule (for fields misplaced elsewhere).
 _DROPPED_RULE_FIELD = {
@@ -95,7 +95,7 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
         return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
                             f"not {kind_of(data)}", ERROR, DECODE)]
     _check_header(data, findings, kubernetes_minor)
-    _check_fields(data, "", _POLICY_FIELDS, findings, "policy")
+    check_fields(data, "", POLICY_FIELDS, findings, "policy")
     stages = data.get("omitStages")
     _check_stages(stages, "omitStages", findings)
     rules = data.get("rules")
@@ -117,9 +117,10 @@ def is_loadable(findings: Iterable[Finding]) -> bool:
     return not errors(findings)
 
 
-def load_policy(data: object, source: str) -> Policy:
-    """The decoded Policy, or InputError naming the first reason kube-apiserver refuses it."""
-    problems = errors(validate_policy(data))
+def load_policy(data: object, source: str, read: Iterable[Finding] = ()) -> Policy:
+    """The decoded Policy, or InputError naming the first reason kube-apiserver refuses it
+    (``read``: what reading the file found, see :mod:`kubeadm_audit.policy.document`)."""
+    problems = errors(list(read) + validate_policy(data))
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more; run 'kubeadm-audit policy validate')" \
@@ -160,7 +161,7 @@ def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[i
         rule = {}
     elif not isinstance(rule, dict):
         return  # already reported by the type check of "rules"
-    _check_fields(rule, path, _RULE_FIELDS, findings, "rule")
+    check_fields(rule, path, RULE_FIELDS, findings, "rule")
     level = rule.get("level")
     if level is None or level == "":
         findings.append(Finding(f"{path}.level", "required: kube-apiserver refuses a rule "
@@ -197,7 +198,7 @@ def _check_group_resources(entry: Any, path: str, findings: list[Finding], minor
         return
     if not isinstance(entry, dict):
         return  # reported by the type check
-    _check_fields(entry, path, _GROUP_RESOURCES_FIELDS, findings, "resources")
+    check_fields(entry, path, GROUP_RESOURCES_FIELDS, findings, "resources")
     group = entry.get("group")
     if isinstance(group, str) and group not in ("", "*") and (
             len(group) > 253 or not _DNS1123_SUBDOMAIN.match(group)):
@@ -225,7 +226,7 @@ def _check_stages(stages: Any, path: str, findings: list[Finding]) -> None:
 
 # --- decoding: types and unknown fields ----------------------------------------------------
 
-def _check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding],
+def check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding],
                   where_kind: str) -> None:
     prefix = f"{path}." if path else ""
     for key, value in mapping.items():
@@ -238,10 +239,10 @@ def _check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding
                                            f"{': ' + consequence if consequence else ''}",
                                     WARNING, DECODE))
             continue
-        _check_type(value, kind, where, findings)
+        check_type(value, kind, where, findings)
 
 
-def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> None:
+def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> None:
     if value is None:
         return  # JSON null decodes to the zero value
     if kind == "string":
@@ -264,7 +265,7 @@ def _check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> No
         for index, item in enumerate(value):
             where = f"{path}[{index}]"
             if kind == "strings":
-                _check_type(item, "string", where, findings)
+                check_type(item, "string", where, findings)
             elif item is not None and not isinstance(item, dict):
                 findings.append(Finding(where, f"must be a mapping, not {kind_of(item)} "
                                                f"{_short(item)}", ERROR, DECODE))
@@ -281,14 +282,14 @@ def _not_string(value: Any) -> str:
 
 def _misplaced(where: str, name: str) -> Optional[str]:
     """What a field known elsewhere in the policy means when it is dropped here."""
-    if where == "policy" and name in _RULE_FIELDS:
+    if where == "policy" and name in RULE_FIELDS:
         return f"'{name}' belongs on a rule (in rules[]), not on the policy"
-    if where == "rule" and name in _GROUP_RESOURCES_FIELDS:
+    if where == "rule" and name in GROUP_RESOURCES_FIELDS:
         return (f"'{name}' belongs inside a resources[] entry; as written "
                 f"{_DROPPED_RESOURCE_FIELD[name]}")
     if where == "rule" and name in ("apiVersion", "kind", "rules"):
         return f"'{name}' belongs at the top of the policy"
-    if where == "resources" and name in _RULE_FIELDS:
+    if where == "resources" and name in RULE_FIELDS:
         return (f"'{name}' belongs on the rule, not inside resources[]; as written "
                 f"{_DROPPED_RULE_FIELD[name]}")
     return None

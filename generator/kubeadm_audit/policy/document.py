@@ -1,0 +1,146 @@
+"""A policy file's text as kube-apiserver's decoder reads it, repeated fields included.
+
+kube-apiserver picks the decoder by the first byte: text that starts with ``{`` (after
+whitespace) is JSON and nothing else (a YAML flow mapping such as ``{apiVersion: v1}`` is
+refused); anything else is YAML. Both fall back to lenient decoding when a field is repeated,
+with different results, which the real k8s.io/apiserver shows (tests/test_conformance_policy.py):
+
+* YAML: the last occurrence replaces the earlier ones (``yamlio.load_lenient``).
+* JSON: every occurrence is decoded, in order, into the same Go value. A type error in any
+  occurrence refuses the policy; ``null`` leaves a string or boolean as it was but empties a
+  list or an optional field; a later list of rules (or of resources) is decoded *into* the
+  earlier one element by element, so fields of the earlier element that the later one does not
+  set survive (Go's encoding/json reuses slice elements).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from kubeadm_audit import yamlio
+from kubeadm_audit.errors import InputError
+from kubeadm_audit.policy import validation
+from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
+
+#: Go fields that are pointers (JSON null makes them nil again): omitManagedFields on a rule.
+_POINTER_FIELDS = {("rule", "omitManagedFields")}
+_SCHEMAS = {"policy": validation.POLICY_FIELDS, "rule": validation.RULE_FIELDS,
+            "resources": validation.GROUP_RESOURCES_FIELDS}
+_ITEM_SCHEMA = {"rules": "rule", "groupResources": "resources"}
+
+
+def repeated(where: str, key: str) -> Finding:
+    return Finding(where, f"{key!r} is given more than once: kube-apiserver's strict decoding fails, "
+                          "it falls back to lenient decoding and keeps the last value", WARNING, DECODE)
+
+
+def read(text: str, source: str = "<input>") -> tuple:
+    """(document, findings of the reading itself: repeated fields, and type errors in
+    occurrences that a later one replaced, which kube-apiserver still refuses)."""
+    if not text.lstrip(" \t\r\n").startswith("{"):
+        data, duplicates, more = yamlio.load_lenient(text, source=source)
+        findings = [repeated(f"line {line}", key) for line, key in duplicates]
+        if more:
+            findings.append(Finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
+                                    "per file, the first document, and ignores the rest unread", WARNING, DECODE))
+        return data, findings
+    try:
+        pairs = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(f"malformed JSON{where}: {getattr(exc, 'msg', exc)}: kube-apiserver reads a "
+                         "policy that starts with '{' as JSON", source=source) from None
+    findings: list = []
+    return _struct(None, pairs, "policy", "", findings), findings
+
+
+class _Pairs(list):
+    """A JSON object as written: (key, value) pairs, keys may repeat."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value with objects as dicts (the last occurrence of a key wins)."""
+    if isinstance(value, _Pairs):
+        return {key: _plain(item) for key, item in value}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _struct(old: Optional[dict], new: Any, schema: str, path: str, findings: list) -> Any:
+    """Decode a JSON object into the struct ``old`` (None: a fresh zero value)."""
+    if not isinstance(new, _Pairs):
+        return _plain(new) if old is None else old   # a type error, reported by validation
+    out = dict(old or {})
+    seen: set = set()
+    fields = _SCHEMAS[schema]
+    for key, value in new:
+        where = f"{path}.{key}" if path else key
+        if key in seen:
+            findings.append(repeated(where, key))
+        seen.add(key)
+        kind = fields.get(key)
+        if kind is None:
+            out[key] = _plain(value)          # unknown: dropped by kube-apiserver, warned by validation
+            continue
+        if key in out:                        # an earlier occurrence: its errors count too
+            _check_deep(out[key], kind, where, findings)
+        out[key] = _field(out.get(key), value, kind, (schema, key), where, findings)
+    return out
+
+
+def _check_deep(value: Any, kind: str, path: str, findings: list) -> None:
+    """Type errors and unknown fields anywhere in a value a later occurrence replaces."""
+    validation.check_type(value, kind, path, findings)
+    if kind not in _ITEM_SCHEMA or not isinstance(value, list):
+        return
+    schema = _ITEM_SCHEMA[kind]
+    fields = _SCHEMAS[schema]
+    for index, item in enumerate(value):
+        if isinstance(item, dict):
+            where = f"{path}[{index}]"
+            validation.check_fields(item, where, fields, findings, schema)
+            if schema == "rule" and "resources" in item:
+                _check_deep(item["resources"], "groupResources", f"{where}.resources", findings)
+
+
+def _field(old: Any, new: Any, kind: str, field: tuple, path: str, findings: list) -> Any:
+    if new is None:
+        if kind in ("strings", "rules", "groupResources") or field in _POINTER_FIELDS:
+            return None                       # slices and pointers become nil
+        return old                            # null leaves a string, bool or struct as it was
+    if kind in _ITEM_SCHEMA and isinstance(new, list) and isinstance(old, list):
+        merged = []
+        for index, item in enumerate(new):
+            where = f"{path}[{index}]"
+            previous = old[index] if index < len(old) and isinstance(old[index], dict) else None
+            if item is None and index < len(old):
+                merged.append(old[index])     # null into a reused element: no effect
+            else:
+                merged.append(_struct(previous, item, _ITEM_SCHEMA[kind], where, findings))
+        return merged
+    if kind in _ITEM_SCHEMA and isinstance(new, list):
+        return [_struct(None, item, _ITEM_SCHEMA[kind], f"{path}[{index}]", findings)
+                if item is not None else None for index, item in enumerate(new)]
+    if kind == "strings" and isinstance(new, list) and isinstance(old, list):
+        return [old[index] if item is None and index < len(old) else _plain(item)
+                for index, item in enumerate(new)]
+    if kind == "mapping" and isinstance(new, _Pairs) and isinstance(old, dict):
+        return {**old, **_plain(new)}
+    return _plain(new)
+
+
+def dedupe(findings: list) -> list:
+    """Findings once each (reading and validation may report the same type error)."""
+    seen: set = set()
+    out = []
+    for finding in findings:
+        key = (finding.path, finding.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out
