@@ -106,15 +106,13 @@ _WRONG = st.one_of(st.integers(-2, 2), st.booleans(), st.none(), st.just(Pairs([
 def _strings(pool: list, max_size: int = 3) -> st.SearchStrategy:
     """A list of strings, now and then of the wrong type or with a wrong-typed item."""
     good = st.lists(st.sampled_from(pool), max_size=max_size)
-    return st.one_of(good, good, good, good, good, good, good, good,
+    return st.one_of(*[good] * 30,
                      st.lists(st.one_of(st.sampled_from(pool), _WRONG, _any_string(pool)), max_size=max_size),
                      st.sampled_from(pool), _WRONG)
 
 
 def _string(pool: list) -> st.SearchStrategy:
-    return st.one_of(st.sampled_from(pool), st.sampled_from(pool), st.sampled_from(pool),
-                     st.sampled_from(pool), st.sampled_from(pool), st.sampled_from(pool),
-                     _any_string(pool), _WRONG)
+    return st.one_of(*[st.sampled_from(pool)] * 30, _any_string(pool), _WRONG)
 
 
 random_patterns = st.lists(st.sampled_from(["pods", "log", "*", "/"]), min_size=1, max_size=4).map("".join)

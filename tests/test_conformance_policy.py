@@ -20,7 +20,7 @@ from kubeadm_audit import presets, yamlio
 
 #: Examples per run: a few seconds' worth unless `make conformance` asks for more.
 EXAMPLES = int(os.environ.get("KUBEADM_AUDIT_CONFORMANCE_EXAMPLES") or 0)
-REQUESTS_PER_POLICY = 40 if EXAMPLES else 12
+REQUESTS_PER_POLICY = 12
 #: Seeded random requests added to every example of `make conformance` (cheaper than drawing).
 EXTRA_REQUESTS = request_sample(200, seed=11) if EXAMPLES else []
 
