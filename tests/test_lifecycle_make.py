@@ -1,9 +1,11 @@
 """Makefile lifecycle targets, run against recording stand-ins for kubeadm and kubectl.
 
 The stand-ins (tests/fixtures/existing/standins) check their arguments and that the files
-they are given exist when they run, keep the kubeadm-config ConfigMap as the cluster would,
-and rebuild the kube-apiserver manifest from it the way kubeadm does, so ``manifest check``
-after each step sees what a real node would.
+they are given exist when they run, and keep the kubeadm-config ConfigMap as the cluster would
+(there is no cluster). Every kube-apiserver manifest is rendered by the real kubeadm
+(KUBERNETES_V1BETA4) with ``init phase control-plane apiserver`` in a private mount namespace
+over the fake node's /etc/kubernetes, so ``manifest check`` after each step sees what a real
+node would; without Go or such a namespace these tests skip, naming the reason.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import sys
 
+import kubeadm_real
 import pytest
 import yaml
 
@@ -22,13 +25,17 @@ EXISTING = os.path.join(HERE, "fixtures", "existing")
 MANIFEST_FIXTURE = os.path.join(HERE, "fixtures", "manifests", "kube-apiserver-v1.34.yaml")
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+#: The release kubeadm upgrades the fake cluster to; the ConfigMap starts one minor below.
+UPGRADE_TO = kubeadm_real.release("v1beta4")
+CLUSTER_VERSION = "v1.{}.0".format(int(UPGRADE_TO.split(".")[1]) - 1)
 
 
 class Cluster:
     """A fake control-plane node and its cluster, in a temporary directory."""
 
-    def __init__(self, tmp) -> None:
+    def __init__(self, tmp, real_kubeadm=None) -> None:
         self.tmp = tmp
+        self.real_kubeadm = real_kubeadm
         self.bin = tmp / "bin"
         self.root = tmp / "root"
         self.bundle = tmp / "bundle"
@@ -43,7 +50,8 @@ class Cluster:
             script = self.bin / tool
             script.write_text(f"#!/bin/sh\nexec {sys.executable} {EXISTING}/standins/{tool}.py \"$@\"\n")
             script.chmod(0o755)
-        shutil.copy(os.path.join(EXISTING, "kubeadm-config-cm.yaml"), self.cm)
+        with open(os.path.join(EXISTING, "kubeadm-config-cm.yaml"), encoding="utf-8") as handle:
+            self.cm.write_text(handle.read().replace("kubernetesVersion: v1.34.2", f"kubernetesVersion: {CLUSTER_VERSION}"))
         self.manifest.parent.mkdir(parents=True)
         shutil.copy(MANIFEST_FIXTURE, self.manifest)
         self.log.write_text("")
@@ -51,10 +59,13 @@ class Cluster:
                                    capture_output=True, text=True)
         assert generated.returncode == 0, generated.stderr
 
+    def env(self) -> dict:
+        return {**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}", "STANDIN_LOG": str(self.log),
+                "STANDIN_CM": str(self.cm), "STANDIN_ETC_KUBERNETES": str(self.root / "etc/kubernetes"),
+                **({"STANDIN_REAL_KUBEADM": str(self.real_kubeadm)} if self.real_kubeadm else {})}
+
     def make(self, *args: str, dry_run: bool = False) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}", "STANDIN_LOG": str(self.log),
-               "STANDIN_CM": str(self.cm), "STANDIN_BASE": MANIFEST_FIXTURE,
-               "STANDIN_MANIFEST": str(self.manifest)}
+        env = self.env()
         command = ["make", "-C", REPO, "--no-print-directory", "-o", ".venv/.installed"] + (["-n"] if dry_run else [])
         command += [*args, f"BUNDLE={self.bundle}", f"DESTDIR={self.root}", f"MANIFEST={self.manifest}",
                     f"BACKUP_DIR={self.backups}", f"PATCHES_DIR={self.patches}", f"WORK_DIR={self.work}"]
@@ -70,8 +81,23 @@ class Cluster:
         return yaml.safe_load(yaml.safe_load(self.cm.read_text())["data"]["ClusterConfiguration"])
 
 
+@pytest.fixture(scope="module")
+def real_kubeadm():
+    binary = kubeadm_real.kubeadm("v1beta4")
+    reason = kubeadm_real.unavailable()
+    if reason:
+        pytest.skip(reason)
+    return binary
+
+
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, real_kubeadm):
+    return Cluster(tmp_path, real_kubeadm)
+
+
+@pytest.fixture
+def dry_cluster(tmp_path):
+    """For what never runs kubeadm (make -n, help): no real kubeadm needed."""
     return Cluster(tmp_path)
 
 
@@ -122,15 +148,15 @@ def test_reconfigure_an_existing_cluster_and_keep_audit_through_upgrade(installe
     assert os.listdir(c.manifest.parent) == ["kube-apiserver.yaml"]
     assert "ok:" in result.stdout
 
-    upgrade = c.make("upgrade", "UPGRADE=apply", "K8S_VERSION=v1.35.0")
+    upgrade = c.make("upgrade", "UPGRADE=apply", f"K8S_VERSION={UPGRADE_TO}")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert c.kubeadm_calls()[-1] == ["upgrade", "apply", "v1.35.0", "--yes"]
-    assert "kube-apiserver:v1.35.0" in c.manifest.read_text() and "ok:" in upgrade.stdout
+    assert c.kubeadm_calls()[-1] == ["upgrade", "apply", UPGRADE_TO, "--yes"]
+    assert f"kube-apiserver:{UPGRADE_TO}" in c.manifest.read_text() and "ok:" in upgrade.stdout
 
     # The ConfigMap carries audit now: patches on top would duplicate every mount.
     refused = c.make("upgrade", "UPGRADE=node", "ROUTE=patches")
     assert refused.returncode != 0 and "mount everything twice" in refused.stderr
-    assert c.kubeadm_calls()[-1] == ["upgrade", "apply", "v1.35.0", "--yes"]
+    assert c.kubeadm_calls()[-1] == ["upgrade", "apply", UPGRADE_TO, "--yes"]
     assert c.make("verify").returncode == 0
 
 
@@ -153,9 +179,7 @@ def test_plain_kubeadm_upgrade_loses_hand_applied_audit_and_verify_says_so(insta
                               "--backup-dir", str(c.backups), policy], capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     assert c.make("verify", f"AUDIT_OPTS={policy}").returncode == 0
-    env = {**os.environ, "STANDIN_LOG": str(c.log), "STANDIN_CM": str(c.cm), "STANDIN_BASE": MANIFEST_FIXTURE,
-           "STANDIN_MANIFEST": str(c.manifest)}
-    subprocess.run([str(c.bin / "kubeadm"), "upgrade", "node"], check=True, env=env)
+    subprocess.run([str(c.bin / "kubeadm"), "upgrade", "node"], check=True, env=c.env())
     drift = c.make("verify", f"AUDIT_OPTS={policy}")
     assert drift.returncode != 0 and "drift: no volume mounts /var/log/kubernetes/audit" in drift.stdout
 
@@ -214,7 +238,8 @@ def test_join_control_plane(installed):
      [".venv/bin/kubeadm-audit manifest check {manifest} --webhook-server "
       "https://10.0.0.5:8080 --ca-file ca.pem"]),
 ])
-def test_make_n_prints_the_commands(cluster, target, args, lines):
+def test_make_n_prints_the_commands(dry_cluster, target, args, lines):
+    cluster = dry_cluster
     result = cluster.make(target, *args, dry_run=True)
     assert result.returncode == 0, result.stderr
     printed = [line.rstrip() for line in result.stdout.splitlines()]
@@ -231,7 +256,8 @@ def test_bad_route_and_missing_version_are_usage_errors(installed):
     assert installed.kubeadm_calls() == []
 
 
-def test_help_lists_the_lifecycle_and_install_is_unchanged(cluster):
+def test_help_lists_the_lifecycle_and_install_is_unchanged(dry_cluster):
+    cluster = dry_cluster
     help_text = subprocess.run(["make", "-C", REPO, "--no-print-directory", "help"], capture_output=True,
                                text=True).stdout
     for target in ("make init", "make join-control-plane", "make reconfigure", "make reconfigure-node",
