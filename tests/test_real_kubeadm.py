@@ -271,3 +271,51 @@ def test_merged_configmap_cluster_configuration_is_valid_and_renders(real, prese
     manifest_check(real, pod, preset, f"cm-{preset}-{source}")
     before, _ = real.render(f"cm-{source}", configmap_init_configuration(real, configmap))
     assert audit_of(pod, before) == meant(real.bundle(preset, "extraArgs"))
+
+
+def test_kubeadm_api_window_agrees_with_kubeadm(real):
+    """Which kubeadm API a release reads: kubeadm and ``--kubeadm-api`` refuse the same pairs."""
+    other = next(api for api in kubeadm_real.APIS if api != real.api)
+    refused = run_cli("generate", "--kubernetes-version", real.release, "--kubeadm-api", other,
+                      "--out", real.tmp / "refused")
+    assert refused.returncode == 2 and "--kubeadm-api" in refused.stderr, refused.stderr
+    other_bundle = real.tmp / f"other-{other}"
+    made = run_cli("generate", "--kubernetes-version", kubeadm_real.release(other), "--out", other_bundle)
+    assert made.returncode == 0, made.stderr
+    foreign = real.tmp / f"foreign-{other}.yaml"
+    foreign.write_text((other_bundle / "kubeadm-config.yaml").read_text()
+                       .replace(kubeadm_real.release(other), real.release))
+    assert f"kubeadm.k8s.io/{other}" in foreign.read_text()
+    result = kubeadm_real.validate(real.kubeadm, foreign)
+    assert result.returncode != 0 and f"kubeadm.k8s.io/{other}" in result.stderr, result.stderr
+    # and both refuse the API before them all
+    v1beta2 = FIXTURES / "existing" / "kubeadm-config-v1beta2.yaml"
+    assert run_cli("kubeadm-config", "merge", v1beta2).returncode == 2
+    result = kubeadm_real.validate(real.kubeadm, v1beta2)
+    assert result.returncode != 0 and "kubeadm.k8s.io/v1beta2" in result.stderr, result.stderr
+
+
+def test_kustomized_kubeadm_documents_stripped_are_what_kubeadm_reads(tmp_path):
+    """The plugin's output for kubeadm documents (examples/capi-kustomize/kubeadm), after
+    ``krm --strip-kubeadm-metadata``: kubeadm refuses it before stripping and renders it after."""
+    real = Real("v1beta4", tmp_path)
+    example = FIXTURES.parent.parent / "examples" / "capi-kustomize" / "kubeadm"
+    source = (example / "kubeadm.yaml").read_text().replace("kubernetesVersion: v1.33.1",
+                                                             f"kubernetesVersion: {real.release}")
+    injected = run_cli("krm", example / "audit.yaml", input=source)   # as kustomize runs the exec plugin
+    assert injected.returncode == 0, injected.stderr
+    unstripped = tmp_path / "unstripped.yaml"
+    unstripped.write_text(injected.stdout)
+    result = kubeadm_real.validate(real.kubeadm, unstripped)
+    assert result.returncode != 0 and 'unknown field "metadata"' in result.stderr, result.stderr
+    stripped = run_cli("krm", "--strip-kubeadm-metadata", input=injected.stdout)
+    assert stripped.returncode == 0, stripped.stderr
+    config = tmp_path / "kubeadm.yaml"
+    config.write_text(stripped.stdout)
+    assert_valid(real, config)
+    pod, _ = real.render("kustomized", config)
+    assert kubelet_problems(pod) == []
+    check = run_cli("manifest", "check", real.tmp / "root-kustomized" / kubeadm_real.MANIFEST,
+                    "--config", example / "audit.yaml")
+    assert check.returncode == 0 and "ok:" in check.stdout, check.stdout + check.stderr
+    assert "--authorization-mode=Node,RBAC" in apiserver_container(pod)["command"]
