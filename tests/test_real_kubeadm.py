@@ -319,3 +319,30 @@ def test_kustomized_kubeadm_documents_stripped_are_what_kubeadm_reads(tmp_path):
                     "--config", example / "audit.yaml")
     assert check.returncode == 0 and "ok:" in check.stdout, check.stdout + check.stderr
     assert "--authorization-mode=Node,RBAC" in apiserver_container(pod)["command"]
+
+
+UNQUOTED = {
+    "v1beta3": "  extraArgs:\n    profiling: false\n    max-requests-inflight: 800\n    audit-log-maxage: 30\n",
+    "v1beta4": ("  extraArgs:\n  - name: profiling\n    value: false\n  - name: max-requests-inflight\n"
+                "    value: 800\n  - name: audit-log-maxage\n    value: 30\n"),
+}
+
+
+def test_merge_names_every_extra_args_value_kubeadm_refuses(real):
+    """kubeadm decodes extraArgs values as strings only. merge quotes the audit flags it owns and
+    names the file's other unquoted values (not its to change): quoting those, kubeadm accepts."""
+    source = real.tmp / "unquoted.yaml"
+    source.write_text(f"apiVersion: kubeadm.k8s.io/{real.api}\nkind: ClusterConfiguration\n"
+                      f"kubernetesVersion: {real.release}\napiServer:\n{UNQUOTED[real.api]}")
+    assert kubeadm_real.validate(real.kubeadm, source).returncode != 0
+    result = run_cli("kubeadm-config", "merge", source)
+    assert result.returncode == 0, result.stderr
+    named = [line for line in result.stderr.splitlines() if "so it refuses this file" in line]
+    assert len(named) == 2 and "profiling is a boolean" in named[0] and "max-requests-inflight is a number" in named[1]
+    assert "quoted audit-log-maxage=30" in result.stderr
+    merged = real.tmp / "unquoted-merged.yaml"
+    merged.write_text(result.stdout)
+    assert kubeadm_real.validate(real.kubeadm, merged).returncode != 0
+    merged.write_text(re.sub(r"(?m)^( *(?:value|profiling|max-requests-inflight): )(false|800)$", r"\1'\2'",
+                             result.stdout))
+    assert_valid(real, merged)

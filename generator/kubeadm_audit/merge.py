@@ -375,6 +375,7 @@ def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPat
                                           target.source, f"{target.field_prefix}apiServer.extraArgs"))
     if patches_directory:
         target.notes.extend(_patch_warnings(target, patches_directory))
+    target.notes.extend(_unquoted_warnings(target, probe))
     changes = merge_api_server(target.cluster, args, mounts, shape, force, source=target.source,
                                prefix=target.field_prefix)
     if changes and target.added_cluster:
@@ -405,6 +406,21 @@ def _patch_warnings(target: Target, patches_directory: str) -> List[str]:
                            "with the audit extraVolumes in the ClusterConfiguration as well, kube-apiserver "
                            "gets every audit mount twice and the kubelet refuses the Pod; drop one of them")
     return out
+
+
+def _unquoted_warnings(target: Target, merged: Mapping) -> List[str]:
+    """The file's own extraArgs values that are not strings: kubeadm refuses the whole file
+    (it decodes them as strings only). Not ours to change, so said rather than quoted."""
+    api_server = merged.get("apiServer")
+    extra = api_server.get("extraArgs") if isinstance(api_server, Mapping) else None
+    if isinstance(extra, Mapping):
+        pairs = list(extra.items())
+    else:
+        pairs = [(e.get("name"), e.get("value")) for e in extra or [] if isinstance(e, Mapping)]
+    where = f"{target.field_prefix}apiServer.extraArgs"
+    return [f"{target.source}: {where}: the value of {name} is {yamlio.kind_of(value)}, and kubeadm decodes "
+            "extraArgs values as strings only, so it refuses this file: quote the value as you mean it"
+            for name, value in pairs if value is not None and not isinstance(value, str)]
 
 
 def render(target: Target) -> str:
