@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -77,8 +78,8 @@ class Real:
         bundle = self.bundle(preset, route)
         return self.render(f"{preset}-{route}", bundle / "kubeadm-config.yaml", bundle)
 
-    def baseline(self) -> dict:
-        """kubeadm's own manifest: the patches route's config without the patches directory."""
+    def baseline_config(self) -> Path:
+        """A config without audit: the patches route's without the patches directory."""
         def make() -> Path:
             docs = yamlio.load_all_file(str(self.bundle("recommended", "patches") / "kubeadm-config.yaml"))
             for doc in docs:
@@ -86,7 +87,11 @@ class Real:
             path = self.tmp / "baseline.yaml"
             path.write_text(yamlio.dump_all(docs))
             return path
-        return self.render("baseline", self._once(("baseline",), make))[0]
+        return self._once(("baseline",), make)
+
+    def baseline(self) -> dict:
+        """kubeadm's own manifest."""
+        return self.render("baseline", self.baseline_config())[0]
 
     def user_file(self, name: str) -> Path:
         """A fixture of tests/fixtures/existing for this release (kubeadm refuses other minors);
@@ -205,12 +210,16 @@ def test_rendered_manifest_carries_exactly_the_bundle(real, preset, route):
         assert "[patches]" not in output
 
 
+def normal(pod: dict) -> dict:
+    """A Pod up to the order of its flags, volumes and mounts."""
+    container = apiserver_container(pod)
+    return {"command": sorted(container["command"]), "mounts": sorted(map(repr, container["volumeMounts"])),
+            "volumes": sorted(map(repr, pod["spec"]["volumes"])), "pod": {**pod, "spec": None},
+            "container": {**container, "command": None, "volumeMounts": None}}
+
+
 @pytest.mark.parametrize("preset", presets.names())
 def test_both_routes_render_the_same_pod(real, preset):
-    def normal(pod: dict) -> dict:
-        container = apiserver_container(pod)
-        return {"command": sorted(container["command"]), "mounts": sorted(map(repr, container["volumeMounts"])),
-                "volumes": sorted(map(repr, pod["spec"]["volumes"])), "pod": {**pod, "spec": None}}
     assert normal(real.rendered_bundle(preset, "extraArgs")[0]) == normal(real.rendered_bundle(preset, "patches")[0])
 
 
@@ -346,3 +355,26 @@ def test_merge_names_every_extra_args_value_kubeadm_refuses(real):
     merged.write_text(re.sub(r"(?m)^( *(?:value|profiling|max-requests-inflight): )(false|800)$", r"\1'\2'",
                              result.stdout))
     assert_valid(real, merged)
+
+
+@pytest.mark.parametrize("preset", ("recommended", "zeron"))
+def test_manifest_apply_on_kubeadms_manifest_is_kubeadms_rendering_until_a_rebuild(real, preset):
+    """The recipe's hand edit done by ``manifest apply`` on the manifest kubeadm wrote (on the node,
+    with the bundle installed, in the private mount namespace) gives the Pod kubeadm renders from
+    the extraArgs route; and, as its warning says, kubeadm's next rebuild drops it."""
+    root = kubeadm_real.prepare_root(real.tmp / f"root-apply-{preset}")
+    kubeadm_real.install_under_etc_kubernetes(real.bundle(preset, "extraArgs"), root)
+    assert kubeadm_real.render_apiserver(real.kubeadm, root, real.baseline_config())[0] is not None
+    manifest = f"{kubeadm_real.ETC_KUBERNETES}/{kubeadm_real.MANIFEST}"
+    applied = kubeadm_real.run_isolated(root, [sys.executable, "-m", "kubeadm_audit", "manifest", "apply", manifest,
+                                               *real.options(preset), "--backup-dir", real.tmp / f"backup-{preset}"])
+    assert applied.returncode == 0, applied.stderr
+    assert "rebuilds this manifest" in applied.stderr
+    pod = yamlio.load_file(str(root / kubeadm_real.MANIFEST))
+    assert normal(pod) == normal(real.rendered_bundle(preset, "extraArgs")[0])
+    manifest_check(real, pod, preset, f"applied-{preset}")
+    rebuilt = kubeadm_real.render_apiserver(real.kubeadm, root, real.baseline_config())[0]
+    path = real.tmp / f"check-rebuilt-{preset}.yaml"
+    path.write_text(yamlio.dump(rebuilt))
+    drift = run_cli("manifest", "check", path, *real.options(preset))
+    assert drift.returncode == 1 and "drift: " in drift.stdout, drift.stdout
