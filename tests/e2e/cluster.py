@@ -292,11 +292,14 @@ class Kubectl:
 class Receiver:
     """An HTTPS endpoint that accepts kube-apiserver's audit EventLists, as a SIEM would.
 
-    With ``client_ca`` it requires a client certificate signed by it (mTLS).
+    With ``client_ca`` it requires a client certificate signed by it (mTLS); with ``token``, that
+    bearer token (anything else is 401, and counted).
     """
 
-    def __init__(self, cert: Path, key: Path, client_ca: Optional[Path] = None) -> None:
+    def __init__(self, cert: Path, key: Path, client_ca: Optional[Path] = None,
+                 token: Optional[str] = None) -> None:
         self.batches: List[tuple] = []  # (received at, peer certificate subject, [events])
+        self.unauthorized = 0
         self.lock = threading.Lock()
         receiver = self
 
@@ -305,6 +308,11 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+                    with receiver.lock:
+                        receiver.unauthorized += 1
+                    self.send_error(401)
+                    return
                 try:
                     items = json.loads(body).get("items") or []
                 except ValueError:

@@ -49,14 +49,14 @@ def etcd(binaries, tmp_path_factory):
 
 @pytest.fixture
 def receiver(pki):
-    """receiver(mtls=False): a local HTTPS audit receiver signed by the test CA."""
+    """receiver(mtls=False, token=None): a local HTTPS audit receiver signed by the test CA."""
     started: List[Receiver] = []
     cert, key = pki.root / "receiver.pem", pki.root / "receiver-key.pem"
     if not cert.exists():
         pki.issue("receiver", "receiver", server=True)
 
-    def start(mtls: bool = False) -> Receiver:
-        started.append(Receiver(cert, key, client_ca=pki.ca if mtls else None))
+    def start(mtls: bool = False, token: str = None) -> Receiver:
+        started.append(Receiver(cert, key, client_ca=pki.ca if mtls else None, token=token))
         return started[-1]
 
     yield start

@@ -23,8 +23,11 @@ from bundles import KUBERNETES, explain_all, extra_args_flags, install, kubeadm_
 from cluster import read_log
 
 PRESETS = ("zeron", "wazuh", "falco", "recommended", "cis-minimal", "metadata")
-#: The one run whose receiver requires a client certificate (mTLS).
+#: The one run whose receiver requires a client certificate (mTLS), and the one that requires a
+#: bearer token (from the node's token file the webhook kubeconfig names).
 MTLS_PRESET = "recommended"
+TOKEN_PRESET = "wazuh"
+TOKEN = "e2e-receiver-token"
 ALL_STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 #: The stages kube-apiserver writes for a request, before omitStages: ResponseStarted only for
 #: long-running requests (exec, log, watch), and only it when authentication failed.
@@ -43,13 +46,17 @@ class Bundle:
     json: dict
 
 
-def generate(tmp: Path, receiver_url: str, pki, *options: str, mtls: bool = False) -> Bundle:
+def generate(tmp: Path, receiver_url: str, pki, *options: str, mtls: bool = False,
+             token: Optional[str] = None) -> Bundle:
     """Generate a bundle whose node paths are under ``tmp/node`` and install it there."""
     node = tmp / "node"
     client = []
     if mtls:
         cert, key = pki.issue("webhook-client", "kube-apiserver-audit")
         client = ["--client-certificate", cert, "--client-key", key]
+    if token:
+        token_file = node / "etc/kubernetes/audit/webhook-token"
+        client = ["--webhook-token-file", token_file]
     policy, webhook, log = (node / "etc/kubernetes/audit/audit-policy.yaml",
                             node / "etc/kubernetes/audit/audit-webhook.yaml",
                             node / "var/log/kubernetes/audit/audit.log")
@@ -60,6 +67,9 @@ def generate(tmp: Path, receiver_url: str, pki, *options: str, mtls: bool = Fals
     assert result.returncode == 0, result.stderr
     bundle = tmp / "bundle"
     install(bundle)
+    if token:  # the node's secret, put there by whoever provisions the node
+        token_file.write_text(token)
+        token_file.chmod(0o600)
     log.parent.mkdir(parents=True, exist_ok=True)  # the kubelet's DirectoryOrCreate mount
     flags = extra_args_flags(bundle / "kubeadm-config.yaml")
     report = json.loads(result.stdout)
@@ -243,8 +253,9 @@ def check_run(bundle: Bundle, log: List[dict], received: List[dict], steps: List
 def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, pki, who, receiver,
                                                              apiserver, kubectl_for):
     mtls = preset == MTLS_PRESET
-    sink = receiver(mtls=mtls)
-    bundle = generate(tmp_path, sink.url, pki, "--preset", preset, mtls=mtls)
+    token = TOKEN if preset == TOKEN_PRESET else None
+    sink = receiver(mtls=mtls, token=token)
+    bundle = generate(tmp_path, sink.url, pki, "--preset", preset, mtls=mtls, token=token)
     validate = kubeadm_audit("policy", "validate", "--kubernetes-version", KUBERNETES, bundle.policy)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     flags = kubeadm_audit("flags", "validate", "--", *bundle.flags)
@@ -263,6 +274,7 @@ def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, p
     compared = check_run(bundle, read_log(bundle.log), received, steps, stopped_at, tmp_path)
     if mtls:
         assert {subject for _, subject, _ in sink.batches} == {"kube-apiserver-audit"}
+    assert sink.unauthorized == 0
     if bundle.json["flags"].count("--audit-webhook-batch-max-size=1"):
         assert all(len(items) == 1 for _, _, items in sink.batches)
     print(f"{preset}: {len(received)} events received; driven requests at {compared}")
