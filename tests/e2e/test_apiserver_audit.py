@@ -28,6 +28,43 @@ PRESETS = ("zeron", "wazuh", "falco", "recommended", "cis-minimal", "metadata")
 MTLS_PRESET = "recommended"
 TOKEN_PRESET = "wazuh"
 TOKEN = "e2e-receiver-token"
+#: A policy of our own that uses every selector on the requests below (and kube-apiserver's own):
+#: users, userGroups, verbs, namespaces (also "" for cluster scope), group "*" (1.36+), subresource
+#: wildcards, resourceNames, nonResourceURLs prefixes, and omitStages/omitManagedFields per rule.
+SELECTORS_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+omitManagedFields: true
+rules:
+- level: None
+  users: [system:apiserver]
+  verbs: [watch, list]
+- level: RequestResponse
+  userGroups: [e2e-devs]
+- level: Request
+  users: [alice]
+  namespaces: [default]
+- level: Metadata
+  resources: [{group: "*", resources: ["*/exec"]}]
+- level: Request
+  resources: [{group: "", resources: ["pods/*"]}]
+  omitStages: [ResponseStarted]
+- level: None
+  verbs: [get]
+  resources: [{group: "", resources: [secrets], resourceNames: [e2e-secret]}]
+- level: RequestResponse
+  resources: [{group: "", resources: [configmaps, serviceaccounts]}]
+  omitManagedFields: false
+- level: Metadata
+  nonResourceURLs: ["/version*", "/healthz"]
+- level: Request
+  namespaces: [""]
+  resources: [{group: "*"}]
+- level: None
+  nonResourceURLs: ["*"]
+- level: Metadata
+"""
 ALL_STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 #: The stages kube-apiserver writes for a request, before omitStages: ResponseStarted only for
 #: long-running requests (exec, log, watch), and only it when authentication failed.
@@ -249,13 +286,17 @@ def check_run(bundle: Bundle, log: List[dict], received: List[dict], steps: List
     return compared
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + ("selectors",))
 def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, pki, who, receiver,
                                                              apiserver, kubectl_for):
     mtls = preset == MTLS_PRESET
     token = TOKEN if preset == TOKEN_PRESET else None
     sink = receiver(mtls=mtls, token=token)
-    bundle = generate(tmp_path, sink.url, pki, "--preset", preset, mtls=mtls, token=token)
+    options = ["--preset", preset]
+    if preset == "selectors":
+        (tmp_path / "selectors.yaml").write_text(SELECTORS_POLICY)
+        options = ["--preset", "recommended", "--policy", tmp_path / "selectors.yaml"]
+    bundle = generate(tmp_path, sink.url, pki, *options, mtls=mtls, token=token)
     validate = kubeadm_audit("policy", "validate", "--kubernetes-version", KUBERNETES, bundle.policy)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     flags = kubeadm_audit("flags", "validate", "--", *bundle.flags)
