@@ -312,7 +312,14 @@ def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, p
     assert server.stop() == 0, server.process.tail()
 
     received = sink.events()
-    compared = check_run(bundle, read_log(bundle.log), received, steps, stopped_at, tmp_path)
+    log = read_log(bundle.log)
+    compared = check_run(bundle, log, received, steps, stopped_at, tmp_path)
+    replayed = kubeadm_audit("policy", "simulate", "--policy", bundle.policy, bundle.log, "-o", "json")
+    assert replayed.returncode == 0, replayed.stderr
+    predicted = {row["level"]: row["events"] for row in json.loads(replayed.stdout)["policy"]["byLevel"]}
+    logged = {level: sum(e["level"] == level for e in log) for level in {e["level"] for e in log}}
+    assert {k: v for k, v in predicted.items() if v} == logged, \
+        "simulate, replaying the log against the policy that wrote it, predicts other event counts"
     if mtls:
         assert {subject for _, subject, _ in sink.batches} == {"kube-apiserver-audit"}
     assert sink.unauthorized == 0
