@@ -323,6 +323,15 @@ def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, p
     if mtls:
         assert {subject for _, subject, _ in sink.batches} == {"kube-apiserver-audit"}
     assert sink.unauthorized == 0
+    # `webhook test` on the kubeconfig kube-apiserver just delivered with reaches the receiver too.
+    before = len(sink.batches)
+    probe = kubeadm_audit("webhook", "test", bundle.webhook)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    assert len(sink.batches) == before + 1 and sink.unauthorized == 0
+    if token:  # and one the receiver refuses fails, as kube-apiserver's deliveries would
+        bundle.webhook.with_name("webhook-token").write_text("wrong")
+        refused = kubeadm_audit("webhook", "test", bundle.webhook)
+        assert refused.returncode == 1 and sink.unauthorized == 1, refused.stdout + refused.stderr
     if bundle.json["flags"].count("--audit-webhook-batch-max-size=1"):
         assert all(len(items) == 1 for _, _, items in sink.batches)
     print(f"{preset}: {len(received)} events received; driven requests at {compared}")
