@@ -86,13 +86,24 @@ PATTERNS = ["pods", "pods/log", "*", "*/*", "pods/*", "*/log", "pods//*", "*//lo
             "deployments", "deployments/scale", "*/exec", "pods/exec", "a/b/c", "Pods", "pods/",
             "/log"]
 OBJECT_NAMES = ["", "a", "b", "*", "kube-proxy"]
-URLS = ["/healthz", "/healthz*", "*", "/api*", "/", "/*", "healthz", "/a*b", "", "/metrics",
-        "/healthz/*", "/livez*", "**", "/api/v1/*"]
+URLS = ["/healthz", "/healthz*", "*", "/api*", "/", "/*", "/metrics", "/healthz/*", "/livez*", "/api/v1/*"]
+BAD_URLS = ["healthz", "/a*b", "", "**"]
 PATHS = ["/healthz", "/healthz/etcd", "/healthz/", "/api", "/apis/apps", "", "/metrics", "*",
          "/livez", "/api/v1/namespaces/default/pods", "/a*b", "/"]
 #: Strings YAML 1.1 (kube-apiserver's reader) types differently from YAML 1.2.
 TRICKY_PLAIN = ["yes", "no", "on", "off", "y", "n", "true", "null", "~", "1", "0x1f", "1e3",
                 "1_000", "2001-01-01", "0o17", ".inf", "-1", "=", "Yes", "NO"]
+
+
+def one_in(n: int) -> st.SearchStrategy:
+    """True about once in ``n`` draws. (Compared with a middle value: hypothesis draws the ends
+    of an integer range far more often than 1/n.)"""
+    return st.integers(0, n - 1).map(lambda value: value == n // 2)
+
+
+def rarely(good: st.SearchStrategy, bad: st.SearchStrategy, n: int = 60) -> st.SearchStrategy:
+    """``good``, and ``bad`` about once in ``n`` draws (one_of picks its branches evenly)."""
+    return one_in(n).flatmap(lambda pick: bad if pick else good)
 
 
 def _any_string(pool: list) -> st.SearchStrategy:
@@ -106,69 +117,68 @@ _WRONG = st.one_of(st.integers(-2, 2), st.booleans(), st.none(), st.just(Pairs([
 def _strings(pool: list, max_size: int = 3) -> st.SearchStrategy:
     """A list of strings, now and then of the wrong type or with a wrong-typed item."""
     good = st.lists(st.sampled_from(pool), max_size=max_size)
-    return st.one_of(*[good] * 30,
-                     st.lists(st.one_of(st.sampled_from(pool), _WRONG, _any_string(pool)), max_size=max_size),
-                     st.sampled_from(pool), _WRONG)
+    return rarely(good, st.one_of(st.lists(st.one_of(st.sampled_from(pool), _WRONG, _any_string(pool)),
+                                           max_size=max_size), st.sampled_from(pool), _WRONG))
 
 
 def _string(pool: list) -> st.SearchStrategy:
-    return st.one_of(*[st.sampled_from(pool)] * 30, _any_string(pool), _WRONG)
+    return rarely(st.sampled_from(pool), st.one_of(_any_string(pool), _WRONG))
 
 
 random_patterns = st.lists(st.sampled_from(["pods", "log", "*", "/"]), min_size=1, max_size=4).map("".join)
-patterns = st.one_of(st.sampled_from(PATTERNS), st.sampled_from(PATTERNS), random_patterns)
+patterns = st.one_of(st.sampled_from(PATTERNS), random_patterns)
 
 
 @st.composite
-def pairs(draw, fields: dict, extra: dict) -> Pairs:
+def pairs(draw, fields: dict, extra: dict, required: tuple = ()) -> Pairs:
     """Some of ``fields`` (name -> strategy) in random order; now and then a field known
     elsewhere (misplaced), an unknown one, or one repeated."""
     names = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=len(fields)))
+    for name in required:
+        if name not in names and not draw(one_in(15)):
+            names.insert(draw(st.integers(0, len(names))), name)
+    if "nonResourceURLs" in names and {"resources", "namespaces"} & set(names) and not draw(one_in(10)):
+        names.remove("nonResourceURLs")   # both is refused; keep it rare
     out = Pairs((name, draw(fields[name])) for name in names)
-    if extra and draw(st.integers(0, 9)) == 0:
+    if extra and draw(one_in(10)):
         name = draw(st.sampled_from(sorted(extra)))
         out.insert(draw(st.integers(0, len(out))), (name, draw(extra[name])))
-    if out and draw(st.integers(0, 14)) == 0:
+    if out and draw(one_in(12)):
         name, _ = out[draw(st.integers(0, len(out) - 1))]
         value = draw(fields[name] if name in fields else extra[name])
         out.insert(draw(st.integers(0, len(out))), (name, value))
     return out
 
 
-levels = st.one_of(*[st.just(level) for level in LEVELS * 3], st.sampled_from(["", "metadata", "All", "none"]),
-                   _WRONG)
-stages = st.one_of(st.lists(st.sampled_from(STAGES), max_size=3), st.lists(st.sampled_from(STAGES), max_size=3),
-                   st.lists(st.sampled_from(STAGES + ("requestReceived", "Done", "")), max_size=2), _WRONG)
-bools = st.one_of(st.booleans(), st.booleans(), st.booleans(), st.none(), st.sampled_from(TRICKY_PLAIN).map(Plain),
-                  st.just("true"))
+levels = rarely(st.sampled_from(LEVELS), st.one_of(st.sampled_from(["", "metadata", "All", "none"]), _WRONG), 20)
+stages = rarely(st.lists(st.sampled_from(STAGES), max_size=3),
+                st.one_of(st.lists(st.sampled_from(STAGES + ("requestReceived", "Done", "")), max_size=2), _WRONG), 15)
+bools = rarely(st.one_of(st.booleans(), st.none()),
+               st.one_of(st.sampled_from(TRICKY_PLAIN).map(Plain), st.just("true")), 15)
 
 GROUP_RESOURCE_FIELDS = {
-    "group": st.one_of(_string(API_GROUPS), st.sampled_from(BAD_API_GROUPS)),
-    "resources": st.one_of(st.lists(patterns, max_size=3), st.lists(patterns, max_size=3), _WRONG),
-    "resourceNames": _strings(OBJECT_NAMES, 2),
+    "group": rarely(_string(API_GROUPS), st.sampled_from(BAD_API_GROUPS), 15),
+    "resources": rarely(st.lists(patterns, max_size=3), _WRONG),
+    "resourceNames": rarely(st.just([]), _strings(OBJECT_NAMES, 2), 3),
 }
 _MISPLACED_IN_RESOURCES = {"verbs": _strings(VERBS), "namespaces": _strings(NAMESPACES), "level": levels,
                            "bogus": st.just(1)}
-group_resources = st.one_of(pairs(GROUP_RESOURCE_FIELDS, _MISPLACED_IN_RESOURCES),
-                            pairs(GROUP_RESOURCE_FIELDS, _MISPLACED_IN_RESOURCES), st.none())
+group_resources = rarely(pairs(GROUP_RESOURCE_FIELDS, _MISPLACED_IN_RESOURCES), st.none(), 15)
 
 RULE_FIELDS = {
     "level": levels,
     "users": _strings(USERS),
     "userGroups": _strings(GROUPS),
     "verbs": _strings(VERBS),
-    "resources": st.one_of(st.lists(group_resources, max_size=3), st.lists(group_resources, max_size=3),
-                           _WRONG),
+    "resources": rarely(st.lists(group_resources, max_size=3), _WRONG),
     "namespaces": _strings(NAMESPACES),
-    "nonResourceURLs": _strings(URLS),
+    "nonResourceURLs": rarely(_strings(URLS), _strings(URLS + BAD_URLS), 20),
     "omitStages": stages,
     "omitManagedFields": bools,
 }
 _MISPLACED_IN_RULE = {"group": _string(API_GROUPS), "resourceNames": _strings(OBJECT_NAMES),
                       "kind": st.just("Policy"), "Level": levels, "nonResourceUrls": _strings(URLS)}
-rules = st.one_of(pairs(RULE_FIELDS, _MISPLACED_IN_RULE), pairs(RULE_FIELDS, _MISPLACED_IN_RULE),
-                  pairs(RULE_FIELDS, _MISPLACED_IN_RULE), pairs(RULE_FIELDS, _MISPLACED_IN_RULE),
-                  st.none())
+rules = rarely(pairs(RULE_FIELDS, _MISPLACED_IN_RULE, ("level",)), st.none(), 30)
 
 
 @st.composite
@@ -186,16 +196,16 @@ def policy_documents(draw) -> Pairs:
         document += [("apiVersion", "audit.k8s.io/v1")]
     elif header == "v1":
         document += [("apiVersion", "audit.k8s.io/v1"), ("kind", "Policy")]
-    if draw(st.integers(0, 3)) == 0:
+    if draw(one_in(4)):
         document.append(("omitStages", draw(stages)))
-    if draw(st.integers(0, 3)) == 0:
+    if draw(one_in(4)):
         document.append(("omitManagedFields", draw(bools)))
-    if draw(st.integers(0, 19)) == 0:
+    if draw(one_in(20)):
         document.append((draw(st.sampled_from(["verbs", "level", "metadata", "spec", "Rules"])),
                          draw(st.one_of(_strings(VERBS), st.just(Pairs([("name", "x")]))))))
-    if draw(st.integers(0, 29)) != 0:
+    if not draw(one_in(30)):
         document.append(("rules", draw(st.lists(rules, min_size=1, max_size=5))))
-    if draw(st.integers(0, 29)) == 0:
+    if draw(one_in(30)):
         document.append(("rules", draw(st.lists(rules, max_size=2))))
     order = draw(st.permutations(range(len(document))))
     return Pairs(document[i] for i in order)
@@ -356,7 +366,7 @@ def command_lines(draw, specs: dict) -> list:
             argv.append([f"--{name}"])
         else:
             argv.append([f"--{name}={value}"])
-    if draw(st.integers(0, 9)) == 0:
+    if draw(one_in(10)):
         argv.append([draw(st.sampled_from(["--audit-log-maxagee=3", "--audit-dynamic-configuration=true",
                                            "--audit-webhook-batch-initial-backoff=5s", "--audit-policy-file=/p",
                                            "--audit-log-path="]))])
@@ -368,10 +378,10 @@ def command_lines(draw, specs: dict) -> list:
                     [f"--{name}" if OTHER_FLAGS[name] == "bool" else f"--{name}=1"])
     if draw(st.booleans()):
         argv = list(draw(st.permutations(argv)))
-    if draw(st.integers(0, 14)) == 0:
+    if draw(one_in(15)):
         name = draw(st.sampled_from([n for n in names if specs[n].kind != "bool"]))
         argv.append([f"--{name}"])        # the value is missing
-    if draw(st.integers(0, 14)) == 0:
+    if draw(one_in(15)):
         argv.insert(draw(st.integers(0, len(argv))), ["--"])
     argv = [arg for token in argv for arg in token]
     return list(argv), other
