@@ -299,6 +299,11 @@ def test_go_duration_refusals(text):
 def test_resolve_keeps_a_found_version_unpinned():
     cfg = config.resolve(target_version="v1.30.4")
     assert cfg.kubernetes_version.minor == 30 and not cfg.version_pinned and cfg.kubeadm_api == "v1beta3"
+    # a cluster newer than this tool knows gets the newest rules it has, never a failure
+    cfg = config.resolve(target_version="v1.38.0-alpha.2")
+    assert cfg.kubernetes_version == versions.DEFAULT_TARGET and not cfg.version_pinned
+    with pytest.raises(InputError, match="too old"):
+        config.resolve(target_version="v1.21.3")
 
 
 def test_a_password_in_the_url_keeps_the_kubeconfig_out_of_a_clusterclass_variable():

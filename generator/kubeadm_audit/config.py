@@ -386,7 +386,7 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
         if version_text is not None:
             version = versions.parse(version_text)
         elif target_version is not None:
-            version = versions.parse_found(target_version)
+            version = versions.target_for(target_version)
         else:
             version = versions.DEFAULT_TARGET
     except InputError as exc:

@@ -79,6 +79,15 @@ DEFAULT_TARGET = KubeVersion(1, NEWEST_MINOR, 0)
 DEFAULT_KUBERNETES_VERSION = str(DEFAULT_TARGET)
 
 
+def target_for(found: str, field: str = "kubernetesVersion") -> KubeVersion:
+    """The rules' target for a version found on a cluster: that version, or for a minor newer
+    than this tool knows, the newest it knows (its rules are the closest there are)."""
+    match = _FOUND.match(str(found).strip())
+    if match and int(match.group(1)) == 1 and int(match.group(2)) > NEWEST_MINOR:
+        return DEFAULT_TARGET
+    return parse_found(found, field)
+
+
 def kubeadm_api(version: KubeVersion, requested: Optional[str] = None) -> str:
     """The kubeadm config API for ``version``; ``requested`` must be one it accepts."""
     accepted = [api for api in KUBEADM_APIS if _accepts(version, api)]

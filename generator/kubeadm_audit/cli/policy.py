@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import click
 
+from kubeadm_audit import versions
 from kubeadm_audit.cli.output import (OUTPUT_OPTION, emit_json, style, terminal_safe,
                                        terminal_safe_data, warn)
 
@@ -68,7 +69,7 @@ def _minor(kubernetes_version: Optional[str]) -> int:
 
 _VERSION_OPTION = click.option(
     "--kubernetes-version", "kubernetes_version", metavar="vX.Y.Z",
-    help="The kube-apiserver version to check against [default: the project's default version].")
+    help=f"The kube-apiserver version to check against [default: 1.{versions.NEWEST_MINOR}, the newest known].")
 
 
 # --- validate ------------------------------------------------------------------------------
