@@ -45,3 +45,33 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     errors = [line for line in lines if "error" in line]
     assert len(errors) == 1, result.stderr
     return errors[0]
+
+
+# --- this machine's /etc/kubernetes is never touched --------------------------------------------
+# Tests that run kubeadm or install a bundle map every node path into temp dirs or a private mount
+# namespace; a path that slips through would write into the real control-plane directory (it
+# happened once: an unmapped patches directory). The whole session fails if the tree changed.
+HOST_KUBERNETES = Path("/etc/kubernetes")
+
+
+def _host_tree() -> list:
+    if not HOST_KUBERNETES.exists():
+        return []
+    found = []
+    for path in sorted(HOST_KUBERNETES.rglob("*")):
+        stat = path.lstat()
+        found.append((str(path), stat.st_mode, stat.st_size, stat.st_mtime_ns))
+    return [(str(HOST_KUBERNETES), HOST_KUBERNETES.exists())] + found
+
+
+def pytest_sessionstart(session):
+    session.config._host_kubernetes = _host_tree()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_host_kubernetes", None)
+    if before is not None and _host_tree() != before:
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: the tests changed this machine's {HOST_KUBERNETES}", red=True)

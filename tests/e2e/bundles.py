@@ -26,6 +26,7 @@ def install(bundle: Path) -> None:
     under the test's temp dir, as the node paths were mapped there)."""
     for line in (bundle / "install.list").read_text().splitlines():
         mode, source, dest = line.split()
+        assert Path(dest).is_relative_to(bundle.parent), f"{dest} is not mapped into the test's node"
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(bundle / source, dest)
         os.chmod(dest, int(mode, 8))
