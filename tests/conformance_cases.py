@@ -181,6 +181,17 @@ _MISPLACED_IN_RULE = {"group": _string(API_GROUPS), "resourceNames": _strings(OB
 rules = rarely(pairs(RULE_FIELDS, _MISPLACED_IN_RULE, ("level",)), st.none(), 30)
 
 
+METADATA_FIELDS = {
+    "name": _string(["audit", "x", ""]), "namespace": _string(["", "kube-system"]),
+    "generation": rarely(st.integers(0, 3), st.one_of(st.just("1"), st.just(1.5), st.just(True),
+                                                      st.sampled_from(["0x10", "1_000", "017"]).map(Plain)), 4),
+    "labels": rarely(st.just(Pairs([("app", "audit")])), st.just(Pairs([("a", 1)])), 6),
+    "annotations": rarely(st.just(Pairs([("note", "x")])), st.just(Pairs([("a", Plain("yes"))])), 6),
+    "finalizers": _strings(["a", "b"]),
+    "creationTimestamp": st.one_of(st.none(), st.just("2024-01-01T00:00:00Z")),
+}
+
+
 @st.composite
 def policy_documents(draw) -> Pairs:
     """A Policy document as written: mostly a right header, 0-5 rules."""
@@ -200,6 +211,8 @@ def policy_documents(draw) -> Pairs:
         document.append(("omitStages", draw(stages)))
     if draw(one_in(4)):
         document.append(("omitManagedFields", draw(bools)))
+    if draw(one_in(8)):
+        document.append(("metadata", draw(pairs(METADATA_FIELDS, {"bogus": st.just(1)}))))
     if draw(one_in(20)):
         document.append((draw(st.sampled_from(["verbs", "level", "metadata", "spec", "Rules"])),
                          draw(st.one_of(_strings(VERBS), st.just(Pairs([("name", "x")]))))))

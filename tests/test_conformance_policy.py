@@ -8,6 +8,7 @@ KUBEADM_AUDIT_CONFORMANCE_EXAMPLES and runs at least 100,000 (policy, request) p
 """
 from __future__ import annotations
 
+import json
 import os
 
 import oracle
@@ -71,7 +72,7 @@ def test_every_policy_and_request_of_the_suite_agrees(request, tmp_path):
     this session did not run are run first, in a subprocess, to record theirs)."""
     ran = {item.path.name for item in request.session.items}
     recorded = oracle.suite_cases(ran, str(tmp_path))
-    cases = [(text, [oracle.json.loads(r) for r in sorted(requests)])
+    cases = [(text, [json.loads(r) for r in sorted(requests)])
              for text, requests in recorded.policies.items()]
     assert len(cases) > 100, "the recorder saw too few policies"
     for version in oracle.ORACLE_VERSIONS:

@@ -66,3 +66,18 @@ def test_text_starting_with_a_brace_is_json_only():
         document.read("{apiVersion: audit.k8s.io/v1, kind: Policy, rules: [{level: None}]}")
     data, _ = document.read("# a comment first makes it YAML\n{apiVersion: audit.k8s.io/v1, rules: [{level: None}]}")
     assert data["rules"] == [{"level": "None"}]
+
+
+@pytest.mark.parametrize("metadata,error", [
+    ("{name: 1}", "metadata.name"), ("{labels: {a: 1}}", "metadata.labels.a"),
+    ("{generation: '1'}", "metadata.generation"), ("{finalizers: [a, 1]}", "metadata.finalizers[1]"),
+    ("{name: x, labels: {a: b}, generation: 0x10, creationTimestamp: null}", None)])
+def test_metadata_is_decoded_as_object_meta(metadata, error):
+    """Found by the oracle: the decoder type-checks metadata's fields too."""
+    _, found = read(f"apiVersion: audit.k8s.io/v1\nkind: Policy\nmetadata: {metadata}\nrules: [{{level: None}}]\n")
+    assert [f.path for f in errors(found)] == ([error] if error else [])
+
+
+def test_unknown_metadata_field_is_a_warning():
+    _, found = read("apiVersion: audit.k8s.io/v1\nkind: Policy\nmetadata: {bogus: 1}\nrules: [{level: None}]\n")
+    assert [(f.path, f.severity) for f in found] == [("metadata.bogus", "warning")]

@@ -129,7 +129,7 @@ def _field(old: Any, new: Any, kind: str, field: tuple, path: str, findings: lis
     if kind == "strings" and isinstance(new, list) and isinstance(old, list):
         return [old[index] if item is None and index < len(old) else _plain(item)
                 for index, item in enumerate(new)]
-    if kind == "mapping" and isinstance(new, _Pairs) and isinstance(old, dict):
+    if kind in ("mapping", "objectMeta", "stringMap") and isinstance(new, _Pairs) and isinstance(old, dict):
         return {**old, **_plain(new)}
     return _plain(new)
 

@@ -49,13 +49,19 @@ REMOVED_API_VERSIONS = {
 }
 
 # Field schemas: name -> kind of value. "strings" = list of strings.
-POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "mapping",
+POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "objectMeta",
                   "rules": "rules", "omitStages": "strings", "omitManagedFields": "bool"}
 RULE_FIELDS = {"level": "string", "users": "strings", "userGroups": "strings",
                 "verbs": "strings", "resources": "groupResources", "namespaces": "strings",
                 "nonResourceURLs": "strings", "omitStages": "strings",
                 "omitManagedFields": "bool"}
 GROUP_RESOURCES_FIELDS = {"group": "string", "resources": "strings", "resourceNames": "strings"}
+#: metav1.ObjectMeta, which the decoder checks like the rest ("any": not checked here).
+OBJECT_META_FIELDS = {"name": "string", "generateName": "string", "namespace": "string", "selfLink": "string",
+                      "uid": "string", "resourceVersion": "string", "generation": "int",
+                      "creationTimestamp": "any", "deletionTimestamp": "any",
+                      "deletionGracePeriodSeconds": "int", "labels": "stringMap", "annotations": "stringMap",
+                      "ownerReferences": "any", "finalizers": "strings", "managedFields": "any"}
 
 #: What dropping a rule-level field does to the rule (for fields misplaced elsewhere).
 _DROPPED_RULE_FIELD = {
@@ -79,6 +85,7 @@ _DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*\Z")
 # Plain scalars that kube-apiserver's YAML 1.1 reader keeps as strings even though
 # our reader marks them ambiguous: timestamps and sexagesimal-looking values.
 _STRINGY_PLAIN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|.*:|=\Z")
+_YAML11_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)\Z")
 _YAML11_BOOLS = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True",
                  "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
 
@@ -254,9 +261,21 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
                                             and type(value) is not str)):
             findings.append(Finding(path, f"must be true or false, not {kind_of(value)} "
                                           f"{_short(value)}", ERROR, DECODE))
-    elif kind == "mapping":
+    elif kind == "any":
+        return
+    elif kind == "int":
+        if isinstance(value, bool) or not (isinstance(value, int) or _YAML11_INT.match(str(value))
+                                           and isinstance(value, str) and type(value) is not str):
+            findings.append(Finding(path, f"must be an integer, not {kind_of(value)} {_short(value)}",
+                                    ERROR, DECODE))
+    elif kind in ("mapping", "objectMeta", "stringMap"):
         if not isinstance(value, dict):
             findings.append(Finding(path, f"must be a mapping, not {kind_of(value)}", ERROR, DECODE))
+        elif kind == "objectMeta":
+            check_fields(value, path, OBJECT_META_FIELDS, findings, "metadata")
+        elif kind == "stringMap":
+            for key, item in value.items():
+                check_type(item, "string", f"{path}.{key}", findings)
     elif not isinstance(value, list):
         hint = f" (write [{_short(value)}])" if kind == "strings" and isinstance(value, str) else ""
         findings.append(Finding(path, f"must be a list, not {kind_of(value)}{hint}: "
