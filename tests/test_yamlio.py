@@ -62,9 +62,9 @@ def test_no_python_objects():
         yamlio.load("!!python/object/apply:os.system ['true']\n")
 
 
-def test_write_atomic_sets_mode_and_leaves_no_temp(tmp_path):
+def test_replace_file_sets_mode_and_leaves_no_temp(tmp_path):
     target = tmp_path / "file.yaml"
-    yamlio.write_atomic(str(target), "a: 1\n", 0o600)
+    yamlio.replace_file(str(target), "a: 1\n", 0o600)
     assert target.read_text() == "a: 1\n"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     assert os.listdir(tmp_path) == ["file.yaml"]

@@ -56,22 +56,22 @@ def load(text: str, source: str) -> Manifest:
         raise InputError(f"expected one Pod document, found {len(documents)}", source=source)
     if not isinstance(documents[0], dict) or documents[0].get("kind") != "Pod":
         kind = documents[0].get("kind") if isinstance(documents[0], dict) else None
-        raise InputError(f"not a Pod (kind {kind!r}): expected the kube-apiserver static Pod manifest",
+        raise InputError(f"not a Pod (kind {repr(kind)[:60]}): expected the kube-apiserver static Pod manifest",
                          source=source, field="kind")
     stream = yamlio.RoundTrip(text, source)
     pod = next(doc for doc in stream.documents if doc is not None)
+    pod_mod.validate(pod, source)
     container = pod_mod.apiserver_container(pod)
     if container is None:
         raise InputError("no kube-apiserver container (by name or command)", source=source,
                          field="spec.containers")
-    command = container.get("command")
-    if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command) or not command:
-        raise InputError("expected a list of strings starting with kube-apiserver", source=source,
-                         field="spec.containers[kube-apiserver].command")
-    for key in ("volumes", "volumeMounts"):
-        holder = pod["spec"] if key == "volumes" else container
-        if holder.get(key) is not None and not isinstance(holder.get(key), list):
-            raise InputError("expected a list", source=source, field=key)
+    index = next(i for i, c in enumerate(pod["spec"]["containers"]) if c is container)
+    command = container.get("command") or []
+    wrong = next((i for i, arg in enumerate(command) if not isinstance(arg, str)), None)
+    if not command or wrong is not None:
+        raise InputError("expected a list of strings starting with kube-apiserver" if wrong is None else
+                         f"expected a string, found {yamlio.kind_of(command[wrong])}", source=source,
+                         field=f"spec.containers[{index}].command" + (f"[{wrong}]" if wrong is not None else ""))
     return Manifest(source, stream, pod, container)
 
 
@@ -122,8 +122,10 @@ def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMa
 def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> Optional[str]:
     if _mounted_as(mount, spec, container):
         return None
-    pod_volumes = spec.setdefault("volumes", [])
-    mounts = container.setdefault("volumeMounts", [])
+    for holder, key in ((spec, "volumes"), (container, "volumeMounts")):
+        if holder.get(key) is None:     # absent, or an empty "volumes:"
+            holder[key] = []
+    pod_volumes, mounts = spec["volumes"], container["volumeMounts"]
     replaced = [m for m in mounts if m.get("name") == mount.name
                 or posixpath.normpath(str(m.get("mountPath", ""))) == mount.mount_path]
     old_names = {m.get("name") for m in replaced} | {mount.name}
@@ -154,7 +156,9 @@ def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMo
     changes = [c for c in (_set_flag(command, name, value) for name, value in args) if c]
     changes += [c for c in (_set_mount(m, spec, manifest.container) for m in mounts) if c]
     if hash_value is not None:
-        metadata = manifest.pod.setdefault("metadata", {})
+        if manifest.pod.get("metadata") is None:
+            manifest.pod["metadata"] = {}
+        metadata = manifest.pod["metadata"]
         annotations = metadata.get("annotations")
         if annotations is None:
             annotations = metadata["annotations"] = {}
@@ -181,13 +185,15 @@ class Report:
     drift: List[str] = field(default_factory=list)      # configured but missing or different
     invalid: List[str] = field(default_factory=list)    # kube-apiserver or the kubelet would refuse
     warnings: List[str] = field(default_factory=list)
+    insecure: List[str] = field(default_factory=list)   # node files others can read that hold secrets
 
     @property
     def ok(self) -> bool:
-        return not self.drift and not self.invalid
+        return not self.drift and not self.invalid and not self.insecure
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "drift": self.drift, "invalid": self.invalid, "warnings": self.warnings}
+        return {"ok": self.ok, "drift": self.drift, "invalid": self.invalid, "insecure": self.insecure,
+                "warnings": self.warnings}
 
 
 def pod_mounts(pod: Any) -> List[HostPathMount]:

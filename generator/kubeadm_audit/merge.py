@@ -352,7 +352,10 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
                          field=f"data.{CONFIGMAP_KEY}")
     target = Target(source, text, stream, docs[0], kubeadm_api(docs[0], inner_source), [],
                     configmap=configmap, inner=inner)
-    name = (configmap.get("metadata") or {}).get("name")
+    metadata = configmap.get("metadata")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InputError(f"expected a mapping, found {yamlio.kind_of(metadata)}", source=source, field="metadata")
+    name = (metadata or {}).get("name")
     if name != "kubeadm-config":
         target.notes.append(f"{source}: the ConfigMap is named {name!r}, not kubeadm-config: kubeadm "
                             "reads only kube-system/kubeadm-config")

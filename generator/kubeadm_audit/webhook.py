@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from kubeadm_audit.config import Webhook
 
@@ -111,3 +111,18 @@ def warnings(hook: Webhook) -> list:
         out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
                    "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")
     return out
+
+
+#: kubeconfig ``user`` fields that hold a secret in the file itself (not a path to one).
+SECRET_FIELDS = ("client-key-data", "token", "password")
+
+
+def inline_secrets(kubeconfig: Any) -> list:
+    """Where a kubeconfig holds a secret (``users[0].user.client-key-data``, ...): such a file must be 0600."""
+    users = kubeconfig.get("users") if isinstance(kubeconfig, dict) else None
+    found = []
+    for index, entry in enumerate(users if isinstance(users, list) else []):
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if isinstance(user, dict):
+            found += [f"users[{index}].user.{key}" for key in SECRET_FIELDS if user.get(key)]
+    return found

@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from kubeadm_audit.errors import InputError
+from kubeadm_audit.errors import ConflictError, InputError
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 #: Expanded node count above which a document is refused (billion laughs).
 MAX_EXPANDED_NODES = 2_000_000
+#: Nesting depth above which a document is refused: the code that walks loaded data
+#: recurses, and no Kubernetes object comes near this (a CRD schema is some 40 deep).
+MAX_DEPTH = 200
+#: Digits above which an integer is refused (Python's own str-to-int limit).
+MAX_INT_DIGITS = 4300
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -101,7 +106,7 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return _MAP
 
     def construct_document(self, node: Any) -> Any:
-        _check_expansion(node)
+        _check_shape(node)
         return super().construct_document(node)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict:
@@ -182,6 +187,14 @@ def _construct_plain(loader: Loader, node: ScalarNode) -> PlainStr:
     return PlainStr(node.value)
 
 
+def _construct_int(loader: Loader, node: ScalarNode) -> Any:
+    if len(node.value) > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number with {len(node.value.lstrip('-'))} digits (at most {MAX_INT_DIGITS})",
+            node.start_mark)
+    return int(node.value)
+
+
 def _construct_float(loader: Loader, node: ScalarNode) -> Any:
     number = float(node.value)
     return number if repr(number) == node.value else PlainStr(node.value)
@@ -197,6 +210,7 @@ def _construct_int(loader: Loader, node: ScalarNode) -> Any:
 
 
 Loader.add_constructor(_PLAIN, _construct_plain)
+Loader.add_constructor(_INT, _construct_int)
 Loader.add_constructor(_FLOAT, _construct_float)
 Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 Loader.add_constructor(_MAP, Loader.construct_yaml_map)
@@ -207,42 +221,76 @@ for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary",
     Loader.yaml_constructors.pop(_tag, None)
 
 
-def _check_expansion(root: Any) -> None:
-    """Refuse documents whose aliases would expand beyond MAX_EXPANDED_NODES."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(root, False)]
+def _check_shape(root: Any) -> None:
+    """Refuse documents nested deeper than MAX_DEPTH, containing themselves, or whose
+    aliases would expand beyond MAX_EXPANDED_NODES (billion laughs): what the code after
+    loading walks must be finite, shallow enough for recursion and bounded in size."""
+    done: dict = {}             # id(node) -> (expanded size, height)
+    open_: set = set()          # ids of the nodes whose subtree is being walked (the ancestors)
+    stack: list = [(root, False)]
     while stack:
-        node, done = stack.pop()
+        node, leaving = stack.pop()
         key = id(node)
-        if key in sizes and not done:
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            done[key] = (1, 1)
             continue
-        children = node.value if isinstance(node, SequenceNode) else (
-            [n for pair in node.value for n in pair] if isinstance(node, MappingNode) else ())
-        if not done:
-            sizes[key] = 0  # marks "in progress"; cycles are counted once
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
+        if leaving:
+            open_.discard(key)
+            size, height = 1, 0
+            for child in children:
+                child_size, child_height = done[id(child)]
+                size += child_size
+                height = max(height, child_height)
+            if size > MAX_EXPANDED_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the document expands to more than {MAX_EXPANDED_NODES} nodes through aliases",
+                    node.start_mark)
+            if height >= MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
+            done[key] = (size, height + 1)
             continue
-        total = 1 + sum(sizes.get(id(child), 0) for child in children)
-        if total > MAX_EXPANDED_NODES:
-            raise yaml.YAMLError(
-                f"document expands to more than {MAX_EXPANDED_NODES} nodes through aliases")
-        sizes[key] = total
+        if key in done:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "an alias refers to a node that contains it (a recursive structure)",
+                    child.start_mark)
+            if id(child) not in done:
+                stack.append((child, False))
 
 
-def _maybe_check(text: str) -> bool:
-    return "&" in text
+def _needs_check(text: str) -> bool:
+    """Whether the text could hold aliases or nest deeper than MAX_DEPTH (else the walk is skipped).
+
+    Each flow level opens with '[' or '{'; a block level needs a deeper indent or a
+    compact '- ' / '? ' entry, so the leading run of those bounds it (two levels a character).
+    """
+    if "&" in text:
+        return True
+    flow = text.count("[") + text.count("{")
+    if flow >= MAX_DEPTH:
+        return True
+    run = max(1, (MAX_DEPTH - flow) // 2 - 1)
+    return re.search(r"^[ \t?-]{%d}" % run, text, re.M) is not None
 
 
 class _FastLoader(Loader):
-    """Same as Loader, for text without anchors (no alias walk needed)."""
+    """Same as Loader, for text that can hold neither aliases nor deep nesting (no walk needed)."""
 
     def construct_document(self, node: Any) -> Any:
         return yaml.constructor.BaseConstructor.construct_document(self, node)
 
 
 def _loader_for(text: str) -> type:
-    return Loader if _maybe_check(text) else _FastLoader
+    return Loader if _needs_check(text) else _FastLoader
 
 
 def _describe(exc: yaml.YAMLError) -> str:
@@ -395,28 +443,26 @@ def literal(text: str) -> Any:
 
 
 # --- files ---------------------------------------------------------------------------------
+#
+# Every write goes through ``commit``, all or nothing: each new file is written and
+# fsynced beside its destination (the same file system, so a destination on another
+# mount works and the rename is atomic), and only when every file is staged are they
+# renamed into place. A failure at any point puts back what was there: the old files
+# are kept as hard links until the end, and directories made on the way are removed.
+# A symlink is followed: its target is edited and the link stays a link. Temporary
+# names start with '.', so the kubelet never runs one found in the manifests directory.
 
-def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
-    """Write via a temp file in the same directory, fsync, then rename into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    import tempfile  # not at module level: the plugin path never writes files
+_TEMP_PREFIX = ".kubeadm-audit-"
 
-    fd, tmp = tempfile.mkstemp(prefix=".kubeadm-audit-", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
+
+class FileChange(NamedTuple):
+    """One file for ``commit`` to write."""
+
+    path: str
+    data: Union[str, bytes]
+    mode: Optional[int] = None      # None: keep the existing file's mode (0644 for a new file)
+    dir_mode: int = 0o755           # for directories that have to be created
+    field: Optional[str] = None     # the option that named the path, for error messages
 
 
 def file_mode(path: str) -> int:
@@ -429,13 +475,244 @@ def file_mode(path: str) -> int:
         return 0o644
 
 
-def replace_file(path: str, data: str | bytes, mode: int) -> None:
-    """Atomically replace ``path`` (creating its directory); a failure is one InputError line."""
+def destination(path: str) -> str:
+    """Where writing ``path`` lands: the final target of a symlink, so the link is kept."""
+    return os.path.realpath(path)
+
+
+def _makedirs(directory: str, mode: int, created: list) -> None:
+    """Make ``directory`` and its missing parents, recording each one made (to undo on failure)."""
+    missing = []
+    while not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            import errno
+
+            raise NotADirectoryError(errno.ENOTDIR, f"{directory} is not a directory")
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for path in reversed(missing):
+        os.mkdir(path, mode)
+        os.chmod(path, mode)    # exactly, whatever the umask
+        created.append(path)
+
+
+def _stage(dest: str, payload: bytes, mode: Optional[int]) -> str:
+    """Write ``payload`` to a new temporary file beside ``dest`` (mode and owner as the old file)."""
+    import stat
+    import tempfile
+
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
-        write_atomic(path, data, mode)
+        old: Optional[os.stat_result] = os.stat(dest)
+    except FileNotFoundError:
+        old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        old = None
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=os.path.dirname(dest))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode if mode is not None else
+                      (stat.S_IMODE(old.st_mode) if old else 0o644))
+            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(handle.fileno(), old.st_uid, old.st_gid)
+                except PermissionError:
+                    pass
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _keep(dest: str) -> Union[str, bytes, None]:
+    """Keep the file about to be replaced (a hard link beside it; its bytes where links fail)."""
+    if not os.path.lexists(dest):
+        return None
+    import secrets
+
+    link = os.path.join(os.path.dirname(dest), f"{_TEMP_PREFIX}{secrets.token_hex(6)}.old")
+    try:
+        os.link(dest, link, follow_symlinks=False)
+        return link
+    except OSError:
+        with open(dest, "rb") as handle:
+            return handle.read()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def read_bytes(path: str) -> Optional[bytes]:
+    """A file's bytes; None when it does not exist (any other failure is an InputError)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
     except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", source=path) from None
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
+
+
+def commit(changes: Sequence[FileChange], expected: Optional[Mapping[str, Optional[bytes]]] = None) -> None:
+    """Write every change or none; a failure is one InputError line and leaves every file as it was.
+
+    ``expected`` maps paths to the content read before the edit (None: absent): when one
+    changed meanwhile, ConflictError and nothing is written (compare-and-swap; ``locked``
+    keeps other kubeadm-audit runs out, this catches everyone else).
+    """
+    staged: list = []        # (change, destination, temporary file)
+    replaced: list = []      # (destination, what was there: link, bytes or None)
+    created: list = []
+    current = changes[0] if changes else FileChange("", b"")
+    try:
+        for change in changes:
+            current = change
+            dest = destination(change.path)
+            _makedirs(os.path.dirname(dest), change.dir_mode, created)
+            payload = change.data.encode("utf-8") if isinstance(change.data, str) else change.data
+            staged.append((change, dest, _stage(dest, payload, change.mode)))
+        for path, content in (expected or {}).items():
+            if read_bytes(destination(path)) != content:
+                raise ConflictError("changed by someone else while kubeadm-audit was editing it: "
+                                    "nothing written; run again", source=path)
+        for change, dest, tmp in staged:
+            current = change
+            kept = _keep(dest)
+            try:
+                os.replace(tmp, dest)
+            except BaseException:
+                if isinstance(kept, str):
+                    _unlink(kept)
+                raise
+            replaced.append((dest, kept))
+    except BaseException as exc:
+        _undo(staged, replaced, created)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write: {exc.strerror or exc}", source=current.path,
+                             field=current.field) from None
+        raise
+    for _dest, kept in replaced:
+        if isinstance(kept, str):
+            _unlink(kept)
+    for directory in dict.fromkeys(os.path.dirname(dest) for _p, dest, _t in staged):
+        _fsync_dir(directory)
+
+
+def _undo(staged: list, replaced: list, created: list) -> None:
+    """Put back what ``commit`` replaced, drop its temporary files and the directories it made."""
+    for dest, kept in reversed(replaced):
+        try:
+            if kept is None:
+                os.unlink(dest)
+            elif isinstance(kept, str):
+                os.replace(kept, dest)
+            else:
+                with open(dest, "wb") as handle:
+                    handle.write(kept)
+        except OSError:
+            pass
+    for _path, _dest, tmp in staged:
+        _unlink(tmp)
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
+def replace_file(path: str, data: Union[str, bytes], mode: Optional[int] = None) -> None:
+    """Atomically replace ``path`` (creating its directory); ``mode`` None keeps the file's mode."""
+    commit([FileChange(path, data, mode)])
+
+
+def write_tree(out_dir: str, files: Iterable[tuple]) -> None:
+    """Write (relative path, text, mode) files under ``out_dir``, all or nothing."""
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError("exists and is not a directory", source=out_dir)
+    if not os.path.isdir(os.path.dirname(out_dir)):
+        raise InputError("parent directory does not exist", source=out_dir)
+    commit([FileChange(os.path.join(out_dir, rel), text, mode) for rel, text, mode in files])
+
+
+#: How long ``locked`` waits for another kubeadm-audit run editing the same file.
+LOCK_TIMEOUT = 120.0
+
+
+class locked:
+    """``with locked(path) as data``: an exclusive lock on ``path`` (its symlink target) for a
+    read-modify-write, and its content.
+
+    The lock is ``flock`` on the file itself, so nothing is left behind. ``commit``
+    replaces the file by rename, so a run that waited re-checks it locked the file now
+    at ``path``, not the one replaced meanwhile.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+
+    def __enter__(self) -> bytes:
+        import fcntl
+        import time
+
+        dest = destination(self.path)
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fd = os.open(dest, os.O_RDONLY)
+            except OSError as exc:
+                raise InputError(f"cannot read: {exc.strerror or exc}", source=self.path) from None
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise InputError("another kubeadm-audit run keeps it locked",
+                                             source=self.path) from None
+                        time.sleep(0.02)
+                now, held = os.stat(dest), os.fstat(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                break
+            os.close(fd)
+        self._fd = fd
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except OSError as exc:
+            self.__exit__()
+            raise InputError(f"cannot read: {exc.strerror or exc}", source=self.path) from None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def decode(data: bytes, source: str) -> str:
+    """Bytes read from a user's file as text (UTF-8)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})", source=source) from None
 
 
 def _fsync_dir(directory: str) -> None:
@@ -473,39 +750,3 @@ def iter_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, str]]:
                     yield path, number, line
             except (OSError, EOFError) as exc:
                 raise InputError(f"cannot read: {exc}", source=path) from None
-
-
-def write_tree(out_dir: str, files: Iterable[tuple]) -> None:
-    """Write (relative path, text, mode) files under ``out_dir``, all or nothing.
-
-    Everything is first written into a temporary directory beside ``out_dir``; only
-    when that succeeded is each file renamed into place.
-    """
-    import shutil
-
-    out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise InputError("exists and is not a directory", source=out_dir)
-    parent = os.path.dirname(out_dir)
-    if not os.path.isdir(parent):
-        raise InputError("parent directory does not exist", source=out_dir)
-    import tempfile
-
-    staging = tempfile.mkdtemp(prefix=".kubeadm-audit-", dir=parent)
-    try:
-        entries = list(files)
-        for rel, text, mode in entries:
-            target = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(target, mode)
-        os.makedirs(out_dir, exist_ok=True)
-        for rel, _text, _mode in entries:
-            destination = os.path.join(out_dir, rel)
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
-            os.replace(os.path.join(staging, rel), destination)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", source=out_dir) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

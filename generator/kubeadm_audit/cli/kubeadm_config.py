@@ -1,7 +1,6 @@
 """``kubeadm-audit kubeadm-config merge``: the audit flags and volumes into an existing config."""
 from __future__ import annotations
 
-
 import click
 
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
@@ -39,12 +38,33 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
     Exit 1 (nothing written) when an audit flag or volume in FILE has another value
     (--force replaces it) or the merged flags would stop kube-apiserver.
     """
-    from kubeadm_audit import bundle, inputs, merge as merge_mod, versions, yamlio
-    from kubeadm_audit.errors import InputError
+    from kubeadm_audit import yamlio
 
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a file, not standard input")
-    text = yamlio.read_text(file)
+    if not in_place:
+        text = yamlio.read_text(file)
+        result, changes = _merged(file, text, force, params)
+        click.echo(result, nl=False)
+        for change in changes:
+            click.echo(f"merged: {change}", err=True)
+        return 0
+    # Read, merge and replace under the file's lock: two runs never lose each other's edit.
+    with yamlio.locked(file) as data:
+        result, changes = _merged(file, yamlio.decode(data, file), force, params)
+        if changes:
+            yamlio.commit([yamlio.FileChange(file, result)], expected={file: data})
+    click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
+    for change in changes:
+        click.echo(f"  {change}")
+    return 0
+
+
+def _merged(file: str, text: str, force: bool, params: dict) -> tuple:
+    """(FILE's text with the audit configuration merged in, the changes made); warns on the way."""
+    from kubeadm_audit import bundle, inputs, merge as merge_mod, versions
+    from kubeadm_audit.errors import InputError
+
     target = merge_mod.load_target(text, file)
     cfg = resolve_for(params, target.kubernetes_version, f"{file}: kubernetesVersion")
     try:
@@ -54,17 +74,6 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
     parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
     changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
                                      cfg.paths.patches_directory)
-    result = merge_mod.render(target) if changes else text
     for message in dict.fromkeys(list(parts.warnings) + target.notes):
         warn(message)
-    if in_place:
-        if changes:
-            yamlio.replace_file(file, result, yamlio.file_mode(file))
-        click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
-        for change in changes:
-            click.echo(f"  {change}")
-        return 0
-    click.echo(result, nl=False)
-    for change in changes:
-        click.echo(f"merged: {change}", err=True)
-    return 0
+    return (merge_mod.render(target) if changes else text), changes

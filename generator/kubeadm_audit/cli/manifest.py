@@ -19,14 +19,6 @@ _OPTIONS = dict(omit=BUNDLE_SHAPE + ("patches_directory",),
 DEFAULT_BACKUP_DIR = "/etc/kubernetes/kubeadm-audit/backups"
 
 
-def _read_bytes(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _backup_dir(backup_dir: str, manifest_path: str) -> str:
     from kubeadm_audit import volumes
     from kubeadm_audit.errors import InputError
@@ -39,17 +31,44 @@ def _backup_dir(backup_dir: str, manifest_path: str) -> str:
     return resolved
 
 
-def _write_backup(directory: str, path: str, text: str, mode: int) -> str:
+def _backup(directory: str, path: str, data: bytes) -> yamlio.FileChange:
+    """The previous manifest, kept with its mode in a private directory outside the manifests directory."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return yamlio.FileChange(os.path.join(directory, f"{os.path.basename(path)}.{stamp}"), data,
+                             yamlio.file_mode(path), dir_mode=0o700, field="--backup-dir")
+
+
+def _node_mode(path: str) -> Optional[int]:
+    """The permission bits of an installed node file (None: absent)."""
+    import stat
+
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def _exposed_secret(path: str) -> Optional[str]:
+    """One line when the kubeconfig at ``path`` holds a key or token and is readable by group or others."""
+    import re
+
+    from kubeadm_audit import webhook
     from kubeadm_audit.errors import InputError
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    target = os.path.join(directory, f"{os.path.basename(path)}.{stamp}")
+    mode = _node_mode(path)
+    data = yamlio.read_bytes(path) if mode is not None and mode & 0o077 else None
+    if data is None:
+        return None
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create: {exc.strerror or exc}", source=directory, field="--backup-dir") from None
-    yamlio.replace_file(target, text, mode)
-    return target
+        fields = webhook.inline_secrets(yamlio.load(data.decode("utf-8", "replace"), path))
+    except InputError:   # not YAML we can read: look for the fields by name
+        fields = [m.group(1) for m in re.finditer(
+            rb"^[ \t-]*(" + b"|".join(f.encode() for f in webhook.SECRET_FIELDS) + rb")[ \t]*:[ \t]*\S", data, re.M)]
+        fields = [f.decode() for f in fields]
+    if not fields:
+        return None
+    return (f"{path} is {mode:04o} but holds {fields[0]}: anyone on the node who can read it has the webhook "
+            "credentials; chmod 0600 (manifest apply --write-files does)")
 
 
 def _node_files(cfg, built) -> list:
@@ -58,16 +77,27 @@ def _node_files(cfg, built) -> list:
     return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in built.files if f.install_to in wanted]
 
 
-def _load(file: str, params: dict):
+def _load(file: str, text: str, params: dict):
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
     from kubeadm_audit import bundle, inputs, manifest as manifest_mod
 
-    text = yamlio.read_text(file)
     parsed = manifest_mod.load(text, file)
     cfg = resolve_for(params, parsed.image_version, f"{file}: image")
     check_not_onto(cfg, params, file, "static Pod manifest")
     built = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
-    return text, parsed, cfg, built
+    return parsed, cfg, built
+
+
+def _webhook_files(cfg, parsed) -> list:
+    """Node paths of the webhook kubeconfig: the configured one and the one the manifest's flag reads."""
+    from kubeadm_audit import flags, manifest as manifest_mod
+
+    found = [cfg.paths.webhook_config_file] if cfg.webhook else []
+    value = flags.effective(flags.parse_command(parsed.container["command"])).get("audit-webhook-config-file")
+    for mount in manifest_mod.pod_mounts(parsed.pod) if value else ():
+        if value == mount.mount_path or value.startswith(mount.mount_path.rstrip("/") + "/"):
+            found.append(mount.host_path + value[len(mount.mount_path):])
+    return list(dict.fromkeys(found))
 
 
 @click.group()
@@ -110,57 +140,66 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
     from kubeadm_audit.errors import ConflictError
 
     backups = _backup_dir(backup_dir, file)
-    text, parsed, cfg, built = _load(file, params)
-    node_files = _node_files(cfg, built)
-    to_write = []
-    for path, content, mode in node_files:
-        installed = _read_bytes(path)
-        if installed == content:
-            continue
-        if write_files:
-            to_write.append((path, content, mode))
-        elif installed is None:
-            missing = (f"{path} does not exist on this node: kube-apiserver would not start. Install "
-                       "the bundle first (make install) or pass --write-files")
-            if not dry_run:
-                raise ConflictError(missing, source=file)
-            warn(missing)
-        else:
-            warn(f"{path} differs from what this configuration generates; kube-apiserver reads the installed "
-                 "file (--write-files replaces it)")
-    hash_value = None
-    if hash_annotation:
-        planned = dict((p, c) for p, c, _ in to_write)
-        hash_value = manifest_mod.config_hash([planned.get(p) or _read_bytes(p) or c for p, c, _ in node_files])
-    changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value)
-    for message in built.warnings:
-        warn(message)
-    stray = manifest_mod.stray_audit_flags(parsed, built.args)
-    if stray:
-        warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
-    new_text = parsed.dump() if changes else text
-    if dry_run:
-        click.echo("".join(difflib.unified_diff(text.splitlines(True), new_text.splitlines(True),
-                                                fromfile=file, tofile=f"{file} (audit)")), nl=False)
-        for path, _content, mode in to_write:
-            click.echo(f"would write {path} ({mode:04o})")
+    # Under the manifest's lock, and all or nothing: the backup, the node files and the manifest.
+    with yamlio.locked(file) as data:
+        text = yamlio.decode(data, file)
+        parsed, cfg, built = _load(file, text, params)
+        node_files = _node_files(cfg, built)
+        installed = {path: yamlio.read_bytes(path) for path, _c, _m in node_files}
+        to_write = []
+        for path, content, mode in node_files:
+            current = _node_mode(path) if installed[path] is not None else None
+            if installed[path] == content and (current is None or not current & ~mode):
+                continue
+            if write_files:
+                # Never looser than the bundle's mode, nor than an installed file's (0640 stays 0640).
+                to_write.append((path, content, mode if current is None else mode & current))
+            elif installed[path] is None:
+                missing = (f"{path} does not exist on this node: kube-apiserver would not start. Install "
+                           "the bundle first (make install) or pass --write-files")
+                if not dry_run:
+                    raise ConflictError(missing, source=file)
+                warn(missing)
+            elif installed[path] == content:
+                warn(_exposed_secret(path) or f"{path} is {current:04o}, the bundle installs it "
+                                                f"{mode:04o} (--write-files sets it)")
+            else:
+                warn(f"{path} differs from what this configuration generates; kube-apiserver reads the "
+                     "installed file (--write-files replaces it)")
+        hash_value = None
+        if hash_annotation:
+            planned = dict((p, c) for p, c, _ in to_write)
+            hash_value = manifest_mod.config_hash([planned.get(p) or installed[p] or c for p, c, _ in node_files])
+        changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value)
+        for message in built.warnings:
+            warn(message)
+        stray = manifest_mod.stray_audit_flags(parsed, built.args)
+        if stray:
+            warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
+        new_text = parsed.dump() if changes else text
+        if dry_run:
+            click.echo("".join(difflib.unified_diff(text.splitlines(True), new_text.splitlines(True),
+                                                    fromfile=file, tofile=f"{file} (audit)")), nl=False)
+            for path, _content, mode in to_write:
+                click.echo(f"would write {path} ({mode:04o})")
+            if not changes and not to_write:
+                click.echo(f"{file}: no change")
+            return 0
         if not changes and not to_write:
             click.echo(f"{file}: no change")
-        return 0
-    if not changes and not to_write:
-        click.echo(f"{file}: no change")
-        return 0
-    mode = yamlio.file_mode(file)
-    backup = _write_backup(backups, file, text, mode) if changes else None
-    for path, content, file_perm in to_write:
-        yamlio.replace_file(path, content, file_perm)
+            return 0
+        backup = _backup(backups, file, data) if changes else None
+        writes = ([backup] if backup else []) + [yamlio.FileChange(p, c, m) for p, c, m in to_write]
+        if changes:
+            writes.append(yamlio.FileChange(file, new_text))
+        yamlio.commit(writes, expected={file: data, **{p: installed[p] for p, _c, _m in to_write}})
+    for path, _content, file_perm in to_write:
         click.echo(f"wrote {path} ({file_perm:04o})")
     if to_write and not changes:
         warn("kube-apiserver reads these files only when it starts: pass --hash-annotation so the "
              "manifest changes and the kubelet restarts it")
     if changes:
-        yamlio.replace_file(file, new_text, mode)
-        click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup}")
+        click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup.path}")
         for change in changes:
             click.echo(f"  {change}")
         warn(manifest_mod.UPGRADE_NOTE)
@@ -187,12 +226,16 @@ def check(file: str, output: str, **params) -> int:
     """
     from kubeadm_audit import manifest as manifest_mod
 
-    _text, parsed, cfg, built = _load(file, params)
+    parsed, cfg, built = _load(file, yamlio.read_text(file), params)
     report = manifest_mod.check(parsed.pod, built.args, built.mounts, cfg.kubernetes_version)
+    for path in _webhook_files(cfg, parsed):
+        exposed = _exposed_secret(path)
+        if exposed:
+            report.insecure.append(exposed)
     recorded = ((parsed.pod.get("metadata") or {}).get("annotations") or {}).get(manifest_mod.HASH_ANNOTATION)
     if recorded:
         node_files = _node_files(cfg, built)
-        contents = [_read_bytes(path) for path, _c, _m in node_files]
+        contents = [yamlio.read_bytes(path) for path, _c, _m in node_files]
         if all(c is not None for c in contents) and manifest_mod.config_hash(contents) != recorded:
             report.drift.append("the audit files changed since the manifest was applied: run "
                                 "'kubeadm-audit manifest apply --hash-annotation' to restart kube-apiserver")
@@ -204,9 +247,12 @@ def check(file: str, output: str, **params) -> int:
         if report.ok:
             click.echo(f"{file}: ok: {len(built.args)} audit flags and {len(built.mounts)} mounts in place")
         else:
-            click.echo(f"{file}: {len(report.drift)} drifted, {len(report.invalid)} invalid")
+            click.echo(f"{file}: {len(report.drift)} drifted, {len(report.invalid)} invalid"
+                       + (f", {len(report.insecure)} insecure" if report.insecure else ""))
             for line in report.drift:
                 click.echo(f"  drift: {line}")
             for line in report.invalid:
                 click.echo(f"  invalid: {line}")
+            for line in report.insecure:
+                click.echo(f"  insecure: {line}")
     return 0 if report.ok else 1

@@ -51,10 +51,7 @@ def install(home: str) -> int:
     except OSError as exc:
         raise InputError(f"cannot create: {exc.strerror or exc}", source=os.path.dirname(target)) from None
     text = kustomize_plugin.script(sys.executable, kustomize_plugin.package_root())
-    try:
-        yamlio.write_atomic(target, text, 0o755)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", source=target) from None
+    yamlio.replace_file(target, text, 0o755)
     _precompile(kustomize_plugin.package_root())
     click.echo(f"installed {target}")
     click.echo(f"plugin home: {os.path.abspath(home)} ({why})")
