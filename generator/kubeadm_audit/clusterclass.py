@@ -32,7 +32,10 @@ _PLACEHOLDER = "https://kubeadm-audit.invalid/server-placeholder"
 
 def template_ref(cluster_class: Mapping, source: str) -> dict:
     """The control-plane template the class names: v1beta1 ``ref``, v1beta2 ``templateRef``."""
-    control_plane = (cluster_class.get("spec") or {}).get("controlPlane") or {}
+    from kubeadm_audit.yamlio import expect
+
+    spec = expect(cluster_class.get("spec"), "mapping", source, "spec") or {}
+    control_plane = expect(spec.get("controlPlane"), "mapping", source, "spec.controlPlane") or {}
     ref = control_plane.get("templateRef") or control_plane.get("ref")
     if not isinstance(ref, Mapping) or not ref.get("name"):
         raise InputError("no control-plane template reference", source=source, field="spec.controlPlane.ref")
@@ -167,7 +170,11 @@ def upsert(cluster_class: MutableMapping, key: str, entry: Mapping, source: str)
     if not isinstance(items, list):
         raise InputError("expected a list", source=source, field=f"spec.{key}")
     for index, item in enumerate(items):
-        if isinstance(item, Mapping) and item.get("name") == entry["name"]:
+        if not isinstance(item, Mapping):
+            from kubeadm_audit.yamlio import kind_of
+
+            raise InputError(f"expected a mapping, found {kind_of(item)}", source=source, field=f"spec.{key}[{index}]")
+        if item.get("name") == entry["name"]:
             if item == entry:
                 return False
             items[index] = dict(entry)

@@ -312,6 +312,8 @@ def read_document(document: Any, source: str) -> dict:
     if document.get("kind") != KIND:
         raise InputError(f"kind must be {KIND} (got {document.get('kind')!r})",
                          source=source, field="kind")
+    if document.get("metadata") is not None and not isinstance(document["metadata"], dict):
+        raise InputError(f"expected a mapping, got {kind_of(document['metadata'])}", source=source, field="metadata")
     spec = document.get("spec")
     if spec is None:
         return {}

@@ -7,6 +7,18 @@ from __future__ import annotations
 from typing import Optional
 
 
+#: Longest message printed: values quoted from hostile input are cut in the middle.
+MAX_MESSAGE = 1000
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` on one line of at most about ``limit`` characters."""
+    text = " ".join(text.splitlines())
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit * 3 // 4]} ...[{len(text) - limit} characters cut]... {text[-limit // 4:]}"
+
+
 class KubeadmAuditError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
 
@@ -20,7 +32,7 @@ class KubeadmAuditError(Exception):
 
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.field) if p]
-        return ": ".join(parts + [self.message])
+        return shorten(": ".join(parts + [self.message]))
 
 
 class InputError(KubeadmAuditError):

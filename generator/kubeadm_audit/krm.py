@@ -66,6 +66,11 @@ def main(argv: Sequence[str]) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 1
+    except (MemoryError, RecursionError) as exc:
+        from kubeadm_audit.cli import _exhausted
+
+        _say("error", _exhausted(exc))
+        return 2
     finally:
         gc.enable()
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Optional
 
-from kubeadm_audit.errors import InputError
-
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
                    "CharDevice", "BlockDevice")
@@ -28,58 +26,39 @@ def is_dns1123_subdomain(name: str) -> bool:
     return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
 
 
-#: YAML 1.1 spellings of booleans, as the kubelet's YAML reader takes them (``readOnly: yes``).
-_YAML11_BOOLS = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-                 "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
-
-
-def _expect(value: Any, kind: str, source: str, where: str, required: bool = False) -> Any:
-    """``value`` if it is of ``kind`` (or null, unless required), as the kubelet's decoder needs; else InputError."""
-    from kubeadm_audit.yamlio import kind_of
-
-    if value is None and not required:
-        return value
-    ok = {"mapping": isinstance(value, Mapping),
-          "list": isinstance(value, list),
-          "string": isinstance(value, str),
-          "boolean": isinstance(value, bool) or (isinstance(value, str) and value in _YAML11_BOOLS)}[kind]
-    if not ok:
-        raise InputError(f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, found {kind_of(value)}",
-                         source=source, field=where)
-    return value
-
-
 def validate(pod: Mapping, source: str) -> None:
     """Check the types of every Pod field the audit edits and checks read; InputError names the first wrong one.
 
     Only those fields: the rest of the manifest is passed through as it was written.
     """
-    metadata = _expect(pod.get("metadata"), "mapping", source, "metadata") or {}
-    annotations = _expect(metadata.get("annotations"), "mapping", source, "metadata.annotations") or {}
+    from kubeadm_audit.yamlio import expect
+
+    metadata = expect(pod.get("metadata"), "mapping", source, "metadata") or {}
+    annotations = expect(metadata.get("annotations"), "mapping", source, "metadata.annotations") or {}
     for key, value in annotations.items():
-        _expect(value, "string", source, f"metadata.annotations[{key}]")
-    spec = _expect(pod.get("spec"), "mapping", source, "spec", required=True)
-    for index, volume in enumerate(_expect(spec.get("volumes"), "list", source, "spec.volumes") or []):
+        expect(value, "string", source, f"metadata.annotations[{key}]")
+    spec = expect(pod.get("spec"), "mapping", source, "spec", required=True)
+    for index, volume in enumerate(expect(spec.get("volumes"), "list", source, "spec.volumes") or []):
         where = f"spec.volumes[{index}]"
-        _expect(volume, "mapping", source, where, required=True)
-        _expect(volume.get("name"), "string", source, f"{where}.name")
-        host = _expect(volume.get("hostPath"), "mapping", source, f"{where}.hostPath") or {}
+        expect(volume, "mapping", source, where, required=True)
+        expect(volume.get("name"), "string", source, f"{where}.name")
+        host = expect(volume.get("hostPath"), "mapping", source, f"{where}.hostPath") or {}
         for key in ("path", "type"):
-            _expect(host.get(key), "string", source, f"{where}.hostPath.{key}")
-    containers = _expect(spec.get("containers"), "list", source, "spec.containers", required=True)
+            expect(host.get(key), "string", source, f"{where}.hostPath.{key}")
+    containers = expect(spec.get("containers"), "list", source, "spec.containers", required=True)
     for c_index, container in enumerate(containers):
         where = f"spec.containers[{c_index}]"
-        _expect(container, "mapping", source, where, required=True)
+        expect(container, "mapping", source, where, required=True)
         for key in ("name", "image"):
-            _expect(container.get(key), "string", source, f"{where}.{key}")
-        _expect(container.get("command"), "list", source, f"{where}.command")
-        for m_index, mount in enumerate(_expect(container.get("volumeMounts"), "list", source,
+            expect(container.get(key), "string", source, f"{where}.{key}")
+        expect(container.get("command"), "list", source, f"{where}.command")
+        for m_index, mount in enumerate(expect(container.get("volumeMounts"), "list", source,
                                                 f"{where}.volumeMounts") or []):
             at = f"{where}.volumeMounts[{m_index}]"
-            _expect(mount, "mapping", source, at, required=True)
+            expect(mount, "mapping", source, at, required=True)
             for key in ("name", "mountPath"):
-                _expect(mount.get(key), "string", source, f"{at}.{key}")
-            _expect(mount.get("readOnly"), "boolean", source, f"{at}.readOnly")
+                expect(mount.get(key), "string", source, f"{at}.{key}")
+            expect(mount.get("readOnly"), "boolean", source, f"{at}.readOnly")
 
 
 def apiserver_container(pod: Any) -> Optional[dict]:

@@ -95,6 +95,27 @@ def kind_of(value: Any) -> str:
     return "a string"
 
 
+#: YAML 1.1 spellings of booleans, which Kubernetes' YAML reader (go-yaml v2) takes as booleans.
+YAML11_BOOLS = frozenset(("y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+                          "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"))
+
+_KINDS = {"mapping": lambda v: isinstance(v, dict),
+          "list": lambda v: isinstance(v, list),
+          "string": lambda v: isinstance(v, str),
+          "boolean": lambda v: isinstance(v, bool) or (isinstance(v, str) and v in YAML11_BOOLS)}
+
+
+def expect(value: Any, kind: str, source: str, field: str, required: bool = False) -> Any:
+    """``value`` when it is a ``kind`` ("mapping", "list", "string", "boolean") or null (unless
+    ``required``); else the InputError naming the field, before any code walks a wrong type."""
+    if value is None and not required:
+        return value
+    if not _KINDS[kind](value):
+        raise InputError(f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, found {kind_of(value)}",
+                         source=source, field=field)
+    return value
+
+
 class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader: YAML 1.2 core canonical scalars, no duplicate keys."""
 

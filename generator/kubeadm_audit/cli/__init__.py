@@ -67,6 +67,12 @@ def _build_group():
     return cli
 
 
+def _exhausted(exc: BaseException) -> str:
+    """The last resort for input that got past the reader's limits: one line, never a traceback."""
+    what = "memory" if isinstance(exc, MemoryError) else "stack (the input nests too deeply)"
+    return f"out of {what} while processing the input"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["krm"]:

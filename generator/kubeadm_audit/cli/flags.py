@@ -31,6 +31,7 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     """
     from kubeadm_audit import flags as flags_mod
     from kubeadm_audit import versions
+    from kubeadm_audit.errors import shorten
 
     version = versions.parse(kubernetes_version, "--kubernetes-version") if kubernetes_version else None
     occurrences = flags_mod.read_command(args)
@@ -43,7 +44,7 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     else:
         for p in problems:
             label = style(f"{p.severity}:", fg="red" if p.severity == "error" else "yellow", bold=True)
-            click.echo(f"{label} {p}")
+            click.echo(f"{label} {shorten(str(p))}")
         if not problems:
             click.echo("ok: kube-apiserver accepts these audit flags")
         if not failed and not flags_mod.backend_enabled(values):

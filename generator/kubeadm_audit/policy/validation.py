@@ -317,6 +317,8 @@ def _misplaced(where: str, name: str) -> Optional[str]:
 # --- small helpers ---------------------------------------------------------------------------
 
 def _hint(value: str, choices: Iterable[str]) -> str:
+    if len(value) > 100:    # no name is that long; difflib on megabytes costs gigabytes
+        return ""
     choices = list(choices)
     for choice in choices:
         if choice.lower() == value.lower():
