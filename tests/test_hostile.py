@@ -309,6 +309,20 @@ def test_hostile_flags(args):
     assert len(result.stdout) < 4000
 
 
+@pytest.mark.parametrize("request_line", ['{"verb": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                          '{"verb": "get", "user": ' + "9" * 5000 + "}", "[1, 2]", "\x00",
+                                          '{"verb": "get"} trailing'],
+                         ids=["deep", "huge-number", "not-an-object", "nul", "trailing"])
+def test_hostile_explain_requests(tmp_path, request_line):
+    policy, requests = tmp_path / "policy.yaml", tmp_path / "requests.jsonl"
+    policy.write_text(yaml.safe_dump(POLICY))
+    requests.write_text('{"verb": "get"}\n' + request_line + "\n")
+    result = invoke(["policy", "explain", "--policy", str(policy), "--requests", str(requests)])
+    assert result.crash is None and result.code == 2, result
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and str(requests) in errors[0] and "line 2" in errors[0], result.stderr
+
+
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

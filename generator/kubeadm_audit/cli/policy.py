@@ -198,6 +198,8 @@ def _parse_request(text: str, source: str, line: Optional[int]):
                          source=source, field=where) from None
     except ValueError as exc:
         raise InputError(f"invalid request: {exc}", source=source, field=where) from None
+    except RecursionError:
+        raise InputError("invalid request JSON: nested too deeply", source=source, field=where) from None
 
 
 def _print_explanation(item, checker) -> None:
