@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, one_error_line, run_cli
 
 COMMANDS = ("generate", "policy validate", "policy lint", "policy explain", "policy simulate",
             "policy show", "flags validate", "kubeadm-config merge", "manifest apply", "manifest check",
@@ -108,3 +108,51 @@ def test_first_document_only_agrees_with_kube_apiserver():
     cases.append(("---\n---\n" + _POLICY.format(level="None"), [request]))   # an empty first document
     found = [problem for version in oracle.ORACLE_VERSIONS for problem in oracle.check_policies(version, cases)]
     assert not found, oracle.report(found)
+
+
+def _log(path, events: int = 20) -> None:
+    import json
+
+    lines = []
+    for i in range(events):
+        lines.append(json.dumps({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"id-{i}",
+            "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/pods", "verb": "list",
+            "user": {"username": "alice", "groups": ["system:authenticated"]},
+            "objectRef": {"resource": "pods", "namespace": "default", "apiVersion": "v1"},
+            "responseStatus": {"code": 200},
+            "requestReceivedTimestamp": f"2026-11-30T10:00:{i:02d}.000000Z",
+            "stageTimestamp": f"2026-11-30T10:00:{i:02d}.100000Z"}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_simulate_takes_the_bundles_policy_and_webhook_settings(tmp_path):
+    import json
+
+    bundle = tmp_path / "zeron"
+    made = run_cli("generate", "--preset", "zeron", "--webhook-server", "https://192.0.2.10:8080",
+                   "--insecure-skip-tls-verify", "--webhook-throttle-qps", "7", "--out", bundle)
+    assert made.returncode == 0, made.stderr
+    log = tmp_path / "audit.log"
+    _log(log)
+    result = run_cli("policy", "simulate", "--bundle", bundle, log, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    hook = json.loads(result.stdout)["policy"]["webhook"]
+    # the zeron preset's --audit-webhook-batch-max-size=1 and the qps given at generate time
+    assert (hook["maxSize"], hook["throttleQps"]) == (1, 7.0)
+    same = run_cli("policy", "simulate", "--policy", bundle / "audit-policy.yaml", log, "-o", "json",
+                   "--webhook-batch-max-size", "1", "--webhook-throttle-qps", "7",
+                   "--webhook-throttle-burst", str(hook["throttleBurst"]))
+    assert json.loads(same.stdout)["policy"]["webhook"] == hook
+    # an option given on the command line wins over the bundle
+    override = run_cli("policy", "simulate", "--bundle", bundle, log, "-o", "json", "--webhook-batch-max-size", "50")
+    assert json.loads(override.stdout)["policy"]["webhook"]["maxSize"] == 50
+
+
+def test_simulate_needs_a_policy_or_a_bundle(tmp_path):
+    log = tmp_path / "audit.log"
+    _log(log, 2)
+    neither = run_cli("policy", "simulate", log)
+    assert neither.returncode == 2 and "--policy FILE or --bundle DIR" in neither.stderr
+    not_bundle = run_cli("policy", "simulate", "--bundle", tmp_path, log)
+    assert not_bundle.returncode == 2 and "not a bundle" in one_error_line(not_bundle)

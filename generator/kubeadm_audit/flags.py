@@ -311,6 +311,11 @@ def _parse_value(spec: FlagSpec, text: str) -> object:
     return parse_go_duration(text)
 
 
+def parse_value(name: str, text: str) -> object:
+    """An audit flag's value as kube-apiserver's flag parsing reads it (ValueError if refused)."""
+    return _parse_value(AUDIT_FLAGS[name], text)
+
+
 def _valid_group_version(text: str, version: versions.KubeVersion) -> Optional[str]:
     if text.count("/") > 1:
         return f"unexpected GroupVersion string: {text}"

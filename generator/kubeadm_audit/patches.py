@@ -6,7 +6,7 @@ default flag; JSON ``add .../-`` appends instead. kubeadm manifests always have
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from kubeadm_audit import flags
 
@@ -20,3 +20,12 @@ def json_patch(args: Sequence[tuple], mounts: Sequence) -> list:
     ops += [{"op": "add", "path": "/spec/volumes/-", "value": m.pod_volume()} for m in mounts]
     ops += [{"op": "add", "path": f"{CONTAINER}/volumeMounts/-", "value": m.volume_mount()} for m in mounts]
     return ops
+
+
+def command_args(ops: Any) -> list:
+    """The arguments a JSON patch appends to kube-apiserver's command (what the Pod will run)."""
+    if not isinstance(ops, list):
+        return []
+    return [str(op["value"]) for op in ops
+            if isinstance(op, dict) and op.get("op") == "add" and op.get("path") == f"{CONTAINER}/command/-"
+            and isinstance(op.get("value"), (str, int, float))]

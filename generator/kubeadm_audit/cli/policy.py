@@ -275,8 +275,11 @@ def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, out
 # --- simulate ------------------------------------------------------------------------------
 
 @policy.command()
-@click.option("--policy", "policy_file", required=True, metavar="FILE", type=click.Path(),
-              help="The policy to replay the log against.")
+@click.option("--policy", "policy_file", metavar="FILE", type=click.Path(),
+              help="The policy to replay the log against [default: the --bundle's policy].")
+@click.option("--bundle", "bundle_dir", metavar="DIR", type=click.Path(),
+              help="A bundle written by 'generate': its policy, and the webhook batching and throttling "
+                   "its kube-apiserver flags set (options given here override them).")
 @click.option("--compare", "compare_file", metavar="FILE", type=click.Path(),
               help="A second policy (e.g. the one in use): what changes between the two.")
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...", type=click.Path())
@@ -295,7 +298,9 @@ def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, out
 @click.option("--webhook-buffer-size", type=click.IntRange(min=1), default=10000, show_default=True,
               help="--audit-webhook-batch-buffer-size to check.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: int,
+@click.pass_context
+def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optional[str],
+             compare_file: Optional[str], logs: tuple, top_n: int,
              webhook_mode: str, webhook_batch_max_size: int, webhook_throttle_qps: float,
              webhook_throttle_burst: int, webhook_throttle_enable: bool, webhook_buffer_size: int,
              output: str) -> int:
@@ -317,11 +322,26 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
       kubeadm-audit policy simulate --policy audit-policy.yaml /var/log/kubernetes/audit/audit.log
       kubeadm-audit policy simulate --policy new.yaml --compare old.yaml audit.log audit-*.log.gz
       zcat audit.log.gz | kubeadm-audit policy simulate --policy p.yaml --webhook-batch-max-size 1 -
+      kubeadm-audit policy simulate --bundle audit/ /var/log/kubernetes/audit/audit.log
     """
     from kubeadm_audit import yamlio
     from kubeadm_audit.errors import InputError
     from kubeadm_audit.policy import simulate as sim_mod
     from kubeadm_audit.policy.checker import Checker
+
+    given = {"max_size": webhook_batch_max_size, "throttle_qps": webhook_throttle_qps,
+             "throttle_burst": webhook_throttle_burst, "throttle_enable": webhook_throttle_enable,
+             "buffer_size": webhook_buffer_size, "mode": webhook_mode}
+    if bundle_dir:
+        policy_file, from_bundle = _bundle_simulation(bundle_dir, policy_file)
+        option_of = {"max_size": "webhook_batch_max_size", "throttle_qps": "webhook_throttle_qps",
+                     "throttle_burst": "webhook_throttle_burst", "throttle_enable": "webhook_throttle_enable",
+                     "buffer_size": "webhook_buffer_size", "mode": "webhook_mode"}
+        for field, value in from_bundle.items():
+            if ctx.get_parameter_source(option_of[field]) == click.core.ParameterSource.DEFAULT:
+                given[field] = value
+    elif not policy_file:
+        raise click.UsageError("give --policy FILE or --bundle DIR")
 
     files = [(policy_file, Checker(_load_policy(policy_file)))]
     if compare_file:
@@ -341,11 +361,7 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
         where = f"; first malformed at {', '.join(result.malformed_at)}" if result.malformed else ""
         raise InputError(f"no audit events to replay ({result.lines} lines, {result.malformed} "
                          f"malformed{where}){legacy}", source=", ".join(logs))
-    settings = sim_mod.WebhookSettings(max_size=webhook_batch_max_size,
-                                       throttle_qps=webhook_throttle_qps,
-                                       throttle_burst=webhook_throttle_burst,
-                                       throttle_enable=webhook_throttle_enable,
-                                       buffer_size=webhook_buffer_size, mode=webhook_mode)
+    settings = sim_mod.WebhookSettings(**given)
     report = sim_mod.report(result, settings, top_n)
     if output == "json":
         emit_json(report)
@@ -355,6 +371,31 @@ def simulate(policy_file: str, compare_file: Optional[str], logs: tuple, top_n: 
         warn(f"{result.malformed} malformed line(s) skipped, first at "
              f"{', '.join(result.malformed_at)}{legacy}")
     return 0
+
+
+def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
+    """The bundle's policy (unless --policy names another) and the WebhookSettings fields its
+    kube-apiserver flags set, read from the bundle's kubeadm patch: the exact command-line
+    additions, whichever route carries them."""
+    import os
+
+    from kubeadm_audit import bundle, flags, patches, yamlio
+    from kubeadm_audit.errors import InputError
+    from kubeadm_audit.policy import simulate as sim_mod
+
+    patch = os.path.join(directory, bundle.PATCHES_DIR, patches.PATCH_FILE)
+    if not os.path.isfile(patch):
+        raise InputError(f"no {bundle.PATCHES_DIR}/{patches.PATCH_FILE}: not a bundle written by "
+                         "'kubeadm-audit generate'", source=directory, field="--bundle")
+    values = flags.effective(flags.parse_command(patches.command_args(yamlio.load_file(patch))))
+    try:
+        settings = sim_mod.webhook_settings(values)
+    except ValueError as exc:
+        raise InputError(str(exc), source=patch) from None
+    if "audit-webhook-config-file" not in values:
+        warn(f"{directory}: the bundle has no webhook backend; the webhook figures assume kube-apiserver's "
+             "defaults")
+    return policy_file or os.path.join(directory, bundle.POLICY_FILE), settings
 
 
 class _Progress:

@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from kubeadm_audit.policy.checker import Checker
 from kubeadm_audit.policy.events import (describe_key, events_for, is_long_running,
@@ -61,6 +61,28 @@ class WebhookSettings:
     throttle_enable: bool = True
     buffer_size: int = 10_000
     mode: str = "batch"
+
+
+#: WebhookSettings field -> the kube-apiserver flag that sets it.
+WEBHOOK_FLAGS = {"max_size": "audit-webhook-batch-max-size", "throttle_qps": "audit-webhook-batch-throttle-qps",
+                 "throttle_burst": "audit-webhook-batch-throttle-burst",
+                 "throttle_enable": "audit-webhook-batch-throttle-enable",
+                 "buffer_size": "audit-webhook-batch-buffer-size", "mode": "audit-webhook-mode"}
+
+
+def webhook_settings(values: Mapping[str, str]) -> dict:
+    """The WebhookSettings fields that kube-apiserver flags (name -> value text) set; a flag
+    kube-apiserver would refuse raises ValueError naming it."""
+    from kubeadm_audit import flags
+
+    out: dict = {}
+    for field, name in WEBHOOK_FLAGS.items():
+        if name in values:
+            try:
+                out[field] = flags.parse_value(name, values[name])
+            except ValueError as exc:
+                raise ValueError(f"--{name}: {exc}") from None
+    return out
 
 
 @dataclass
