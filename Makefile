@@ -26,8 +26,10 @@ help:
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
 	@echo "cluster lifecycle (on a control-plane node; CONFIG=audit.yaml or PRESET/SERVER/CA_FILE as for generate):"
-	@echo "make init BUNDLE=audit [INIT_CONFIG=file]        kubeadm init with the audit config, then verify"
-	@echo "make join-control-plane BUNDLE=audit JOIN_CONFIG=join.yaml   kubeadm join --control-plane, then verify"
+	@echo "make init BUNDLE=audit [INIT_CONFIG=mine.yaml] [KUBEADM_FLAGS=--upload-certs]   the FIRST control-plane node:"
+	@echo "                               kubeadm init with the bundle's config (or a copy of yours with audit merged in), then verify"
+	@echo "make join-control-plane BUNDLE=audit API_SERVER_ENDPOINT=host:6443 TOKEN=... CA_CERT_HASH=sha256:... [CERTIFICATE_KEY=...]"
+	@echo "                               every OTHER control-plane node: kubeadm join --control-plane (or JOIN_CONFIG=join.yaml), then verify"
 	@echo "make reconfigure BUNDLE=audit  existing cluster: merge audit into the kubeadm-config ConfigMap, rebuild this node's apiserver"
 	@echo "make reconfigure-node BUNDLE=audit   the other control-plane nodes, one at a time"
 	@echo "make upgrade BUNDLE=audit UPGRADE=apply K8S_VERSION=v1.35.0 [ROUTE=extraArgs|patches]   (UPGRADE=node on the others)"
@@ -91,6 +93,10 @@ ROUTE        ?= extraArgs
 UPGRADE      ?= apply
 INIT_CONFIG  ?= $(BUNDLE)/kubeadm-config.yaml
 JOIN_CONFIG  ?=
+API_SERVER_ENDPOINT ?=
+TOKEN        ?=
+CA_CERT_HASH ?=
+CERTIFICATE_KEY ?=
 KUBEADM_FLAGS ?=
 ADVERTISE_ADDRESS ?=
 BIND_PORT    ?=
@@ -102,6 +108,11 @@ GIVEN_OPTS    = $(strip $(if $(CONFIG),--config $(CONFIG)) $(if $(PRESET),--pres
 AUDIT_OPTS   ?= $(or $(GIVEN_OPTS),$(if $(wildcard $(BUNDLE)/audit-config.yaml),--bundle $(BUNDLE)))
 
 .PHONY: init join join-control-plane reconfigure reconfigure-node upgrade verify
+
+# Before anything runs: the tools the target calls are on PATH (or KUBEADM=/KUBECTL= name them).
+define CHECK_TOOLS
+for tool in $(1); do command -v "$$tool" >/dev/null 2>&1 || {   echo "$$tool not found: install it (or name it with KUBEADM=/KUBECTL=) before running this target" >&2; exit 2; }; done
+endef
 
 define CHECK_ROUTE
 case "$(ROUTE)" in extraArgs|patches) ;; *) echo "ROUTE must be extraArgs or patches (got '$(ROUTE)')" >&2; exit 2;; esac
@@ -135,26 +146,65 @@ $(KUBEADM) init phase control-plane apiserver --config $(WORK_DIR)/init-phase-ap
 $(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 endef
 
-init: $(VENV)/.installed
-	@$(CHECK_INSTALLED)
-	@test -f $(INIT_CONFIG) || { echo "no kubeadm config at $(INIT_CONFIG)" >&2; exit 2; }
-	$(KUBEADM) init --config $(INIT_CONFIG) $(KUBEADM_FLAGS)
-	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+# The FIRST control-plane node only (the others join). kubeadm never runs without audit: the
+# bundle's own config carries it; any other INIT_CONFIG is copied to WORK_DIR and the audit
+# settings merged into the copy first (ROUTE=extraArgs), or it must name the patches (ROUTE=patches).
+BUNDLE_INIT := $(BUNDLE)/kubeadm-config.yaml
+INIT_USED   := $(if $(filter $(BUNDLE_INIT),$(INIT_CONFIG)),$(INIT_CONFIG),$(if $(filter patches,$(ROUTE)),$(INIT_CONFIG),$(WORK_DIR)/init-config.yaml))
 
-join-control-plane: $(VENV)/.installed
+init: $(VENV)/.installed
+	@$(call CHECK_TOOLS,$(KUBEADM))
 	@$(CHECK_ROUTE)
 	@$(CHECK_INSTALLED)
-	@test -n "$(JOIN_CONFIG)" && test -f "$(JOIN_CONFIG)" || { echo "give JOIN_CONFIG=FILE: a JoinConfiguration with discovery and controlPlane" >&2; exit 2; }
+	@test -f $(INIT_CONFIG) || { echo "no kubeadm config at $(INIT_CONFIG)" >&2; exit 2; }
+ifneq ($(INIT_CONFIG),$(BUNDLE_INIT))
 ifeq ($(ROUTE),patches)
-	@grep -Eq '^ *directory: *"?$(PATCHES_DIR)"?' $(JOIN_CONFIG) || { echo "ROUTE=patches: $(JOIN_CONFIG) must set patches.directory: $(PATCHES_DIR)" >&2; exit 2; }
+	@grep -Eq '^ *directory: *"?$(PATCHES_DIR)"?' $(INIT_CONFIG) || { echo "ROUTE=patches: $(INIT_CONFIG) must set patches.directory: $(PATCHES_DIR), or kubeadm would run without audit" >&2; exit 2; }
+else
+	@mkdir -p $(WORK_DIR)
+	cp $(INIT_CONFIG) $(INIT_USED)
+	$(KA) kubeadm-config merge $(INIT_USED) --in-place $(AUDIT_OPTS)
 endif
-	$(KUBEADM) join --config $(JOIN_CONFIG) $(KUBEADM_FLAGS)
+endif
+	$(KUBEADM) init --config $(INIT_USED) $(KUBEADM_FLAGS)
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
+
+# Every other control-plane node. With JOIN_CONFIG, that file as it is; otherwise a
+# JoinConfiguration written to WORK_DIR (in the bundle's kubeadm API) from the discovery values
+# 'kubeadm token create --print-join-command' prints on the first node, and CERTIFICATE_KEY from
+# 'kubeadm init phase upload-certs --upload-certs' there (or copy the certificates yourself).
+# The audit settings come from the kubeadm-config ConfigMap (ROUTE=extraArgs) or the patches.
+JOIN_USED := $(or $(JOIN_CONFIG),$(WORK_DIR)/join-config.yaml)
+
+join-control-plane: $(VENV)/.installed
+	@$(call CHECK_TOOLS,$(KUBEADM))
+	@$(CHECK_ROUTE)
+	@$(CHECK_INSTALLED)
+ifeq ($(JOIN_CONFIG),)
+	@test -n "$(API_SERVER_ENDPOINT)" -a -n "$(TOKEN)" -a -n "$(CA_CERT_HASH)" || { echo "give API_SERVER_ENDPOINT=host:port TOKEN=<token> CA_CERT_HASH=sha256:<hex> (what 'kubeadm token create --print-join-command' prints on the first control-plane node), or JOIN_CONFIG=FILE" >&2; exit 2; }
+	@mkdir -p $(WORK_DIR)
+	@api=$$(sed -n 's/^apiVersion: *//p' $(BUNDLE_INIT) | head -n 1); \
+	{ printf 'apiVersion: %s\nkind: JoinConfiguration\n' "$$api"; \
+	  $(if $(CERTIFICATE_KEY),printf 'controlPlane:\n  certificateKey: %s\n' '$(CERTIFICATE_KEY)',echo 'controlPlane: {}'); \
+	  printf 'discovery:\n  bootstrapToken:\n    apiServerEndpoint: %s\n    token: %s\n    caCertHashes:\n    - %s\n' \
+	    '$(API_SERVER_ENDPOINT)' '$(TOKEN)' '$(CA_CERT_HASH)'; \
+	  $(if $(filter patches,$(ROUTE)),printf 'patches:\n  directory: %s\n' '$(PATCHES_DIR)';) \
+	} > $(JOIN_USED)
+	@echo "wrote $(JOIN_USED)"
+else
+	@test -f "$(JOIN_CONFIG)" || { echo "no JoinConfiguration at $(JOIN_CONFIG)" >&2; exit 2; }
+endif
+ifeq ($(ROUTE),patches)
+	@grep -Eq '^ *directory: *"?$(PATCHES_DIR)"?' $(JOIN_USED) || { echo "ROUTE=patches: $(JOIN_USED) must set patches.directory: $(PATCHES_DIR)" >&2; exit 2; }
+endif
+	$(KUBEADM) join --config $(JOIN_USED) $(KUBEADM_FLAGS)
 	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 
 # Once per cluster (ROUTE=extraArgs): the ConfigMap, so joins and upgrades keep audit; then this node.
 join: join-control-plane
 
 reconfigure: $(VENV)/.installed
+	@$(call CHECK_TOOLS,$(KUBEADM) $(KUBECTL))
 	@$(CHECK_ROUTE)
 	@$(CHECK_INSTALLED)
 ifeq ($(ROUTE),extraArgs)
@@ -166,6 +216,7 @@ endif
 	$(APISERVER_PHASE)
 
 reconfigure-node: $(VENV)/.installed
+	@$(call CHECK_TOOLS,$(KUBEADM) $(KUBECTL))
 	@$(CHECK_ROUTE)
 	@$(CHECK_INSTALLED)
 	$(APISERVER_PHASE)
@@ -174,6 +225,7 @@ reconfigure-node: $(VENV)/.installed
 # The patches go in as --patches: it works from kubeadm 1.22 on, while upgrade --config is
 # refused by 1.30 and reads only UpgradeConfiguration from 1.31.
 upgrade: $(VENV)/.installed
+	@$(call CHECK_TOOLS,$(KUBEADM) $(KUBECTL))
 	@$(CHECK_ROUTE)
 	@$(CHECK_INSTALLED)
 	@case "$(UPGRADE)" in apply) test -n "$(K8S_VERSION)" || { echo "UPGRADE=apply needs K8S_VERSION=vX.Y.Z" >&2; exit 2; };; \
@@ -190,12 +242,8 @@ upgrade: $(VENV)/.installed
 	$(KUBEADM) upgrade $(UPGRADE) $(if $(filter apply,$(UPGRADE)),$(K8S_VERSION) --yes) $(if $(filter patches,$(ROUTE)),--patches $(PATCHES_DIR)) $(KUBEADM_FLAGS)
 	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 
-# Without CONFIG/PRESET/SERVER/CA_FILE, verify checks against the bundle's own resolved
-# AuditConfig (BUNDLE/audit-config.yaml), so a zeron bundle is not compared with the default preset.
-CHECK_OPTS   ?= $(or $(AUDIT_OPTS),--bundle $(BUNDLE))
-
 verify: $(VENV)/.installed
-	$(KA) manifest check $(MANIFEST) $(CHECK_OPTS)
+	$(KA) manifest check $(MANIFEST) $(AUDIT_OPTS)
 
 # --- conformance with the real k8s.io/apiserver (issue 11; needs Go and the Go module proxy) ---
 # The oracle (conformance/oracle) judges at least 100,000 (policy, request) pairs and 10,000

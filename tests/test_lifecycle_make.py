@@ -285,3 +285,99 @@ def test_the_lifecycle_takes_the_bundles_own_configuration(cluster):
     verify = c.make("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert c.make("verify", "PRESET=recommended").returncode != 0  # described as another preset: drift
+
+
+# --- one cluster, several control-plane nodes (issue 8.3) ----------------------------------------
+
+JOIN_VALUES = ("API_SERVER_ENDPOINT=cp.example.internal:6443", "TOKEN=9a08jv.c0izixklcxtmnze7",
+               "CA_CERT_HASH=sha256:" + "7c" * 32)
+
+
+def test_init_with_your_own_config_merges_audit_into_a_copy_first(installed):
+    c = installed
+    mine = c.tmp / "mine.yaml"
+    original = ("# my cluster\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"
+                "controlPlaneEndpoint: cp.example.internal:6443\n")
+    mine.write_text(original)
+    result = c.make("init", f"INIT_CONFIG={mine}", "KUBEADM_FLAGS=--upload-certs")
+    assert result.returncode == 0, result.stderr
+    copy = c.work / "init-config.yaml"
+    assert c.kubeadm_calls() == [["init", "--config", str(copy), "--upload-certs"]]
+    assert mine.read_text() == original                       # the user's file is untouched
+    merged = yaml.safe_load(copy.read_text())
+    assert merged["controlPlaneEndpoint"] == "cp.example.internal:6443"
+    assert "audit-policy-file" in audit_args(merged)
+    assert copy.read_text().startswith("# my cluster")
+    assert "ok:" in result.stdout
+
+
+def test_init_refuses_before_kubeadm_when_audit_cannot_go_in(installed):
+    c = installed
+    conflicting = c.tmp / "conflict.yaml"
+    conflicting.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n"
+                           "  extraArgs:\n  - name: audit-log-maxage\n    value: '7'\n")
+    refused = c.make("init", f"INIT_CONFIG={conflicting}")
+    assert refused.returncode != 0 and "audit-log-maxage" in refused.stderr
+    no_patches = c.make("init", f"INIT_CONFIG={conflicting}", "ROUTE=patches")
+    assert no_patches.returncode != 0 and "must set patches.directory" in no_patches.stderr
+    assert c.kubeadm_calls() == []
+
+
+def test_join_control_plane_writes_the_join_configuration_from_the_discovery_values(installed):
+    c = installed
+    assert c.make("reconfigure").returncode == 0            # the cluster's ConfigMap carries audit
+    missing = c.make("join-control-plane")
+    assert missing.returncode != 0 and "kubeadm token create --print-join-command" in missing.stderr
+    assert not any(x["argv"][:1] == ["join"] for x in c.calls())
+    result = c.make("join-control-plane", *JOIN_VALUES, "CERTIFICATE_KEY=" + "ab" * 32)
+    assert result.returncode == 0, result.stderr
+    written = c.work / "join-config.yaml"
+    assert c.kubeadm_calls()[-1] == ["join", "--config", str(written)]
+    assert yaml.safe_load(written.read_text()) == {
+        "apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
+        "controlPlane": {"certificateKey": "ab" * 32},
+        "discovery": {"bootstrapToken": {"apiServerEndpoint": "cp.example.internal:6443",
+                                         "token": "9a08jv.c0izixklcxtmnze7",
+                                         "caCertHashes": ["sha256:" + "7c" * 32]}}}
+    assert "ok:" in result.stdout
+    by_patches = c.make("join-control-plane", *JOIN_VALUES, "ROUTE=patches")
+    assert yaml.safe_load(written.read_text())["patches"] == {"directory": str(c.patches)}
+    assert yaml.safe_load(written.read_text())["controlPlane"] == {}
+    assert c.kubeadm_calls()[-1] == ["join", "--config", str(written)] and by_patches.stdout
+
+
+@pytest.mark.parametrize("target, args", [
+    ("init", ()), ("join-control-plane", JOIN_VALUES), ("reconfigure", ()), ("reconfigure-node", ()),
+    ("upgrade", ("UPGRADE=node",)),
+])
+def test_lifecycle_targets_check_their_tools_before_anything(installed, target, args):
+    c = installed
+    for tool in ("kubeadm", "kubectl"):
+        names = {"KUBEADM": "kubeadm", "KUBECTL": "kubectl", tool.upper(): f"no-such-{tool}"}
+        result = c.make(target, *args, *(f"{k}={v}" for k, v in names.items()))
+        if tool == "kubectl" and target in ("init", "join-control-plane"):
+            continue                                        # they do not call kubectl
+        assert result.returncode != 0 and f"no-such-{tool} not found" in result.stderr, (tool, result.stderr)
+        assert c.calls() == [] and not (c.work / "join-config.yaml").exists()
+
+
+@pytest.mark.parametrize("pin, route", [("KUBERNETES_V1BETA4", "extraArgs"), ("KUBERNETES_V1BETA4", "patches"),
+                                        ("KUBERNETES_V1BETA3", "extraArgs")])
+def test_real_kubeadm_accepts_the_join_configuration_make_writes(tmp_path, pin, route):
+    import realk8s
+
+    version = realk8s.pinned(pin)
+    kubeadm = realk8s.binary("kubeadm", version)
+    c = Cluster(tmp_path)
+    c.bundle = tmp_path / "versioned"
+    made = subprocess.run([sys.executable, "-m", "kubeadm_audit", "generate", "--kubernetes-version", version,
+                           "--kubeadm-route", route, "--out", str(c.bundle)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert c.make("install").returncode == 0
+    c.make("join-control-plane", *JOIN_VALUES, "CERTIFICATE_KEY=" + "ab" * 32, f"ROUTE={route}")
+    written = c.work / "join-config.yaml"
+    assert c.kubeadm_calls() == [["join", "--config", str(written)]]
+    checked = subprocess.run([str(kubeadm), "config", "validate", "--config", str(written)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert "WARNING" not in checked.stderr.replace("could not fetch a Kubernetes version", "")
