@@ -248,7 +248,7 @@ verify: $(VENV)/.installed
 # --- conformance with the real k8s.io/apiserver (issue 11; needs Go and the Go module proxy) ---
 # The oracle (conformance/oracle) judges at least 100,000 (policy, request) pairs and 10,000
 # kube-apiserver command lines against our engine; prints the counts and any disagreement.
-CONFORMANCE_EXAMPLES ?= 700
+CONFORMANCE_EXAMPLES ?= 900
 
 .PHONY: conformance
 conformance: $(VENV)/.installed-test

@@ -81,3 +81,10 @@ def test_metadata_is_decoded_as_object_meta(metadata, error):
 def test_unknown_metadata_field_is_a_warning():
     _, found = read("apiVersion: audit.k8s.io/v1\nkind: Policy\nmetadata: {bogus: 1}\nrules: [{level: None}]\n")
     assert [(f.path, f.severity) for f in found] == [("metadata.bogus", "warning")]
+
+
+def test_json_repeated_keys_inside_metadata_are_repeated_fields():
+    """Found by the oracle: the strict decoder sees repeats inside metadata and its maps too."""
+    _, found = document.read(HEAD + '"metadata": {"annotations": {"a": "x"}, "annotations": {"a": "x"}, '
+                                    '"labels": {"b": "1", "b": "2"}}, "rules": [{"level": "None"}]}')
+    assert [f.path for f in found] == ["metadata.annotations", "metadata.labels.b"]

@@ -25,7 +25,7 @@ from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
 #: Go fields that are pointers (JSON null makes them nil again): omitManagedFields on a rule.
 _POINTER_FIELDS = {("rule", "omitManagedFields")}
 _SCHEMAS = {"policy": validation.POLICY_FIELDS, "rule": validation.RULE_FIELDS,
-            "resources": validation.GROUP_RESOURCES_FIELDS}
+            "resources": validation.GROUP_RESOURCES_FIELDS, "metadata": validation.OBJECT_META_FIELDS}
 _ITEM_SCHEMA = {"rules": "rule", "groupResources": "resources"}
 
 
@@ -62,12 +62,20 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value with objects as dicts (the last occurrence of a key wins)."""
+def _plain(value: Any, path: str = "", findings: Optional[list] = None) -> Any:
+    """A JSON value with objects as dicts (the last occurrence of a key wins); with
+    ``findings``, repeated keys are reported (the strict decoder sees them in typed values,
+    not in the unknown fields it skips)."""
     if isinstance(value, _Pairs):
-        return {key: _plain(item) for key, item in value}
+        out: dict = {}
+        for key, item in value:
+            where = f"{path}.{key}" if path else key
+            if findings is not None and key in out:
+                findings.append(repeated(where, key))
+            out[key] = _plain(item, where, findings)
+        return out
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [_plain(item, f"{path}[{index}]", findings) for index, item in enumerate(value)]
     return value
 
 
@@ -129,9 +137,11 @@ def _field(old: Any, new: Any, kind: str, field: tuple, path: str, findings: lis
     if kind == "strings" and isinstance(new, list) and isinstance(old, list):
         return [old[index] if item is None and index < len(old) else _plain(item)
                 for index, item in enumerate(new)]
-    if kind in ("mapping", "objectMeta", "stringMap") and isinstance(new, _Pairs) and isinstance(old, dict):
-        return {**old, **_plain(new)}
-    return _plain(new)
+    if kind == "objectMeta" and isinstance(new, _Pairs):
+        return _struct(old if isinstance(old, dict) else None, new, "metadata", path, findings)
+    if kind in ("mapping", "stringMap") and isinstance(new, _Pairs) and isinstance(old, dict):
+        return {**old, **_plain(new, path, findings)}   # Go decodes into the existing map
+    return _plain(new, path, findings)
 
 
 def dedupe(findings: list) -> list:
