@@ -66,12 +66,13 @@ def receiver(pki):
 
 @pytest.fixture
 def apiserver(binaries, etcd, pki, who, tmp_path):
-    """apiserver(audit_flags, name, ready=True) -> (ApiServer, None once ready (or with ready=False,
-    once serving) or its exit code)."""
+    """apiserver(audit_flags, name, ready=True, version) -> (ApiServer, None once ready (or with
+    ready=False, once serving) or its exit code)."""
     started: List[ApiServer] = []
 
-    def start(audit_flags, name: str = "apiserver", ready: bool = True):
-        server = ApiServer(binaries["kube-apiserver"], tmp_path / name, etcd, pki, list(audit_flags))
+    def start(audit_flags, name: str = "apiserver", ready: bool = True, version: str = KUBERNETES):
+        binary = binaries["kube-apiserver"] if version == KUBERNETES else realk8s.binary("kube-apiserver", version)
+        server = ApiServer(binary, tmp_path / name, etcd, pki, list(audit_flags))
         started.append(server)
         return server, server.wait(who.admin, ready=ready)
 

@@ -1,15 +1,20 @@
 """kube-apiserver starts exactly when `policy validate` and `flags validate` say it would.
 
 Each case is started for real: a refusal is kube-apiserver exiting, an acceptance is it serving
-(which it does only after loading the policy and validating the flags). The expectation column records what upstream does (so a case
-where the tool and kube-apiserver agree on the wrong answer still fails).
+(which it does only after loading the policy and validating the flags). The expectation column
+records what upstream does (so a case where the tool and kube-apiserver agree on the wrong answer
+still fails). Version rules are checked against the older pinned release too (v1beta3's).
 """
 from __future__ import annotations
 
 import textwrap
 
 import pytest
+import realk8s
 from bundles import KUBERNETES, kubeadm_audit
+
+#: The older release the version rules are checked against (kubeadm's v1beta3 pin, < 1.36).
+OLDER = realk8s.pinned("KUBERNETES_V1BETA3")
 
 # (id, policy rules or whole document, kube-apiserver v1.37 accepts it)
 POLICIES = [
@@ -36,7 +41,13 @@ POLICIES = [
     ("omitManagedFields not a bool", "omitManagedFields: maybe\nrules:\n- level: Metadata\n", False),
     ("kind is not Policy", None, False),
     ("apiVersion unknown", None, False),
+    ("audit.k8s.io/v1beta1 (refused from 1.24)", None, False),
 ]
+#: The cases whose answer depends on the version, for the older release: (id, accepted by it).
+OLDER_CASES = [("valid catch-all", True), ("resources[].group '*' (valid from 1.36)", False),
+               ("resources[].group '*' with resources (valid from 1.36)", False),
+               ("mis-indented verbs (dropped, not refused)", True), ("subresource wildcards", True),
+               ("audit.k8s.io/v1beta1 (refused from 1.24)", False)]
 
 
 def policy_text(case_id: str, body: str) -> str:
@@ -44,17 +55,29 @@ def policy_text(case_id: str, body: str) -> str:
         return "apiVersion: audit.k8s.io/v1\nkind: Config\nrules:\n- level: Metadata\n"
     if case_id == "apiVersion unknown":
         return "apiVersion: audit.k8s.io/v9\nkind: Policy\nrules:\n- level: Metadata\n"
+    if case_id.startswith("audit.k8s.io/v1beta1"):
+        return "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n"
     return "apiVersion: audit.k8s.io/v1\nkind: Policy\n" + body
 
 
 @pytest.mark.parametrize("case_id,body,accepted", POLICIES, ids=[c[0] for c in POLICIES])
 def test_policy_validate_agrees_with_kube_apiserver(case_id, body, accepted, tmp_path, apiserver):
+    check_policy(case_id, body, accepted, KUBERNETES, tmp_path, apiserver)
+
+
+@pytest.mark.parametrize("case_id,accepted", OLDER_CASES, ids=[c[0] for c in OLDER_CASES])
+def test_policy_validate_follows_the_version_as_the_older_kube_apiserver(case_id, accepted, tmp_path, apiserver):
+    body = {c[0]: c[1] for c in POLICIES}[case_id]
+    check_policy(case_id, body, accepted, OLDER, tmp_path, apiserver)
+
+
+def check_policy(case_id: str, body: str, accepted: bool, version: str, tmp_path, apiserver) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(policy_text(case_id, body))
-    validate = kubeadm_audit("policy", "validate", "--kubernetes-version", KUBERNETES, policy)
+    validate = kubeadm_audit("policy", "validate", "--kubernetes-version", version, policy)
     assert validate.returncode in (0, 1), validate.stderr
     server, exited = apiserver([f"--audit-policy-file={policy}", f"--audit-log-path={tmp_path / 'audit.log'}"],
-                                ready=False)
+                                ready=False, version=version)
     started = exited is None
     assert (validate.returncode == 0) == started, (
         f"policy validate exit {validate.returncode} ({validate.stdout.strip()}), but kube-apiserver "
