@@ -100,6 +100,7 @@ def generate(tmp: Path, receiver_url: str, pki, *options: str, mtls: bool = Fals
     result = kubeadm_audit("generate", "--kubernetes-version", KUBERNETES, "--webhook-server", receiver_url,
                            "--ca-file", pki.ca, *client, "--policy-path", policy,
                            "--webhook-config-path", webhook, "--log-path", log,
+                           "--patches-dir", node / "etc/kubernetes/kubeadm-audit/patches",
                            *options, "--out", tmp / "bundle", "-o", "json")
     assert result.returncode == 0, result.stderr
     bundle = tmp / "bundle"
