@@ -206,7 +206,9 @@ def test_clusterconfiguration_documents_map_shape():
     documents, report, _ = run(fixture_docs("clusterconfiguration.yaml"))
     assert report.exit_code == 0, report.results
     cluster = documents[0].obj
-    assert cluster["metadata"] == {"name": "cluster-configuration"}
+    assert cluster["metadata"]["name"] == "cluster-configuration"
+    assert set(cluster["metadata"]) == {"name", "annotations"}
+    assert set(cluster["metadata"]["annotations"]) == {"kubeadm-audit.dev/managed"}
     assert cluster["apiServer"]["extraArgs"]["authorization-mode"] == "Node,RBAC"
     assert "audit-webhook-config-file" in cluster["apiServer"]["extraArgs"]
     assert not documents[1].changed

@@ -4,6 +4,7 @@ Every test runs the real command as a subprocess.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import yaml
@@ -73,8 +74,10 @@ def test_krm_injects_and_keeps_untouched_items_byte_for_byte(tmp_path):
     doc = yaml.safe_load(out)
     assert doc["kind"] == "ResourceList" and doc["apiVersion"] == "config.kubernetes.io/v1"
     kcp = doc["items"][1]
-    assert kcp["metadata"]["annotations"] == {"internal.config.kubernetes.io/path": "apps/cp.yaml",
-                                              "internal.config.kubernetes.io/id": "8"}
+    annotations = kcp["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if k != "kubeadm-audit.dev/managed"} == {
+        "internal.config.kubernetes.io/path": "apps/cp.yaml", "internal.config.kubernetes.io/id": "8"}
+    assert "audit-policy-file" in json.loads(annotations["kubeadm-audit.dev/managed"])["args"]
     args = kcp["spec"]["kubeadmConfigSpec"]["clusterConfiguration"]["apiServer"]["extraArgs"]
     assert args["profiling"] == "false"
     assert args["audit-policy-file"] == "/etc/kubernetes/audit/audit-policy.yaml"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 from typing import List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
-from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.errors import ForceableConflict, InputError
 
 GROUP = "controlplane.cluster.x-k8s.io"
 
@@ -163,12 +163,20 @@ def is_ours(entry: Mapping, owner: str, marker: str) -> bool:
 
 
 def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, marker: str,
-                force: bool, source: str, prefix: str) -> List[str]:
+                force: bool, source: str, prefix: str, owned: Optional[dict] = None) -> tuple:
     """Upsert ``entries`` into ``spec.files`` by path; other files stay as they are.
 
-    A file at one of our paths that kubeadm-audit did not write is a conflict unless
-    ``force``: the audit flags name that path, so one of the two would lose.
+    ``owned`` maps the paths an earlier run wrote to the digest of the entry it wrote
+    (:func:`ownership.digest`): such an entry, while unchanged, is replaced or, when no
+    longer wanted, removed. Without a record, an entry whose content carries ``marker``
+    or that reads one of this owner's Secrets counts as ours (written before records
+    existed). Any other file at one of our paths is a conflict unless ``force``: the
+    audit flags name that path, so one of the two would lose. Returns (changes, the
+    new ``owned`` mapping).
     """
+    from kubeadm_audit.ownership import digest
+
+    owned = dict(owned or {})
     where = f"{prefix}files"
     files = spec.get("files")
     if files is not None and not isinstance(files, list):
@@ -177,32 +185,60 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
     for index, item in enumerate(current):
         if not isinstance(item, Mapping):
             raise InputError("expected a file mapping", source=source, field=f"{where}[{index}]")
+
+    def ours(item: Mapping, path: str) -> bool:
+        if path in owned:
+            return digest(item) == owned[path]
+        return is_ours(item, owner, marker)
+
     edits: list = []
     changes: List[str] = []
+    new: dict = {}
     for entry in entries:
         path = posixpath.normpath(str(entry["path"]))
         found = [i for i, item in enumerate(current) if posixpath.normpath(str(item.get("path") or "")) == path]
         if not found:
             edits.append(("append", None, entry))
             changes.append(f"{where}: added {path}")
+            new[path] = digest(entry)
             continue
         index = found[0]
         if dict(current[index]) == dict(entry):
+            if ours(current[index], path):
+                new[path] = digest(entry)
             continue
-        if not force and not is_ours(current[index], owner, marker):
-            raise ConflictError(f"{where}[{index}] already writes {path}, which the audit configuration "
-                                "needs for its own file; move it, or force to replace it",
-                                source=source)
+        if not force and not ours(current[index], path):
+            raise ForceableConflict(f"{where}[{index}] already writes {path}, which the audit configuration "
+                                    "needs for its own file; move it", source=source)
         edits.append(("replace", index, entry))
         changes.append(f"{where}: replaced {path}")
+        new[path] = digest(entry)
+    gone = [i for i, item in enumerate(current)
+            if posixpath.normpath(str(item.get("path") or "")) in owned
+            and posixpath.normpath(str(item.get("path") or "")) not in new
+            and ours(item, posixpath.normpath(str(item.get("path") or "")))]
     for action, index, entry in edits:
         if action == "append":
             current.append(dict(entry))
         else:
             current[index] = dict(entry)
+    for index in reversed(gone):
+        changes.append(f"{where}: removed {posixpath.normpath(str(current[index].get('path')))}")
+        del current[index]
     if files is None and current:
         spec["files"] = current
-    return changes
+    return changes, new
+
+
+def referenced_secrets(entries: Sequence[Mapping]) -> List[str]:
+    """Names of the Secrets ``files[]`` entries read with ``contentFrom``."""
+    names = []
+    for entry in entries:
+        source = entry.get("contentFrom")
+        secret = source.get("secret") if isinstance(source, Mapping) else None
+        if isinstance(secret, Mapping) and secret.get("name"):
+            names.append(str(secret["name"]))
+    return list(dict.fromkeys(names))
 
 
 def secrets_to_prune(secrets: Sequence[Mapping], owner_kind: str, owner: str, namespace: Optional[str],

@@ -20,7 +20,7 @@ import copy
 from typing import Any, List, Mapping, MutableMapping, Optional, Sequence
 
 from kubeadm_audit import capi
-from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 
 GROUP = "cluster.x-k8s.io"
 KIND = "ClusterClass"
@@ -92,7 +92,7 @@ class _Planner:
             return
         for name, value in entries:
             if name in current and str(current[name]) != value and not self.force:
-                raise ConflictError(f"{'.'.join(parts)}.{name} is {current[name]!r} in the template but the "
+                raise ForceableConflict(f"{'.'.join(parts)}.{name} is {current[name]!r} in the template but the "
                                     f"audit configuration sets {value!r}", source=self.source)
             if current.get(name) != value:
                 self.ops.append({"op": "add", "path": _pointer(list(parts) + [name]), "value": value})

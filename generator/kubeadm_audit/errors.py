@@ -43,3 +43,11 @@ class ConflictError(KubeadmAuditError):
     """The requested change conflicts with what is already there: exit 1."""
 
     exit_code = 1
+
+
+class ForceableConflict(ConflictError):
+    """A value kubeadm-audit did not set stands where it writes; forcing replaces it.
+
+    The message says what clashes; each entry point adds how to force in its own
+    words (``--force`` on the command line, an annotation on the function config).
+    """

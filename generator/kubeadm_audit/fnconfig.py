@@ -7,10 +7,20 @@ so it is set with annotations on the AuditConfig (a ConfigMap uses plain keys):
 ==================================  ==================  =============================================
 annotation                          ConfigMap key       meaning
 ==================================  ==================  =============================================
-``kubeadm-audit.dev/mode``          ``mode``            ``inject`` (default) or ``generate``
+``kubeadm-audit.dev/mode``          ``mode``            ``inject`` (default), ``generate``, or
+                                                        ``remove``: take out what kubeadm-audit set
+                                                        (its ownership records say what)
 ``kubeadm-audit.dev/force``         ``force``           ``"true"``: replace conflicting audit flags,
                                                         volumes and files instead of failing
+``kubeadm-audit.dev/allow-external- ``allow-external-   ``"true"``: read files named by the spec
+files``                             files``             (``webhook.clientKey``, ...) from outside the
+                                                        function config's directory
 ==================================  ==================  =============================================
+
+A function runs on whatever package it is given, and what it reads it may embed in
+its output (a client key goes into a Secret). So the files the spec names must lie
+inside the function config's directory (after resolving symlinks; absolute paths and
+``..`` that leave it are refused) unless the AuditConfig opts in explicitly.
 
 In generate mode the Secret takes the function config's ``metadata.name`` and
 ``metadata.namespace`` (ConfigMap keys ``name`` and ``namespace``).
@@ -28,13 +38,14 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from kubeadm_audit import config as config_mod
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.transform import MODES, Settings
+from kubeadm_audit.transform import FORCE_ANNOTATION, MODES, Settings
 
 ANNOTATION_PREFIX = "kubeadm-audit.dev/"
 MODE_ANNOTATION = ANNOTATION_PREFIX + "mode"
-FORCE_ANNOTATION = ANNOTATION_PREFIX + "force"
+EXTERNAL_FILES_ANNOTATION = ANNOTATION_PREFIX + "allow-external-files"
+ANNOTATIONS = (MODE_ANNOTATION, FORCE_ANNOTATION, EXTERNAL_FILES_ANNOTATION)
 #: ConfigMap keys that are settings, not spec fields.
-SETTING_KEYS = ("mode", "force", "name", "namespace")
+SETTING_KEYS = ("mode", "force", "name", "namespace", "allow-external-files")
 PACKAGE_PATH = "internal.config.kubernetes.io/package-path"
 CONFIG_PATHS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")
 
@@ -57,14 +68,13 @@ def read(document: Any, source: str) -> FunctionConfig:
         return _from_configmap(document, meta, source, base)
     spec = config_mod.read_document(document, source)
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
-    unknown = [key for key in annotations if str(key).startswith(ANNOTATION_PREFIX)
-               and key not in (MODE_ANNOTATION, FORCE_ANNOTATION)]
+    unknown = [key for key in annotations if str(key).startswith(ANNOTATION_PREFIX) and key not in ANNOTATIONS]
     if unknown:
-        raise InputError(f"unknown annotation (known: {MODE_ANNOTATION}, {FORCE_ANNOTATION})",
+        raise InputError(f"unknown annotation (known: {', '.join(ANNOTATIONS)})",
                          source=source, field=f"metadata.annotations.{unknown[0]}")
     settings = _settings(annotations.get(MODE_ANNOTATION), annotations.get(FORCE_ANNOTATION),
-                         meta.get("name"), meta.get("namespace"), source,
-                         f"metadata.annotations.{MODE_ANNOTATION}", f"metadata.annotations.{FORCE_ANNOTATION}")
+                         annotations.get(EXTERNAL_FILES_ANNOTATION), meta.get("name"), meta.get("namespace"),
+                         source, *(f"metadata.annotations.{key}" for key in ANNOTATIONS))
     return FunctionConfig(dict(spec), settings, source, base)
 
 
@@ -78,22 +88,25 @@ def _package_dir(meta: Mapping) -> Optional[str]:
     return posixpath.normpath(posixpath.join(str(package), posixpath.dirname(str(path))))
 
 
-def _settings(mode: Any, force: Any, name: Any, namespace: Any, source: str,
-              mode_field: str, force_field: str) -> Settings:
+def _settings(mode: Any, force: Any, external: Any, name: Any, namespace: Any, source: str,
+              mode_field: str, force_field: str, external_field: str) -> Settings:
     mode_text = "inject" if mode in (None, "") else str(mode)
     if mode_text not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)} (got {mode_text!r})", source=source, field=mode_field)
-    if force in (None, "", False, "false"):
-        forced = False
-    elif force in (True, "true"):
-        forced = True
-    else:
-        raise InputError(f"must be \"true\" or \"false\" (got {force!r})", source=source, field=force_field)
-    settings = Settings(mode=mode_text, force=forced, name=str(name or "kubeadm-audit"),
-                        namespace=str(namespace) if namespace else None)
+    settings = Settings(mode=mode_text, force=_flag(force, source, force_field),
+                        allow_external_files=_flag(external, source, external_field),
+                        name=str(name or "kubeadm-audit"), namespace=str(namespace) if namespace else None)
     if mode_text == "generate":
         _check_secret_names(settings, source, mode_field)
     return settings
+
+
+def _flag(value: Any, source: str, field: str) -> bool:
+    if value in (None, "", False, "false"):
+        return False
+    if value in (True, "true"):
+        return True
+    raise InputError(f"must be \"true\" or \"false\" (got {value!r})", source=source, field=field)
 
 
 def _check_secret_names(settings: Settings, source: str, mode_field: str) -> None:
@@ -132,8 +145,8 @@ def _from_configmap(document: Mapping, meta: Mapping, source: str, base: Optiona
                                  field=f"data.{key}")
             node = child
         node[parts[-1]] = _value(raw, source, f"data.{key}")
-    settings = _settings(data.get("mode"), data.get("force"), data.get("name"), data.get("namespace"),
-                         source, "data.mode", "data.force")
+    settings = _settings(data.get("mode"), data.get("force"), data.get("allow-external-files"), data.get("name"),
+                         data.get("namespace"), source, "data.mode", "data.force", "data.allow-external-files")
     return FunctionConfig(spec, settings, f"{source} (ConfigMap data; keys are spec fields)", base)
 
 
@@ -153,3 +166,35 @@ def _value(raw: Any, source: str, field: str) -> Any:
     if collection or (not isinstance(value, str) and (value is None or isinstance(value, (bool, int, float)))):
         return value
     return raw
+
+
+def file_references(spec: Mapping[str, Any], base: str, allow_external: bool, source: str) -> dict:
+    """``spec`` with its file paths made absolute against ``base``, each checked to stay inside it.
+
+    ``base`` is the function config's directory. A path that leaves it -- absolute,
+    through ``..``, or through a symlink -- is refused (InputError naming the field)
+    unless ``allow_external``: the function would otherwise read, and embed in its
+    output, whatever file the package points at (``webhook.clientKey: ../host-secrets/...``).
+    """
+    import os
+
+    from kubeadm_audit import inputs, volumes
+
+    resolved = inputs.absolutize(spec, base)
+    if allow_external:
+        return resolved
+    root = os.path.realpath(base)
+    for section, key in inputs.FILE_FIELDS:
+        given = (spec.get(section) or {}).get(key) if isinstance(spec.get(section), Mapping) else None
+        if not isinstance(given, str) or not given:
+            continue
+        real = os.path.realpath(resolved[section][key])
+        if not volumes.is_within(real, root):
+            how = "an absolute path" if os.path.isabs(given) else (
+                "through a symlink" if volumes.is_within(os.path.normpath(resolved[section][key]), root)
+                else "through '..'")
+            raise InputError(f"{given!r} is outside the function config's directory {root} ({how}): a function "
+                             "reads files only from its own package, since what it reads may end up in its output; "
+                             "move the file next to the function config, or opt in with the annotation "
+                             f"{EXTERNAL_FILES_ANNOTATION}: \"true\"", source=source, field=f"spec.{section}.{key}")
+    return resolved

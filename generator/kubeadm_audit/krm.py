@@ -23,8 +23,12 @@ usage: kubeadm-audit krm                      KRM function: a ResourceList on st
 
 The function config is an AuditConfig (kubeadm-audit.dev/v1alpha1), or with kpt's
 '-- key=value' form a ConfigMap whose keys are spec fields (webhook.server=https://...).
-Annotations on the AuditConfig: kubeadm-audit.dev/mode: inject|generate,
-kubeadm-audit.dev/force: "true".
+Annotations on the AuditConfig: kubeadm-audit.dev/mode: inject|generate|remove,
+kubeadm-audit.dev/force: "true" (replace audit values someone else set),
+kubeadm-audit.dev/allow-external-files: "true" (read spec files from outside the
+function config's directory). What the function sets it records on each target
+(annotation kubeadm-audit.dev/managed), so a changed config converges and
+mode remove takes out exactly that.
 
 Targets: Cluster API KubeadmControlPlane(Template) v1beta1/v1beta2, the
 kube-system/kubeadm-config ConfigMap and kubeadm ClusterConfiguration documents.
@@ -118,10 +122,11 @@ def _krm(text: str) -> int:
         auditor = _Auditor(fn)
         report = transform.run(rl.items, auditor, fn.settings, _new_document)
         results, code = list(report.results), report.exit_code
-        if not code:
+        if not code and fn.settings.mode != "remove":
             auditor.check()
     except KubeadmAuditError as exc:
-        results, code = [transform.result("error", str(exc))], exc.exit_code
+        results, code = [transform.result("error", transform.error_message(exc))], exc.exit_code
+    results = _in_config_words(results)
     if code:
         rl = resourcelist.ResourceList(text)   # the input as it came: nothing half-done goes out
     sys.stdout.write(rl.render(results))
@@ -142,6 +147,44 @@ def _new_document(obj: dict) -> Any:
     return Document(obj=obj, source=f"{obj.get('kind')} {obj.get('metadata', {}).get('name')}")
 
 
+_OPTION = None
+
+
+def _in_config_words(results: Sequence[dict]) -> List[dict]:
+    """Messages in the function config's words: the AuditConfig field for a command-line option.
+
+    The configuration checks are shared with the command line, whose messages name its
+    options (``--ca-file``); a pipeline user has only the AuditConfig. The option table
+    (and click with it) is imported only when a message names one.
+    """
+    import re
+
+    global _OPTION
+    if _OPTION is None:
+        _OPTION = re.compile(r"(?<![\w-])--(?!audit-)[a-z][a-z-]*[a-z]")
+    if not any(_OPTION.search(str(entry.get("message", ""))) for entry in results):
+        return list(results)
+    from kubeadm_audit.cli.options import CONFIG_OPTIONS
+
+    fields = {decl.split("/")[0]: f"spec.{path}" for _name, decls, path, _kwargs in CONFIG_OPTIONS for decl in decls}
+    fields.update({"--no-log": "spec.log: null", "--config": "the function config",
+                   "--force": f'the annotation {transform_force()}: "true"'})
+
+    def reword(text: str) -> str:
+        text = text.replace("--no-log / log: null", "--no-log")
+        text = _OPTION.sub(lambda m: fields.get(m.group(0), m.group(0)), text)
+        return re.sub(r"(\S+) \(\1\)", r"\1", text)
+
+    return [{**entry, "message": reword(str(entry["message"]))} if "message" in entry else entry
+            for entry in results]
+
+
+def transform_force() -> str:
+    from kubeadm_audit.transform import FORCE_ANNOTATION
+
+    return FORCE_ANNOTATION
+
+
 # --- legacy exec plugin -------------------------------------------------------------------
 
 def _legacy(text: str, args: List[str]) -> int:
@@ -160,10 +203,11 @@ def _legacy(text: str, args: List[str]) -> int:
                          f"'generators:' annotate it {fnconfig.MODE_ANNOTATION}: generate)", source=path)
     auditor = _Auditor(fn)
     report = transform.run(documents, auditor, fn.settings, _new_document)
-    _report(report.results)
+    _report(_in_config_words(report.results))
     if report.exit_code:
         return report.exit_code
-    auditor.check()
+    if fn.settings.mode != "remove":
+        auditor.check()
     sys.stdout.write(resourcelist.join_stream(documents))
     return 0
 
@@ -179,10 +223,10 @@ class _Auditor:
     """
 
     def __init__(self, fn: Any) -> None:
-        from kubeadm_audit import inputs
+        from kubeadm_audit import fnconfig
 
         base = fn.base_dir or os.environ.get("KUSTOMIZE_PLUGIN_CONFIG_ROOT") or os.getcwd()
-        self.spec = inputs.absolutize(fn.spec, base)
+        self.spec = fnconfig.file_references(fn.spec, base, fn.settings.allow_external_files, fn.source)
         self.source = fn.source
         self.pinned = "kubernetesVersion" in self.spec
         self.cache: Dict[Optional[str], Any] = {}

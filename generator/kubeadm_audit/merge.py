@@ -16,8 +16,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
-from kubeadm_audit import flags, kubeadm, versions, volumes, yamlio
-from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit import flags, kubeadm, ownership, versions, volumes, yamlio
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
 
 SHAPES = ("map", "list")
@@ -101,67 +101,125 @@ class _Plan:
 
 def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Sequence[HostPathMount],
                      shape: str, force: bool = False, *, source: Optional[str] = None,
-                     prefix: str = "") -> List[str]:
+                     prefix: str = "", record: Optional[ownership.Record] = None,
+                     record_path: str = "") -> List[str]:
     """Put ``args`` and ``mounts`` into ``cluster.apiServer.extraArgs`` / ``extraVolumes`` in place.
 
     ``shape`` is "map" (kubeadm v1beta3, CAPI v1beta1) or "list" (kubeadm v1beta4, CAPI
-    v1beta2). An audit flag already set to another value, or an extraVolume sharing our
-    name or mountPath with other content, is a conflict (ConflictError naming both
-    values) unless ``force`` replaces it. Existing entries stay where they are; no empty
-    list or duplicate name is ever created. Returns the changes made ([] = nothing to do).
-    ``prefix`` (e.g. "spec.kubeadmConfigSpec.clusterConfiguration.") makes field names exact.
+    v1beta2). ``record`` says what an earlier run set (see :mod:`ownership`): those values,
+    while unchanged, are updated freely, and removed when no longer wanted -- so merging
+    nothing (``args=()``, ``mounts=()``) takes out exactly what was added. An audit flag or
+    extraVolume someone else set to another value is a conflict (ForceableConflict naming
+    both values) unless ``force`` replaces it. ``record`` is updated in place to what this
+    merge set. Existing entries stay where they are; no empty list or duplicate name is
+    ever created; shared (aliased) YAML nodes are copied before the edit, never written
+    through. Returns the changes made ([] = nothing to do). ``prefix`` (e.g.
+    "spec.kubeadmConfigSpec.clusterConfiguration.") makes field names exact in messages;
+    ``record_path`` is where ``cluster`` sits relative to the record's object.
     """
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}")
     if not isinstance(cluster, MutableMapping):
         raise InputError(f"expected a mapping, got {yamlio.kind_of(cluster)}", source=source, field=prefix.rstrip(".") or None)
+    record = ownership.Record() if record is None else record
     where = f"{prefix}apiServer"
     api_server = _container(cluster, "apiServer", MutableMapping, where, source)
+    if api_server is not None:
+        for key in ("extraArgs", "extraVolumes"):
+            if key in api_server:
+                yamlio.unshare(cluster, ("apiServer", key))
+        api_server = yamlio.unshare(cluster, ("apiServer",))
     holder: MutableMapping = {} if api_server is None else api_server
     plan = _Plan()
+    created = list(record.created)
+    new_args: dict = {}
+    new_volumes: dict = {}
     if shape == "map":
-        _plan_map_args(plan, holder, args, force, f"{where}.extraArgs", source)
+        _plan_map_args(plan, holder, args, force, f"{where}.extraArgs", source, record.args, new_args)
     else:
-        _plan_list_args(plan, holder, args, force, f"{where}.extraArgs", source)
-    _plan_volumes(plan, holder, mounts, force, f"{where}.extraVolumes", source)
+        _plan_list_args(plan, holder, args, force, f"{where}.extraArgs", source, record.args, new_args)
+    _plan_volumes(plan, holder, mounts, force, f"{where}.extraVolumes", source, record.volumes, new_volumes)
     if plan.conflicts:
-        raise ConflictError("; ".join(plan.conflicts) + " (--force replaces them with the audit configuration's "
-                            "values)", source=source)
+        raise ForceableConflict("; ".join(plan.conflicts), source=source)
     if plan.edits and api_server is None:
         cluster["apiServer"] = holder
+        created.append(f"{record_path}apiServer")
+    for key in ("extraArgs", "extraVolumes"):
+        if key not in holder:
+            path = f"{record_path}apiServer.{key}"
+            plan.edits.append(lambda k=key, p=path: created.append(p) if k in holder else None)
     for edit in plan.edits:
         edit()
+    record.args, record.volumes = new_args, new_volumes
+    record.created = drop_emptied(cluster, created, record_path, plan.changes, prefix)
     return plan.changes
 
 
+def drop_emptied(root: MutableMapping, created: List[str], record_path: str, changes: List[str],
+                 message_prefix: str = "") -> List[str]:
+    """Remove the containers kubeadm-audit created (``created``, paths below ``record_path``) that are
+    now empty, deepest first; return the ``created`` entries still standing."""
+    kept = []
+    for path in sorted(dict.fromkeys(created), key=lambda p: -p.count(".")):
+        if not path.startswith(record_path) or path.startswith("<"):
+            kept.append(path)
+            continue
+        keys = path[len(record_path):].split(".")
+        parent: Any = root
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, Mapping) else None
+        if not isinstance(parent, MutableMapping) or keys[-1] not in parent:
+            continue
+        value = parent[keys[-1]]
+        if isinstance(value, (Mapping, list)) and not value:
+            del parent[keys[-1]]
+            changes.append(f"{message_prefix}{'.'.join(keys)}: removed (empty)")
+            continue
+        kept.append(path)
+    return [p for p in dict.fromkeys(created) if p in kept]
+
+
 def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
-                   where: str, source: Optional[str]) -> None:
+                   where: str, source: Optional[str], owned: Mapping[str, str], new: dict) -> None:
     extra = _container(api_server, "extraArgs", MutableMapping, where, source,
                        " (this API version takes extraArgs as a map of name: value)")
     target: MutableMapping = {} if extra is None else extra
     start = len(plan.edits)
+    wanted = dict(args)
     for name, value in args:
         if name not in target:
             plan.add(f"{where}: added {name}={value}", lambda n=name, v=value: target.__setitem__(n, v))
+            new[name] = value
             continue
         current = target[name]
+        ours = name in owned and _text(current) == owned[name]
         if _text(current) == value:
             if not isinstance(current, str):
                 plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
                          lambda n=name, v=value: target.__setitem__(n, v))
+            if ours:
+                new[name] = value
             continue
-        if not force:
+        if not ours and not force:
             plan.conflicts.append(f"{where}.{name} is {_text(current)!r} in the file but the audit "
-                                  f"configuration sets {value!r}")
+                                  f"configuration sets {value!r}" + _changed_since(name, owned))
             continue
         plan.add(f"{where}: replaced {name}={_text(current)} with {value}",
                  lambda n=name, v=value: target.__setitem__(n, v))
+        new[name] = value
+    for name, value in owned.items():
+        if name not in wanted and name in target and _text(target[name]) == value:
+            plan.add(f"{where}: removed {name}={value}", lambda n=name: target.__delitem__(n))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
 
 
+def _changed_since(name: str, owned: Mapping[str, str]) -> str:
+    return f" (kubeadm-audit had set {owned[name]!r}; it was changed since)" if name in owned else ""
+
+
 def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
-                    where: str, source: Optional[str]) -> None:
+                    where: str, source: Optional[str], owned: Mapping[str, str], new: dict) -> None:
     extra = _container(api_server, "extraArgs", list, where, source,
                        " (this API version takes extraArgs as a list of {name, value})")
     target: list = [] if extra is None else extra
@@ -169,28 +227,48 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
         if not isinstance(entry, Mapping) or "name" not in entry:
             raise InputError("expected a {name, value} entry", source=source, field=f"{where}[{index}]")
     start = len(plan.edits)
+    wanted = dict(args)
     for name, value in args:
         same = [entry for entry in target if _text(entry.get("name")) == name]
         if not same:
             plan.add(f"{where}: added {name}={value}",
                      lambda n=name, v=value: target.append({"name": n, "value": v}))
+            new[name] = value
             continue
         values = [_text(entry.get("value")) for entry in same]
+        ours = name in owned and all(v == owned[name] for v in values)
         if all(v == value for v in values):
             for entry in same:
                 if not isinstance(entry.get("value"), str):
                     plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
                              lambda e=entry, v=value: e.__setitem__("value", v))
+            if ours:
+                new[name] = value
             continue
-        if not force:
+        if not ours and not force:
             other = next(v for v in values if v != value)
             plan.conflicts.append(f"{where}[{name}] is {other!r} in the file but the audit configuration "
-                                  f"sets {value!r}")
+                                  f"sets {value!r}" + _changed_since(name, owned))
             continue
         plan.add(f"{where}: replaced {name}={', '.join(values)} with {value}",
                  lambda s=same, v=value: _replace_entries(target, s, {**s[0], "value": v}))
+        new[name] = value
+    for name, value in owned.items():
+        if name in wanted:
+            continue
+        mine = [entry for entry in target if _text(entry.get("name")) == name and _text(entry.get("value")) == value]
+        if mine:
+            plan.add(f"{where}: removed {name}={value}", lambda m=mine: _delete_entries(target, m))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
+
+
+def _delete_entries(target: list, entries: Sequence) -> None:
+    for entry in entries:
+        for index, candidate in enumerate(target):
+            if candidate is entry:
+                del target[index]
+                break
 
 
 def _replace_entries(target: list, old: Sequence, new: Mapping) -> None:
@@ -202,40 +280,53 @@ def _replace_entries(target: list, old: Sequence, new: Mapping) -> None:
         for key, value in new.items():
             if key not in first or first[key] != value or type(first[key]) is not type(value):
                 first[key] = value
-    for entry in old[1:]:
-        for index, candidate in enumerate(target):
-            if candidate is entry:
-                del target[index]
-                break
+    _delete_entries(target, old[1:])
 
 
 def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[HostPathMount], force: bool,
-                  where: str, source: Optional[str]) -> None:
+                  where: str, source: Optional[str], owned: Mapping[str, dict], new: dict) -> None:
     extra = _container(api_server, "extraVolumes", list, where, source)
     target: list = [] if extra is None else extra
     for index, entry in enumerate(target):
         if not isinstance(entry, Mapping):
             raise InputError("expected a HostPathMount mapping", source=source, field=f"{where}[{index}]")
+
+    def ours(entry: Mapping) -> bool:
+        name = _text(entry.get("name"))
+        return name in owned and _volume_fields(entry) == _volume_fields(owned[name])
+
     start = len(plan.edits)
+    wanted = {mount.name for mount in mounts}
     for mount in mounts:
-        ours = mount.kubeadm()
-        wanted = _volume_fields(ours)
+        ours_entry = mount.kubeadm()
+        wanted_fields = _volume_fields(ours_entry)
         clashing = [entry for entry in target
                     if _text(entry.get("name")) == mount.name
                     or _volume_fields(entry)[1] == posixpath.normpath(mount.mount_path)]
         if not clashing:
-            plan.add(f"{where}: added {_describe_volume(ours)}", lambda o=ours: target.append(dict(o)))
+            plan.add(f"{where}: added {_describe_volume(ours_entry)}", lambda o=ours_entry: target.append(dict(o)))
+            new[mount.name] = dict(ours_entry)
             continue
         # The same mount under another name is the same mount: nothing to do.
-        if len(clashing) == 1 and _volume_fields(clashing[0]) == wanted:
+        if len(clashing) == 1 and _volume_fields(clashing[0]) == wanted_fields:
+            if _text(clashing[0].get("name")) == mount.name and mount.name in owned:
+                new[mount.name] = dict(ours_entry)
             continue
-        if not force:
-            other = next((e for e in clashing if _volume_fields(e) != wanted), clashing[-1])
+        if not force and not all(ours(entry) or _volume_fields(entry) == wanted_fields for entry in clashing):
+            other = next((e for e in clashing if _volume_fields(e) != wanted_fields and not ours(e)), clashing[-1])
             plan.conflicts.append(f"{where}: {_describe_volume(other)} in the file clashes with the audit "
-                                  f"volume {_describe_volume(ours)}")
+                                  f"volume {_describe_volume(ours_entry)}")
             continue
         plan.add(f"{where}: replaced {', '.join(_describe_volume(e) for e in clashing)} with "
-                 f"{_describe_volume(ours)}", lambda c=clashing, o=ours: _replace_entries(target, c, o))
+                 f"{_describe_volume(ours_entry)}", lambda c=clashing, o=ours_entry: _replace_entries(target, c, o))
+        new[mount.name] = dict(ours_entry)
+    for name, recorded in owned.items():
+        if name in wanted:
+            continue
+        mine = [entry for entry in target if _text(entry.get("name")) == name
+                and _volume_fields(entry) == _volume_fields(recorded)]
+        if mine:
+            plan.add(f"{where}: removed {_describe_volume(mine[0])}", lambda m=mine: _delete_entries(target, m))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraVolumes", target))
 
@@ -333,7 +424,9 @@ def load_target(text: str, source: str) -> Target:
         raise InputError("kubeadm documents mix v1beta3 and v1beta4 and there is no ClusterConfiguration",
                          source=source, field="apiVersion")
     api = apis.pop()
-    cluster: MutableMapping = {"apiVersion": f"{kubeadm.GROUP}/{api}", "kind": CLUSTER_KIND}
+    from ruamel.yaml.comments import CommentedMap
+
+    cluster: MutableMapping = CommentedMap([("apiVersion", f"{kubeadm.GROUP}/{api}"), ("kind", CLUSTER_KIND)])
     return Target(source, text, stream, cluster, api, [], added_cluster=True)
 
 
@@ -362,28 +455,64 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
     return target
 
 
+#: ``created`` entry for a ClusterConfiguration document kubeadm-audit appended to a file.
+ADDED_DOCUMENT = "<document>"
+
+
+def read_record(target: Target) -> ownership.Record:
+    """What an earlier merge set here: the ConfigMap's (or the document's) annotation, else our comment line."""
+    holder = target.configmap if target.configmap is not None else target.cluster
+    if target.configmap is not None or isinstance(target.cluster.get("metadata"), Mapping):
+        return ownership.read_annotation(holder, target.source)
+    return ownership.read_comment(target.cluster, target.source)
+
+
+def _write_record(target: Target, record: ownership.Record) -> bool:
+    if target.configmap is not None or isinstance(target.cluster.get("metadata"), Mapping):
+        holder = target.configmap if target.configmap is not None else target.cluster
+        yamlio.unshare(holder, ("metadata", "annotations"))
+        return ownership.write_annotation(holder, record, target.source)
+    before = ownership.read_comment(target.cluster, target.source).encode()
+    ownership.write_comment(target.cluster, record)
+    return before != record.encode()
+
+
 def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-                 version: versions.KubeVersion, force: bool = False,
+                 version: Optional[versions.KubeVersion], force: bool = False,
                  patches_directory: Optional[str] = None) -> List[str]:
     """Merge into the target's ClusterConfiguration, then check the flags kube-apiserver will get.
 
     Returns the changes; warnings are added to ``target.notes``. Raises before any edit
     on conflicts, and ConflictError (after planning, before rendering) when the merged
-    flags would stop kube-apiserver.
+    flags would stop kube-apiserver. With nothing to merge (``args=()``, ``mounts=()``,
+    ``version`` None) it removes what the record says an earlier merge added.
     """
+    import copy
+
     shape = "map" if target.api == "v1beta3" else "list"
+    record = read_record(target)
     probe = _copy(target.cluster)
-    merge_api_server(probe, args, mounts, shape, force, source=target.source, prefix=target.field_prefix)
-    target.notes.extend(check_audit_flags(api_server_args(probe), api_server_mounts(probe), version,
-                                          target.source, f"{target.field_prefix}apiServer.extraArgs"))
+    merge_api_server(probe, args, mounts, shape, force, source=target.source, prefix=target.field_prefix,
+                     record=copy.deepcopy(record))
+    if version is not None:
+        target.notes.extend(check_audit_flags(api_server_args(probe), api_server_mounts(probe), version,
+                                              target.source, f"{target.field_prefix}apiServer.extraArgs"))
     if patches_directory:
         target.notes.extend(_patch_warnings(target, patches_directory))
     target.notes.extend(_unquoted_warnings(target, probe))
     changes = merge_api_server(target.cluster, args, mounts, shape, force, source=target.source,
-                               prefix=target.field_prefix)
-    if changes and target.added_cluster:
-        target.stream.documents.append(target.cluster)
-        changes.insert(0, f"added a {CLUSTER_KIND} document ({kubeadm.GROUP}/{target.api})")
+                               prefix=target.field_prefix, record=record)
+    if target.added_cluster:
+        if changes:
+            target.stream.documents.append(target.cluster)
+            changes.insert(0, f"added a {CLUSTER_KIND} document ({kubeadm.GROUP}/{target.api})")
+            record.created.append(ADDED_DOCUMENT)
+    elif ADDED_DOCUMENT in record.created and set(target.cluster) <= {"apiVersion", "kind"}:
+        target.stream.documents[:] = [doc for doc in target.stream.documents if doc is not target.cluster]
+        changes.append(f"removed the {CLUSTER_KIND} document kubeadm-audit had added")
+        return changes
+    if _write_record(target, record) and not changes:
+        changes.append(f"updated the ownership record ({ownership.ANNOTATION})")
     return changes
 
 

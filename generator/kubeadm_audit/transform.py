@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import capi
-from kubeadm_audit.errors import InputError, KubeadmAuditError
+from kubeadm_audit.errors import ForceableConflict, InputError, KubeadmAuditError
 
 KUBEADM_GROUP = "kubeadm.k8s.io"
 KUBEADM_CONFIGMAP = ("kube-system", "kubeadm-config")
@@ -36,7 +36,9 @@ TARGETS = {
 #: Text that must appear in a candidate of these kinds before it is worth parsing.
 TEXT_HINTS = {"configmap": KUBEADM_CONFIGMAP[1], "secret": capi.OWNER_ANNOTATION}
 
-MODES = ("inject", "generate")
+MODES = ("inject", "generate", "remove")
+#: Function config annotation: replace values someone else set (the command line's --force).
+FORCE_ANNOTATION = "kubeadm-audit.dev/force"
 
 
 class Settings(NamedTuple):
@@ -44,6 +46,7 @@ class Settings(NamedTuple):
 
     mode: str = "inject"
     force: bool = False
+    allow_external_files: bool = False    # read spec files from outside the function config's directory
     name: str = "kubeadm-audit"          # generate mode: the Secret's name
     namespace: Optional[str] = None      # generate mode: the Secret's namespace
 
@@ -111,24 +114,47 @@ def _text(value: Any) -> Optional[str]:
 
 # --- the targets --------------------------------------------------------------------------
 
-def _merge_cluster(cluster: MutableMapping, shape: str, audit: Audit, settings: Settings,
-                   source: str, prefix: str) -> tuple:
+def _merge_cluster(cluster: MutableMapping, shape: str, audit: Optional[Audit], settings: Settings,
+                   source: str, prefix: str, record: Any, record_path: str) -> tuple:
+    """Merge (or, with no ``audit``, remove what ``record`` says was set); check the result."""
     from kubeadm_audit import merge
 
-    changes = merge.merge_api_server(cluster, audit.parts.args, audit.parts.mounts, shape, settings.force,
-                                     source=source, prefix=prefix)
+    args, mounts = (audit.parts.args, audit.parts.mounts) if audit is not None else ((), ())
+    changes = merge.merge_api_server(cluster, args, mounts, shape, settings.force, source=source,
+                                     prefix=prefix, record=record, record_path=record_path)
+    if audit is None:
+        return changes, []
     warnings = merge.check_audit_flags(merge.api_server_args(cluster), merge.api_server_mounts(cluster),
                                        audit.cfg.kubernetes_version, source, f"{prefix}apiServer.extraArgs")
     return changes, warnings
 
 
-def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> tuple:
+def _record(resource: Mapping, source: str) -> Any:
+    from kubeadm_audit import ownership
+
+    return ownership.read_annotation(resource, source)
+
+
+def _store(resource: MutableMapping, record: Any, source: str, changes: List[str]) -> None:
+    """Write the ownership record back onto the object it describes."""
+    from kubeadm_audit import ownership, yamlio
+
+    yamlio.unshare(resource, ("metadata", "annotations"))
+    if ownership.write_annotation(resource, record, source) and not changes:
+        changes.append(f"metadata.annotations: updated {ownership.ANNOTATION}")
+
+
+def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
     from kubeadm_audit import merge
 
     api = merge.kubeadm_api(resource, source)
-    audit = audit_for(_text(resource.get("kubernetesVersion")))
+    record = _record(resource, source)
+    if settings.mode == "remove" and not record:
+        return None
+    audit = None if settings.mode == "remove" else audit_for(_text(resource.get("kubernetesVersion")))
     changes, warnings = _merge_cluster(resource, "map" if api == "v1beta3" else "list", audit, settings,
-                                       source, "")
+                                       source, "", record, "")
+    _store(resource, record, source, changes)
     return changes, warnings, None, audit
 
 
@@ -140,6 +166,9 @@ def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings
     if meta.get("name") != KUBEADM_CONFIGMAP[1] or meta.get("namespace", KUBEADM_CONFIGMAP[0]) != KUBEADM_CONFIGMAP[0] \
             or not isinstance(data, MutableMapping) or CONFIGMAP_KEY not in data:
         return None
+    record = _record(resource, source)
+    if settings.mode == "remove" and not record:
+        return None
     where = f"data.{CONFIGMAP_KEY}"
     if not isinstance(data[CONFIGMAP_KEY], str):
         raise InputError("expected the ClusterConfiguration as a YAML string", source=source, field=where)
@@ -147,31 +176,67 @@ def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings
     if not isinstance(inner, MutableMapping):
         raise InputError("expected a ClusterConfiguration document", source=source, field=where)
     api = merge.kubeadm_api(inner, f"{source}: {where}")
-    audit = audit_for(_text(inner.get("kubernetesVersion")))
+    audit = None if settings.mode == "remove" else audit_for(_text(inner.get("kubernetesVersion")))
     changes, warnings = _merge_cluster(inner, "map" if api == "v1beta3" else "list", audit, settings,
-                                       source, f"{where}: ")
+                                       source, f"{where}: ", record, "")
     if changes:
-        data[CONFIGMAP_KEY] = yamlio.dump(inner)
+        yamlio.unshare(resource, ("data",))
+        resource["data"][CONFIGMAP_KEY] = yamlio.dump(inner)
+    _store(resource, record, source, changes)
     return changes, warnings, None, audit
 
 
-def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> tuple:
+def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
+    from kubeadm_audit import merge, yamlio
+
     kind = str(resource.get("kind"))
     shape = capi.shape_for(str(resource.get("apiVersion")), kind, source)
     meta = _meta(resource)
     name = str(meta.get("name") or "")
     if not name:
         raise InputError("a Cluster API object needs metadata.name", source=source, field="metadata.name")
-    spec_prefix = ".".join(capi.CONFIG_SPEC_PATHS[kind]) + "."
-    spec = capi.config_spec(resource, kind, source)
-    cluster = capi.cluster_configuration(spec, source, spec_prefix)
+    record = _record(resource, source)
+    removing = settings.mode == "remove"
+    if removing and not record:
+        return None
+    path = capi.CONFIG_SPEC_PATHS[kind]
+    spec_prefix = ".".join(path) + "."
+    cluster_prefix = f"{spec_prefix}clusterConfiguration."
+    yamlio.unshare(resource, path + ("clusterConfiguration", "apiServer"))
+    yamlio.unshare(resource, path + ("files",))
+    if not removing:
+        node: Any = resource
+        for depth, key in enumerate(path + ("clusterConfiguration",)):
+            node = node.get(key) if isinstance(node, Mapping) else None
+            if node is None:
+                record.created.append(".".join((path + ("clusterConfiguration",))[:depth + 1]))
+                break
+    spec = capi.config_spec(resource, kind, source) if not removing else _existing(resource, path)
+    cluster = capi.cluster_configuration(spec, source, spec_prefix) if not removing \
+        else _existing(spec, ("clusterConfiguration",))
     version = (resource.get("spec") or {}).get("version") if kind == "KubeadmControlPlane" else None
-    audit = audit_for(_text(version))
-    changes, warnings = _merge_cluster(cluster, shape, audit, settings, source,
-                                       f"{spec_prefix}clusterConfiguration.")
-    entries, secret = capi.plan_files(kind, name, _text(meta.get("namespace")), audit.files)
-    changes += capi.merge_files(spec, entries, name, GENERATED_MARKER, settings.force, source, spec_prefix)
+    audit = None if removing else audit_for(_text(version))
+    had_files = "files" in spec
+    changes, warnings = _merge_cluster(cluster, shape, audit, settings, source, cluster_prefix, record,
+                                       cluster_prefix)
+    entries, secret = capi.plan_files(kind, name, _text(meta.get("namespace")), audit.files) \
+        if audit is not None else ([], None)
+    file_changes, record.files = capi.merge_files(spec, entries, name, GENERATED_MARKER, settings.force, source,
+                                                  spec_prefix, record.files)
+    changes += file_changes
+    if not had_files and "files" in spec:
+        record.created.append(f"{spec_prefix}files")
+    record.secrets = capi.referenced_secrets(entries) if record.files else []
+    record.created = merge.drop_emptied(resource, record.created, "", changes)
+    _store(resource, record, source, changes)
     return changes, warnings, secret, audit
+
+
+def _existing(node: Any, keys: Sequence[str]) -> MutableMapping:
+    """The mapping at ``keys``, or a detached empty one (removal never creates anything)."""
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, MutableMapping) else {}
 
 
 HANDLERS = {"kubeadm": _kubeadm, "configmap": _configmap, "capi": _capi}
@@ -184,6 +249,21 @@ class Report(NamedTuple):
 
     results: tuple
     exit_code: int
+
+
+class _ConfigFailed(Exception):
+    """The function config itself is wrong: one error, whichever target asked first."""
+
+    def __init__(self, error: KubeadmAuditError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def error_message(exc: KubeadmAuditError) -> str:
+    """An error in the function's words: how to force is an annotation, not a flag."""
+    if isinstance(exc, ForceableConflict):
+        return f"{exc} (the function config annotation {FORCE_ANNOTATION}: \"true\" replaces them)"
+    return str(exc)
 
 
 def audit(cfg: Any, parts: Any) -> Audit:
@@ -199,7 +279,7 @@ def audit(cfg: Any, parts: Any) -> Audit:
 
 def run(documents: list, audit_for: AuditFor, settings: Settings,
         new_document: Callable[[dict], Any]) -> Report:
-    """Inject into (or, in generate mode, add to) ``documents`` in place.
+    """Inject into (or, in generate mode, add to; in remove mode, take out of) ``documents`` in place.
 
     ``audit_for(version)`` gives the audit pieces for a target's Kubernetes version
     (None: the configuration's own); ``new_document`` wraps a generated resource for
@@ -209,16 +289,35 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
         try:
             return Report(tuple(_generate(documents, audit_for(None), settings, new_document)), 0)
         except KubeadmAuditError as exc:
-            return Report((result("error", str(exc)),), exc.exit_code)
+            return Report((result("error", error_message(exc)),), exc.exit_code)
+
+    def guarded(version: Optional[str]) -> Audit:
+        """A failure of the configuration itself is reported once, not once per target;
+        one caused by the target's own version stays the target's."""
+        try:
+            return audit_for(version)
+        except KubeadmAuditError as exc:
+            if version is None:
+                raise _ConfigFailed(exc) from None
+            try:
+                audit_for(None)
+            except KubeadmAuditError as own:
+                raise _ConfigFailed(own) from None
+            raise
+
     code = 0
     results: List[dict] = []
     secrets: list = []
     owned: list = []
     warned: set = set()
+    failed: set = set()
     targets = 0
+    classes: list = []
     for index, document in enumerate(documents):
         name = handler_for(document)
         if name is None:
+            if settings.mode == "remove" and document.header[1] in ("ClusterClass", "Secret"):
+                classes.append(document)
             continue
         resource = document.obj
         if not isinstance(resource, MutableMapping):
@@ -229,33 +328,67 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
             continue
         source = capi.describe(resource)
         try:
-            outcome = HANDLERS[name](resource, audit_for, settings, source)
+            outcome = HANDLERS[name](resource, guarded, settings, source)
+        except _ConfigFailed as exc:
+            if str(exc) not in failed:
+                failed.add(str(exc))
+                results.append(result("error", error_message(exc.error)))
+            code = max(code, exc.error.exit_code)
+            continue
         except KubeadmAuditError as exc:
-            results.append(result("error", str(exc), resource, exc.field))
+            results.append(result("error", error_message(exc), resource, exc.field))
             code = max(code, exc.exit_code)
             continue
         if outcome is None:
             continue
         targets += 1
         changes, warnings, secret, audit = outcome
-        for message in list(audit.parts.warnings) + list(warnings):
+        for message in (list(audit.parts.warnings) if audit is not None else []) + list(warnings):
             if message not in warned:
                 warned.add(message)
                 results.append(result("warning", message, resource))
-        if secret is not None:
+        if name == "capi":
             secrets.append((resource, secret))
         if changes:
             document.mark_changed()
-            results.append(result("info", f"kubeadm-audit (preset {audit.cfg.preset.name}): "
-                                  + summarize(changes), resource))
+            who = f"preset {audit.cfg.preset.name}" if audit is not None else "remove"
+            results.append(result("info", f"kubeadm-audit ({who}): " + summarize(changes), resource))
     if code:
         return Report(tuple(results), code)
     results.extend(_upsert_secrets(documents, secrets, owned, new_document))
-    if not targets:
+    if settings.mode == "remove":
+        results.extend(_remove_generated(documents, classes, settings))
+    elif not targets:
         results.append(result("warning", "kubeadm-audit found nothing to inject into: no KubeadmControlPlane(Template), "
                                          "kube-system/kubeadm-config ConfigMap or kubeadm ClusterConfiguration "
                                          "(with metadata.name) passed through"))
     return Report(tuple(results), 0)
+
+
+def _remove_generated(documents: list, candidates: list, settings: Settings) -> List[dict]:
+    """Remove mode: generate mode's ClusterClass patch and variable, and its Secret."""
+    from kubeadm_audit import clusterclass
+
+    results: List[dict] = []
+    for document in candidates:
+        resource = document.obj
+        if not isinstance(resource, MutableMapping):
+            continue
+        api_version, kind = document.header
+        if (group_of(api_version), kind) == (clusterclass.GROUP, clusterclass.KIND):
+            changed = clusterclass.remove(resource, "patches", clusterclass.PATCH_NAME)
+            changed |= clusterclass.remove(resource, "variables", clusterclass.SERVER_VARIABLE)
+            if changed:
+                document.mark_changed()
+                results.append(result("info", f"kubeadm-audit (remove): ClusterClass patch "
+                                              f"{clusterclass.PATCH_NAME!r} removed", resource))
+        elif kind == "Secret" and _meta(resource).get("name") == settings.name \
+                and (_meta(resource).get("labels") or {}) == capi.MANAGED_BY \
+                and not (_meta(resource).get("annotations") or {}).get(capi.OWNER_ANNOTATION):
+            results.append(result("info", f"kubeadm-audit (remove): removed the generated Secret {settings.name}",
+                                  resource))
+            documents[:] = [d for d in documents if d is not document]
+    return results
 
 
 def summarize(changes: Sequence[str]) -> str:
@@ -281,6 +414,8 @@ def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[i
     by_id = {_identity(documents[i].obj): i for i in owned}
     keep: set = set()
     for owner, secret in secrets:
+        if secret is None:
+            continue
         key = _identity(secret)
         keep.add(key)
         if key in by_id:
@@ -298,7 +433,8 @@ def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[i
         meta = _meta(owner)
         candidates = [documents[i].obj for i in owned]
         for index in capi.secrets_to_prune(candidates, str(owner.get("kind")), str(meta.get("name")),
-                                           _text(meta.get("namespace")), _meta(secret).get("name")):
+                                           _text(meta.get("namespace")),
+                                           _meta(secret).get("name") if secret is not None else None):
             if _identity(candidates[index]) not in keep:
                 stale.append(owned[index])
     for index in sorted(set(stale), reverse=True):

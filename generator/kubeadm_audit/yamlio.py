@@ -463,6 +463,90 @@ def literal(text: str) -> Any:
     return LiteralScalarString(text)
 
 
+# --- un-sharing aliased nodes before an edit (read side; works on plain and round-trip data) ---
+
+def unshare(root: Any, path: Iterable[str]) -> Any:
+    """Make the node at ``path`` (and every mapping on the way) safe to edit; return it (None if absent).
+
+    YAML anchors, aliases and ``<<`` merge keys load as one object reached from several
+    places: writing into it would write into all of them (the audit flags would reach
+    the controller-manager through ``extraArgs: *args``). Each mapping on the path that
+    is shared, or is reached through a merge key, and the node at the end when anything
+    inside it is shared, is replaced by a fresh copy held as the parent's own key. The
+    other users keep the original object, so their values stay exactly as they were.
+    """
+    counts = _reference_counts(root)
+    keys = list(path)
+    node = root
+    for depth, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        child = node[key]
+        if not isinstance(child, (dict, list)):
+            return child
+        last = depth == len(keys) - 1
+        if not _own_key(node, key) or counts.get(id(child), 0) > 1 or (last and _holds_shared(child, counts)):
+            child = _fresh_copy(child)
+            node[key] = child
+        node = child
+    return node
+
+
+def _reference_counts(root: Any) -> dict:
+    """id -> how many places refer to each mapping or list (merged keys count as references)."""
+    counts: dict = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        seen = id(node) in counts
+        counts[id(node)] = counts.get(id(node), 0) + 1
+        if seen:
+            continue
+        stack.extend(node.values() if isinstance(node, dict) else node)
+    return counts
+
+
+def _holds_shared(node: Any, counts: dict) -> bool:
+    stack = list(node.values() if isinstance(node, dict) else node)
+    if isinstance(node, dict) and getattr(node, "merge", None):
+        return True
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (dict, list)):
+            if counts.get(id(item), 0) > 1 or (isinstance(item, dict) and getattr(item, "merge", None)):
+                return True
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return False
+
+
+def _own_key(node: dict, key: Any) -> bool:
+    """False when ``key`` comes into a round-trip mapping only through a ``<<`` merge key."""
+    own = getattr(node, "_ok", None)
+    return own is None or not getattr(node, "merge", None) or key in own
+
+
+def _fresh_copy(node: Any) -> Any:
+    """A copy sharing nothing (merged keys become own keys); round-trip comments and style kept."""
+    import copy
+
+    if isinstance(node, dict):
+        out: Any = type(node)() if hasattr(node, "ca") else {}
+        for key, value in node.items():
+            out[key] = _fresh_copy(value)
+    elif isinstance(node, list):
+        out = type(node)() if hasattr(node, "ca") else []
+        out.extend(_fresh_copy(value) for value in node)
+    else:
+        return node
+    if hasattr(node, "ca"):
+        for attribute in ("_yaml_comment", "_yaml_format"):
+            if hasattr(node, attribute):
+                setattr(out, attribute, copy.deepcopy(getattr(node, attribute)))
+    return out
+
+
 # --- files ---------------------------------------------------------------------------------
 #
 # Every write goes through ``commit``, all or nothing: each new file is written and

@@ -17,8 +17,10 @@ def kubeadm_config() -> None:
                 version_help="Target Kubernetes version [default: FILE's kubernetesVersion, else the newest known].")
 @click.argument("file", metavar="FILE", type=click.Path())
 @click.option("--in-place", is_flag=True, help="Rewrite FILE instead of printing the result.")
-@click.option("--force", is_flag=True, help="Replace audit flags and volumes that have other values.")
-def merge(file: str, in_place: bool, force: bool, **params) -> int:
+@click.option("--force", is_flag=True, help="Replace audit flags and volumes someone else set to other values.")
+@click.option("--remove", is_flag=True,
+              help="Take out what kubeadm-audit added (its ownership record says what), nothing else.")
+def merge(file: str, in_place: bool, force: bool, remove: bool, **params) -> int:
     """Add the audit flags and volumes to FILE's ClusterConfiguration.
 
     FILE is a kubeadm config (any documents: Init/Cluster/Join/Upgrade configuration,
@@ -35,8 +37,14 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
       kubeadm-audit kubeadm-config merge cm.yaml --config audit.yaml --in-place
       kubectl replace -f cm.yaml
 
-    Exit 1 (nothing written) when an audit flag or volume in FILE has another value
-    (--force replaces it) or the merged flags would stop kube-apiserver.
+    What it sets it records (the annotation kubeadm-audit.dev/managed on the ConfigMap,
+    or a '# kubeadm-audit.dev/managed: ...' comment line at the top of the
+    ClusterConfiguration document), so a later merge with another configuration
+    updates or removes its own values, and --remove takes out exactly those: merging
+    and then removing gives the file back as it was.
+
+    Exit 1 (nothing written) when an audit flag or volume someone else set in FILE has
+    another value (--force replaces it) or the merged flags would stop kube-apiserver.
     """
     from kubeadm_audit import yamlio
 
@@ -44,14 +52,14 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
         raise click.UsageError("--in-place needs a file, not standard input")
     if not in_place:
         text = yamlio.read_text(file)
-        result, changes = _merged(file, text, force, params)
+        result, changes = _merged(file, text, force, remove, params)
         click.echo(result, nl=False)
         for change in changes:
             click.echo(f"merged: {change}", err=True)
         return 0
     # Read, merge and replace under the file's lock: two runs never lose each other's edit.
     with yamlio.locked(file) as data:
-        result, changes = _merged(file, yamlio.decode(data, file), force, params)
+        result, changes = _merged(file, yamlio.decode(data, file), force, remove, params)
         if changes:
             yamlio.commit([yamlio.FileChange(file, result)], expected={file: data})
     click.echo(f"{file}: " + ("no change" if not changes else f"{len(changes)} change(s)"))
@@ -60,20 +68,30 @@ def merge(file: str, in_place: bool, force: bool, **params) -> int:
     return 0
 
 
-def _merged(file: str, text: str, force: bool, params: dict) -> tuple:
-    """(FILE's text with the audit configuration merged in, the changes made); warns on the way."""
+def _merged(file: str, text: str, force: bool, remove: bool, params: dict) -> tuple:
+    """(FILE's text with the audit configuration merged in -- or, with ``remove``, what
+    kubeadm-audit added taken out -- and the changes made); warns on the way."""
     from kubeadm_audit import bundle, inputs, merge as merge_mod, versions
-    from kubeadm_audit.errors import InputError
+    from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 
     target = merge_mod.load_target(text, file)
+    if remove:
+        changes = merge_mod.merge_target(target, (), (), None)
+        for message in dict.fromkeys(target.notes):
+            warn(message)
+        return (merge_mod.render(target) if changes else text), changes
     cfg = resolve_for(params, target.kubernetes_version, f"{file}: kubernetesVersion")
     try:
         versions.kubeadm_api(cfg.kubernetes_version, target.api)
     except InputError as exc:
         warn(f"{file}: {exc.message}")
     parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
-    changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
-                                     cfg.paths.patches_directory)
+    try:
+        changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
+                                         cfg.paths.patches_directory)
+    except ForceableConflict as exc:
+        raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
+                            source=exc.source, field=exc.field) from None
     for message in dict.fromkeys(list(parts.warnings) + target.notes):
         warn(message)
     return (merge_mod.render(target) if changes else text), changes
