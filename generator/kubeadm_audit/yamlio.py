@@ -131,10 +131,16 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return super().construct_document(node)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        own = len(node.value)
         if isinstance(node, MappingNode):
+            own -= sum(1 for key_node, _ in node.value if key_node.tag == _MERGE)
             self.flatten_mapping(node)
+        # flatten_mapping puts the pairs merged in with '<<' first: a key of the mapping's own
+        # may override them (the YAML merge-key rule); only its own keys may not repeat.
+        merged = len(node.value) - own
         mapping: dict = {}
-        for key_node, value_node in node.value:
+        own_keys: set = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=deep)
             try:
                 hash(key)
@@ -142,8 +148,10 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
                     "found an unhashable key", key_node.start_mark) from None
-            if key in mapping:
-                self.duplicate_key(node, key_node, key)
+            if index >= merged:
+                if key in own_keys:
+                    self.duplicate_key(node, key_node, key)
+                own_keys.add(key)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
