@@ -76,6 +76,8 @@ def test_apply_adds_flags_and_mounts_keeps_the_rest_mode_and_directory(node):
     assert vols["audit-log"]["hostPath"] == {"path": "/var/log/kubernetes/audit", "type": "DirectoryOrCreate"}
     for key in ("livenessProbe", "readinessProbe", "startupProbe", "ports", "resources", "image"):
         assert container(pod)[key] == container(original)[key]
+    managed = pod["metadata"]["annotations"].pop("kubeadm-audit.dev/managed")
+    assert "audit-log-maxage" in json.loads(managed)["args"]          # what apply owns, recorded
     assert pod["metadata"] == original["metadata"] and pod["status"] == {}
     assert not [d for d in difflib.ndiff(read(FIXTURE).splitlines(), read(node.manifest).splitlines())
                 if d.startswith("- ")], "apply only adds lines to kubeadm's manifest"
@@ -145,7 +147,9 @@ def test_recipe_hand_edits_are_replaced_and_unknown_audit_flags_kept(node):
     pod["spec"]["volumes"].append({"hostPath": {"path": "/data/logs", "type": ""}, "name": "old-logs"})
     with open(node.manifest, "w", encoding="utf-8") as handle:
         yaml.safe_dump(pod, handle, sort_keys=False)
-    result = node.apply("--write-files")
+    refused = node.apply("--write-files")             # values someone else set: conflicts, nothing written
+    assert refused.returncode == 1 and "--audit-log-maxage is '7', '8'" in refused.stderr, refused.stderr
+    result = node.apply("--write-files", "--force")
     assert result.returncode == 0, result.stderr
     command = container(yaml.safe_load(read(node.manifest)))["command"]
     assert command[3:5] == ["--audit-log-maxage=30", "--audit-webhook-batch-max-size=1"]

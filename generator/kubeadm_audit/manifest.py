@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, List, MutableMapping, Optional, Sequence
 
-from kubeadm_audit import flags, pod as pod_mod, versions, volumes, yamlio
-from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit import flags, ownership, pod as pod_mod, versions, volumes, yamlio
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
 
 #: Annotation carrying a hash of the audit files, so changing them changes the Pod (and restarts it).
@@ -144,17 +144,100 @@ def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMap
     return f"added {what}"
 
 
+def _remove_flag(command: list, name: str, value: str) -> Optional[str]:
+    """Drop the occurrences of ``--name`` holding ``value`` (the value kubeadm-audit set)."""
+    found = [occ for occ in flags.parse_command(command) if occ.name == name and occ.value == value]
+    for occ in reversed(found):
+        if occ.separate:
+            del command[occ.index + 1]
+        del command[occ.index]
+    return f"removed --{name}={value}" if found else None
+
+
+def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping,
+                  container: MutableMapping) -> Optional[str]:
+    """Drop the volume and mount ``name`` when they still are what kubeadm-audit set."""
+    current = next((m for m in pod_mounts({"spec": spec}, container) if m.name == name), None)
+    if current is None or current != recorded:
+        return None
+    mounts = container.get("volumeMounts") or []
+    mounts[:] = [m for m in mounts if not (isinstance(m, dict) and m.get("name") == name)]
+    still_used = {m.get("name") for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []}
+    if name not in still_used:
+        spec["volumes"][:] = [v for v in spec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") == name)]
+    return f"removed volume {name} ({recorded.host_path} -> {recorded.mount_path})"
+
+
+def _recorded_mount(name: str, entry: dict) -> HostPathMount:
+    return HostPathMount(name, posixpath.normpath(str(entry.get("hostPath") or "")),
+                         posixpath.normpath(str(entry.get("mountPath") or "")), entry.get("readOnly") is True,
+                         str(entry.get("pathType") or ""))
+
+
+def _plan_ownership(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+                    record: ownership.Record, force: bool) -> tuple:
+    """(flags, volumes) kubeadm-audit will own after this apply; ForceableConflict for others' values."""
+    spec = manifest.pod["spec"]
+    occurrences = flags.parse_command(manifest.container["command"])
+    conflicts: List[str] = []
+    owned_args: dict = {}
+    for name, value in args:
+        values = [occ.value for occ in occurrences if occ.name == name]
+        ours = name in record.args and all(v == record.args[name] for v in values)
+        if values and not all(v == value for v in values) and not ours and not force:
+            changed = (f" (kubeadm-audit had set {record.args[name]!r}; it was changed since)"
+                       if name in record.args else "")
+            conflicts.append(f"--{name} is {', '.join(repr(v) for v in values)} in the manifest but the audit "
+                             f"configuration sets {value!r}{changed}")
+        if not values or not all(v == value for v in values) or name in record.args:
+            owned_args[name] = value        # added, replaced, or still what kubeadm-audit set
+    present = pod_mounts(manifest.pod)
+    owned_volumes: dict = {}
+    for mount in mounts:
+        clashing = [m for m in present if m.name == mount.name or m.mount_path == mount.mount_path]
+        if clashing and _mounted_as(mount, spec, manifest.container):
+            if mount.name in record.volumes:
+                owned_volumes[mount.name] = mount.kubeadm()
+            continue
+        theirs = [m for m in clashing if not (m.name in record.volumes
+                                              and _recorded_mount(m.name, record.volumes[m.name]) == m)]
+        if theirs and not force:
+            other = theirs[0]
+            conflicts.append(f"volume {other.name} ({other.host_path} -> {other.mount_path}) in the manifest "
+                             f"clashes with the audit volume {mount.name} ({mount.host_path} -> {mount.mount_path})")
+        owned_volumes[mount.name] = mount.kubeadm()
+    if conflicts:
+        raise ForceableConflict("; ".join(conflicts), source=manifest.source)
+    return owned_args, owned_volumes
+
+
 def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-          version: versions.KubeVersion, hash_value: Optional[str] = None) -> List[str]:
+          version: Optional[versions.KubeVersion], hash_value: Optional[str] = None,
+          force: bool = False) -> List[str]:
     """Add or replace the audit flags, volumes and mounts (and the hash annotation) in place.
 
-    Raises ConflictError when the result would stop kube-apiserver (invalid audit flags)
-    or be rejected by the kubelet; the caller then writes nothing.
+    What it sets it records in the Pod's ``kubeadm-audit.dev/managed`` annotation (see
+    :mod:`ownership`): those values are updated freely and removed when no longer wanted,
+    so applying nothing (``args=()``, ``mounts=()``, ``version`` None) takes out exactly
+    what earlier applies added. A flag or mount someone else set to another value is a
+    ForceableConflict unless ``force``. Raises ConflictError when the result would stop
+    kube-apiserver (invalid audit flags) or be rejected by the kubelet; the caller then
+    writes nothing.
     """
     spec = manifest.pod["spec"]
     command = manifest.container["command"]
+    record = ownership.read_annotation(manifest.pod, manifest.source)
+    owned_args, owned_volumes = _plan_ownership(manifest, args, mounts, record, force)
+    wanted_args = dict(args)
+    wanted_mounts = {m.name for m in mounts}
     changes = [c for c in (_set_flag(command, name, value) for name, value in args) if c]
+    changes += [c for c in (_remove_flag(command, name, value) for name, value in record.args.items()
+                            if name not in wanted_args) if c]
     changes += [c for c in (_set_mount(m, spec, manifest.container) for m in mounts) if c]
+    changes += [c for c in (_remove_mount(name, _recorded_mount(name, entry), spec, manifest.container)
+                            for name, entry in record.volumes.items() if name not in wanted_mounts) if c]
+    metadata = manifest.pod.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     if hash_value is not None:
         if manifest.pod.get("metadata") is None:
             manifest.pod["metadata"] = {}
@@ -165,6 +248,14 @@ def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMo
         if annotations.get(HASH_ANNOTATION) != hash_value:
             annotations[HASH_ANNOTATION] = hash_value
             changes.append(f"set annotation {HASH_ANNOTATION}={hash_value[:12]}...")
+    elif not args and isinstance(annotations, dict) and HASH_ANNOTATION in annotations:
+        del annotations[HASH_ANNOTATION]
+        changes.append(f"removed annotation {HASH_ANNOTATION}")
+    record.args, record.volumes = owned_args, owned_volumes
+    if ownership.write_annotation(manifest.pod, record, manifest.source) and not changes:
+        changes.append(f"updated the ownership record ({ownership.ANNOTATION})")
+    if version is None:
+        return changes
     report = check(manifest.pod, args, mounts, version)
     if report.invalid:
         raise ConflictError("the result would not run: " + "; ".join(report.invalid), source=manifest.source)
@@ -196,9 +287,9 @@ class Report:
                 "warnings": self.warnings}
 
 
-def pod_mounts(pod: Any) -> List[HostPathMount]:
+def pod_mounts(pod: Any, container: Optional[Any] = None) -> List[HostPathMount]:
     """The kube-apiserver container's hostPath mounts as HostPathMounts."""
-    container = pod_mod.apiserver_container(pod) or {}
+    container = container if container is not None else pod_mod.apiserver_container(pod) or {}
     by_name = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or [] if isinstance(v, dict)}
     found = []
     for entry in container.get("volumeMounts") or []:

@@ -116,7 +116,12 @@ def manifest() -> None:
 @click.option("--hash-annotation", is_flag=True,
               help="Annotate the Pod (kubeadm-audit.dev/config-hash) with a hash of those files, "
                    "so changing them restarts kube-apiserver.")
-def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_annotation: bool, **params) -> int:
+@click.option("--force", is_flag=True, help="Replace audit flags and mounts someone else set to other values.")
+@click.option("--remove", is_flag=True,
+              help="Take out the flags, volumes and mounts kubeadm-audit added (its record says which), "
+                   "nothing else.")
+def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_annotation: bool, force: bool,
+          remove: bool, **params) -> int:
     """Add or replace the audit flags, volumes and mounts in FILE (the recipe's step 3).
 
     Everything else in the manifest is kept; a second run changes nothing. The old file
@@ -132,19 +137,28 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
       kubeadm-audit manifest apply /etc/kubernetes/manifests/kube-apiserver.yaml \\
           --config audit.yaml --write-files --hash-annotation
 
+    What it sets it records in the Pod's kubeadm-audit.dev/managed annotation: a later
+    apply with another configuration updates or removes its own values, and --remove
+    takes out exactly those. A flag or mount someone else set to another value is a
+    conflict (exit 1) unless --force.
+
     kubeadm upgrade rebuilds this manifest: also merge into the kubeadm-config ConfigMap.
     """
     import difflib
 
     from kubeadm_audit import manifest as manifest_mod
-    from kubeadm_audit.errors import ConflictError
+    from kubeadm_audit.errors import ConflictError, ForceableConflict
 
     backups = _backup_dir(backup_dir, file)
     # Under the manifest's lock, and all or nothing: the backup, the node files and the manifest.
     with yamlio.locked(file) as data:
         text = yamlio.decode(data, file)
-        parsed, cfg, built = _load(file, text, params)
-        node_files = _node_files(cfg, built)
+        if remove:
+            parsed = manifest_mod.load(text, file)
+            cfg = built = None
+        else:
+            parsed, cfg, built = _load(file, text, params)
+        node_files = _node_files(cfg, built) if not remove else []
         installed = {path: yamlio.read_bytes(path) for path, _c, _m in node_files}
         to_write = []
         for path, content, mode in node_files:
@@ -170,10 +184,18 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         if hash_annotation:
             planned = dict((p, c) for p, c, _ in to_write)
             hash_value = manifest_mod.config_hash([planned.get(p) or installed[p] or c for p, c, _ in node_files])
-        changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value)
-        for message in built.warnings:
+        if remove:
+            changes = manifest_mod.apply(parsed, (), (), None)
+        else:
+            try:
+                changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value,
+                                             force)
+            except ForceableConflict as exc:
+                raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
+                                    source=exc.source, field=exc.field) from None
+        for message in built.warnings if built else ():
             warn(message)
-        stray = manifest_mod.stray_audit_flags(parsed, built.args)
+        stray = manifest_mod.stray_audit_flags(parsed, built.args) if built else []
         if stray:
             warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
         new_text = parsed.dump() if changes else text
