@@ -371,6 +371,7 @@ def test_manifest_apply_on_kubeadms_manifest_is_kubeadms_rendering_until_a_rebui
     assert applied.returncode == 0, applied.stderr
     assert "rebuilds this manifest" in applied.stderr
     pod = yamlio.load_file(str(root / kubeadm_real.MANIFEST))
+    assert "audit-log-path" in pod["metadata"]["annotations"].pop("kubeadm-audit.dev/managed")  # what apply owns
     assert normal(pod) == normal(real.rendered_bundle(preset, "extraArgs")[0])
     manifest_check(real, pod, preset, f"applied-{preset}")
     rebuilt = kubeadm_real.render_apiserver(real.kubeadm, root, real.baseline_config())[0]
