@@ -88,3 +88,13 @@ def test_json_repeated_keys_inside_metadata_are_repeated_fields():
     _, found = document.read(HEAD + '"metadata": {"annotations": {"a": "x"}, "annotations": {"a": "x"}, '
                                     '"labels": {"b": "1", "b": "2"}}, "rules": [{"level": "None"}]}')
     assert [f.path for f in found] == ["metadata.annotations", "metadata.labels.b"]
+
+
+@pytest.mark.parametrize("plain,expected", [("yes", True), ("on", True), ("off", False), ("NO", False)])
+def test_yaml11_boolean_omit_managed_fields_takes_effect(plain, expected):
+    """Found by the oracle: kube-apiserver reads `omitManagedFields: yes` as true; so must the checker."""
+    text = f"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: {plain}\nrules:\n- level: None\n  omitManagedFields: {plain}\n"
+    data, found = read(text)
+    assert not errors(found)
+    assert Checker(Policy.from_data(data)).evaluate(Request(verb="get")).omit_managed_fields is expected
+    assert Policy.from_data(data).omit_managed_fields is expected

@@ -27,8 +27,18 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple("" if item is None else str(item) for item in value)
 
 
+#: Plain YAML scalars kube-apiserver's YAML 1.1 reader takes for booleans (ours reads YAML 1.2,
+#: which keeps them as strings, marked plain by yamlio).
+YAML11_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"})
+YAML11_FALSE = frozenset({"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"})
+
+
 def _bool(value: Any) -> Optional[bool]:
-    return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and type(value) is not str:   # a plain scalar
+        return True if value in YAML11_TRUE else False if value in YAML11_FALSE else None
+    return None
 
 
 def sort_stages(stages: Any) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from typing import Any, Iterable, NamedTuple, Optional
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.yamlio import kind_of
 from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
-from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, Policy
+from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, YAML11_FALSE, YAML11_TRUE, Policy
 
 
 class Finding(NamedTuple):
@@ -86,8 +86,7 @@ _DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*\Z")
 # our reader marks them ambiguous: timestamps and sexagesimal-looking values.
 _STRINGY_PLAIN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|.*:|=\Z")
 _YAML11_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)\Z")
-_YAML11_BOOLS = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True",
-                 "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
+_YAML11_BOOLS = YAML11_TRUE | YAML11_FALSE
 
 
 def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> list[Finding]:
