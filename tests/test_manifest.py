@@ -297,3 +297,46 @@ def test_dry_run_shows_the_diff_even_before_the_files_are_installed(tmp_path):
     assert "+    - --audit-policy-file=" in result.stdout
     assert "does not exist on this node" in result.stderr
     assert target.read_text() == before and not (tmp_path / "backups").exists()
+
+
+# --- ownership: a changed configuration converges, --remove takes out what apply added ---
+
+OWN_WEBHOOK = ("--webhook-server", "https://10.0.0.5:8080", "--ca-file", os.path.join(TLS, "ca.pem"))
+MANAGED = "kubeadm-audit.dev/managed"
+
+
+def test_apply_converges_drops_the_webhook_and_remove_restores_the_file(node):
+    original = read(node.manifest)
+    first = node.apply("--write-files", *OWN_WEBHOOK, "--log-maxage", "30")
+    assert first.returncode == 0, first.stderr
+    assert MANAGED in read(node.manifest)
+    changed = node.apply("--write-files", "--log-maxage", "40")
+    assert changed.returncode == 0, changed.stderr
+    command = container(yaml.safe_load(read(node.manifest)))["command"]
+    assert "--audit-log-maxage=40" in command and not [a for a in command if a.startswith("--audit-webhook")]
+    assert "removed --audit-webhook-config-file" in changed.stdout
+    pod = yaml.safe_load(read(node.manifest))
+    record = json.loads(pod["metadata"]["annotations"][MANAGED])
+    assert record["args"]["audit-log-maxage"] == "40" and "audit-webhook-mode" not in record["args"]
+    removed = run("manifest", "apply", node.manifest, "--backup-dir", node.backups, "--remove")
+    assert removed.returncode == 0, removed.stderr
+    assert read(node.manifest) == original
+    again = run("manifest", "apply", node.manifest, "--backup-dir", node.backups, "--remove")
+    assert again.returncode == 0 and "no change" in again.stdout
+
+
+def test_hand_edited_values_are_conflicts_unless_forced_and_survive_remove(node):
+    text = read(node.manifest).replace("    - kube-apiserver\n",
+                                             "    - kube-apiserver\n    - --audit-log-maxage=7\n", 1)
+    open(node.manifest, "w", encoding="utf-8").write(text)
+    conflict = node.apply("--write-files")
+    assert conflict.returncode == 1
+    assert "--audit-log-maxage is '7'" in conflict.stderr and "--force" in conflict.stderr
+    assert read(node.manifest) == text
+    assert node.apply("--write-files", "--log-maxbackup", "5").returncode == 1
+    forced = node.apply("--write-files", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "--audit-log-maxage=7" not in container(yaml.safe_load(read(node.manifest)))["command"]
+    removed = run("manifest", "apply", node.manifest, "--backup-dir", node.backups, "--remove")
+    assert removed.returncode == 0
+    assert not [a for a in container(yaml.safe_load(read(node.manifest)))["command"] if a.startswith("--audit-")]   # forced values became ours
