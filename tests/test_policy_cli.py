@@ -282,7 +282,7 @@ def test_progress_bar_counts_bytes_and_clears_its_line(tmp_path, capsys):
     log.write_text("x" * 99 + "\n")
     progress = _Progress((str(log),))
     assert progress.total == 100
-    list(progress.wrap([("a", 1, "x" * 49 + "\n")]))
+    list(progress.wrap([("a", 1, [b"x" * 49 + b"\n"])]))
     progress.update(1)
     progress.close()
     err = capsys.readouterr().err

@@ -40,8 +40,8 @@ POD = {"resource": "pods", "namespace": "default", "name": "p", "apiVersion": "v
 
 
 def lines(*events, source="log"):
-    return [(source, n, json.dumps(e) if isinstance(e, dict) else e)
-            for n, e in enumerate(events, 1)]
+    """One batch of lines as yamlio.read_line_batches gives them (text works as well as bytes)."""
+    return [(source, 1, [json.dumps(e) if isinstance(e, dict) else e for e in events])]
 
 
 def run(policy, *events, compare=None, **kw):
@@ -235,7 +235,7 @@ needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(),
 @needs_samples
 def test_real_logs_replay():
     files = [str(SAMPLES / "falco-k8s-audit-trace-events.jsonl"), str(SAMPLES / "audit2rbac-demo.log")]
-    sim = simulate(yamlio.iter_lines(files), [Checker(METADATA)], ["metadata"])
+    sim = simulate(yamlio.read_line_batches(files, []), [Checker(METADATA)], ["metadata"])
     assert (sim.lines, sim.events, sim.requests, sim.malformed) == (88, 88, 88, 0)
     assert sim.observed_events == {"Metadata": 41, "Request": 16, "RequestResponse": 31}
     assert sim.observed_bytes["Metadata"] + sim.observed_bytes["Request"] + \
@@ -247,7 +247,7 @@ def test_real_logs_replay():
 @needs_samples
 def test_real_logs_recipe_logs_every_pod_verb_at_request_response():
     recipe = yamlio.load_file(str(Path(__file__).parent / "fixtures" / "policy" / "zeron-recipe.yaml"))
-    sim = simulate(yamlio.iter_lines([str(SAMPLES / "audit2rbac-demo.log")]),
+    sim = simulate(yamlio.read_line_batches([str(SAMPLES / "audit2rbac-demo.log")], []),
                    [Checker(recipe)], ["recipe"])
     pods = sim.policies[0].by_resource["pods"]
     # audit2rbac's pod requests are list/get/watch: the misplaced verbs let them through
@@ -259,7 +259,7 @@ def test_real_logs_gzip(tmp_path):
     source = SAMPLES / "audit2rbac-demo.log"
     packed = tmp_path / "audit.log.gz"
     packed.write_bytes(gzip.compress(source.read_bytes()))
-    sim = simulate(yamlio.iter_lines([str(packed)]), [Checker(METADATA)], ["m"])
+    sim = simulate(yamlio.read_line_batches([str(packed)], []), [Checker(METADATA)], ["m"])
     assert sim.requests == 37
 
 

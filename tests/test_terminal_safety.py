@@ -45,7 +45,7 @@ def _event(audit_id: str, user: str, uri: str) -> str:
                        "requestURI": uri, "user": {"username": user},
                        "objectRef": {"resource": f"pods{ESC}", "namespace": "default",
                                      "apiVersion": "v1"},
-                       "requestReceivedTimestamp": f"2026-01-01T00:00:00Z{ESC}",
+                       "requestReceivedTimestamp": "2026-01-01T00:00:00Z",
                        "stageTimestamp": "2026-01-01T00:00:01Z"})
 
 
@@ -62,7 +62,7 @@ def test_simulate_text_escapes_log_values_and_json_keeps_them(tmp_path):
     assert_inert(text.stderr)
     data = json.loads(run("policy", "simulate", "--policy", policy, log, "-o", "json").stdout)
     assert HOSTILE in [row["name"] for row in data["policy"]["byUser"]]
-    assert data["span"]["start"] == f"2026-01-01T00:00:00Z{ESC}"
+    assert f"pods{ESC}" in [row["name"] for row in data["policy"]["byResource"]]
 
 
 def test_explain_escapes_request_values(tmp_path):

@@ -314,8 +314,11 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     \b
     Only what the log holds can be replayed: requests the logging policy dropped
     are absent, and bodies it did not log are estimated from the log's mean event
-    size per level. Malformed lines are counted and reported, never fatal; a log
-    without any event is an input error (exit 2). Give rotated files oldest first.
+    size per level. Malformed lines are counted and reported, never fatal: lines
+    that are not JSON events, nested deeper than 1024, or longer than 16 MiB. A
+    damaged or truncated .gz is replayed up to the damage; the rest counts as one
+    malformed line and a warning names the file. A log without any event is an
+    input error (exit 2). Give rotated files oldest first.
 
     \b
     Examples:
@@ -346,7 +349,8 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     files = [(policy_file, Checker(_load_policy(policy_file)))]
     if compare_file:
         files.append((compare_file, Checker(_load_policy(compare_file))))
-    lines = yamlio.iter_lines(logs)
+    problems: list = []
+    lines = yamlio.read_line_batches(logs, problems)
     progress = _Progress(logs) if _Progress.wanted() else None
     try:
         result = sim_mod.simulate(progress.wrap(lines) if progress else lines,
@@ -355,6 +359,8 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     finally:
         if progress:
             progress.close()
+    for source, problem in problems:
+        warn(f"{source}: {problem}")
     legacy = (" (these are --audit-log-format=legacy lines, which lack objectRef: replay a "
               "log written with --audit-log-format=json)") if result.legacy else ""
     if not result.events:
@@ -418,10 +424,10 @@ class _Progress:
 
         return sys.stderr.isatty()
 
-    def wrap(self, lines):
-        for item in lines:
-            self.done += len(item[2])
-            yield item
+    def wrap(self, batches):
+        for batch in batches:
+            self.done += sum(len(line) for line in batch[2] if line is not None)
+            yield batch
 
     def update(self, count: int) -> None:
         import sys

@@ -26,8 +26,9 @@ Model, stated honestly:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
@@ -171,6 +172,9 @@ class _Replay:
         self.max_in_flight = max_in_flight
         self.max_cache = max_cache
         self.minutes = [p.per_minute for p in sim.policies]
+        self.counts: list = []  # per profile id: its _Profile.counts
+        # (minute, events per request under each policy) -> requests: few distinct keys
+        self.minute_counts: dict = {}
 
     def profile(self, key: tuple) -> int:
         """The profile id of an attribute tuple (TypeError if it is unhashable)."""
@@ -189,6 +193,7 @@ class _Replay:
         if pid is None:
             pid = self.profile_ids[profile] = len(self.profiles)
             self.profiles.append((profile, decisions))
+            self.counts.append(counts)
         if len(decisions) > 1 and decisions[0].level != decisions[1].level:
             _example(self.sim, decisions[1].level, decisions[0].level, describe_key(key))
         if len(self.cache) >= self.max_cache:
@@ -198,104 +203,189 @@ class _Replay:
 
     def finish(self, state: list) -> None:
         pid, level, seen, size, minute, started = state
-        slot = self.rollup.get((pid, level, started))
+        key = (pid, level, started)
+        slot = self.rollup.get(key)
         if slot is None:
-            slot = self.rollup[(pid, level, started)] = [0, 0.0, 0, 0]
+            slot = self.rollup[key] = [0, 0.0, 0, 0]
         slot[0] += 1
         slot[1] += size / seen
         slot[2] += seen
         slot[3] += size
-        for per_minute, count in zip(self.minutes, self.profiles[pid][0].counts[started]):
-            if count:
-                per_minute[minute] = per_minute.get(minute, 0) + count
+        key = (minute, self.counts[pid][started])
+        self.minute_counts[key] = self.minute_counts.get(key, 0) + 1
+
+    def per_minute(self) -> None:
+        """Spread the requests counted per (minute, events per policy) over the policies."""
+        for (minute, counts), requests in self.minute_counts.items():
+            for per_minute, count in zip(self.minutes, counts):
+                if count:
+                    per_minute[minute] = per_minute.get(minute, 0) + count * requests
 
 
-def simulate(lines: Iterable[tuple], checkers: list, names: list,
+def simulate(batches: Iterable[tuple], checkers: list, names: list,
              progress: Optional[Callable[[int], None]] = None,
              max_in_flight: int = MAX_IN_FLIGHT, max_cache: int = MAX_CACHE) -> Simulation:
-    """Replay (source, line number, text) lines against each checker (the first is primary)."""
+    """Replay lines against each checker (the first is primary).
+
+    ``batches`` are (source, number of the first line, lines), as
+    ``yamlio.read_line_batches`` reads them: a line is bytes (or text), newline
+    included; None is a line the reader could not hold (too long, damaged compressed
+    data), which is malformed. ``progress`` is called with the lines read so far.
+    """
     sim = Simulation(policies=[PolicyTotals(n, c) for n, c in zip(names, checkers)])
     replay = _Replay(sim, max_in_flight, max_cache)
     in_flight, finish, profile = replay.in_flight, replay.finish, replay.profile
     first = last = ""
-    loads = json.loads
-    count = events = 0
-    for count, (source, number, line) in enumerate(lines, 1):
-        if progress is not None and not count & 0x3FFF:
+    loads, last_event = _loads, _LAST_EVENT.match
+    count = events = requests = 0
+    for source, number, lines in batches:
+        number -= 1
+        count += len(lines)
+        if progress is not None:
             progress(count)
-        try:
-            event = loads(line)
-        except ValueError:
-            if line.strip():
-                _malformed(sim, source, number)
-                if " AUDIT: id=" in line:
-                    sim.legacy += 1
-            continue
-        if event.__class__ is not dict:
-            _malformed(sim, source, number)
-            continue
-        if event.get("kind") == "EventList":
-            items = event.get("items")
-            batch = [e for e in items if e.__class__ is dict] if items.__class__ is list else []
-            size = len(line) // max(len(batch), 1)
-        else:
-            batch, size = (event,), len(line)
-        for event in batch:
-            audit_id = event.get("auditID")
-            if audit_id.__class__ is not str:
+        for line in lines:
+            number += 1
+            if line is None:
                 _malformed(sim, source, number)
                 continue
-            stage = event.get("stage")
-            # An unauthenticated request's single ResponseStarted event is also its last.
-            final = stage in _FINAL_STAGES or (stage == "ResponseStarted" and not event.get("user"))
-            state = in_flight.get(audit_id)
-            if state is None:
-                key = request_key(event)
-                try:
-                    pid = None if key is None else profile(key)
-                except TypeError:  # an unhashable value where the log should have a string
-                    pid = None
-                if pid is None:
+            if line[-2:] == b"}\n" and line.__class__ is bytes:
+                # The last event of a request in flight needs no parse: its size and stage
+                # time are all it adds (kube-apiserver's field order puts the ID first).
+                # Lines that could nest deeper than the parser allows are parsed (and refused).
+                match = last_event(line)
+                if match is not None and (len(line) <= 2 * _MAX_DEPTH or
+                                          line.count(b"[") + line.count(b"{") <= _MAX_DEPTH):
+                    audit_id = match.group(1).decode()
+                    state = in_flight.get(audit_id)
+                    at = line.rfind(b',"stageTimestamp":"') + 19
+                    end = line.find(b'"', at)
+                    if state is not None and at > 19 and end > at + 19:
+                        raw = line[at:end]
+                        stamp = raw.decode() if raw.isascii() and b"\\" not in raw else ""
+                        if stamp[-1:] == "Z" and stamp[10] == "T":
+                            del in_flight[audit_id]
+                            events += 1
+                            state[2] += 1
+                            state[3] += len(line)
+                            finish(state)
+                            if stamp > last:
+                                last = stamp
+                            continue
+            try:
+                event = loads(line)
+            except (ValueError, RecursionError):  # RecursionError: deep nesting, stdlib json
+                event = _decode_leniently(line)
+                if event is None:
+                    if line.strip():
+                        _malformed(sim, source, number)
+                        if _LEGACY in line if line.__class__ is bytes else _LEGACY_TEXT in line:
+                            sim.legacy += 1
+                    continue
+            if event.__class__ is not dict:
+                _malformed(sim, source, number)
+                continue
+            if event.get("kind") == "EventList":
+                items = event.get("items")
+                batch = [e for e in items if e.__class__ is dict] if items.__class__ is list else []
+                size = len(line) // max(len(batch), 1)
+            else:
+                batch, size = (event,), len(line)
+            for event in batch:
+                audit_id = event.get("auditID")
+                if audit_id.__class__ is not str:
                     _malformed(sim, source, number)
                     continue
-                stamp = (event.get("requestReceivedTimestamp") or event.get("stageTimestamp")
-                         or event.get("timestamp"))
-                if stamp.__class__ is str:
-                    if not first or stamp < first:
-                        first = stamp
-                    if stamp > last:
-                        last = stamp
-                else:
-                    stamp = ""
-                level = event.get("level")
-                state = [pid, _RANK.get(level, 1) if level.__class__ is str else 1, 0, 0,
-                         stamp[:16], False]
-                sim.requests += 1
-                if not final:
-                    in_flight[audit_id] = state
-                    if len(in_flight) > max_in_flight:
-                        # Evict the oldest tenth at once: one scan past the deleted slots
-                        # at the front of the dict instead of one per eviction.
-                        for oldest in list(islice(in_flight, max(max_in_flight // 10, 1))):
-                            finish(in_flight.pop(oldest))
-                            sim.evicted += 1
-            events += 1
-            state[2] += 1
-            state[3] += size
-            if final:
-                in_flight.pop(audit_id, None)
-                finish(state)
-                stamp = event.get("stageTimestamp") or event.get("timestamp")
-                if stamp.__class__ is str and stamp > last:
-                    last = stamp
-            elif stage == "ResponseStarted":
-                state[5] = True
-    sim.lines, sim.events = count, events
+                stage = event.get("stage")
+                # An unauthenticated request's single ResponseStarted event is also its last.
+                final = stage in _FINAL_STAGES or (stage == "ResponseStarted" and not event.get("user"))
+                state = in_flight.get(audit_id)
+                if state is None:
+                    key = request_key(event)
+                    try:
+                        pid = None if key is None else profile(key)
+                    except TypeError:  # an unhashable value where the log should have a string
+                        pid = None
+                    if pid is None:
+                        _malformed(sim, source, number)
+                        continue
+                    stamp = (event.get("requestReceivedTimestamp") or event.get("stageTimestamp")
+                             or event.get("timestamp"))
+                    if stamp.__class__ is not str:
+                        stamp = ""
+                    elif stamp[-1:] != "Z" or stamp[10:11] != "T":
+                        stamp = utc_stamp(stamp)
+                    if stamp:
+                        if not first or stamp < first:
+                            first = stamp
+                        if stamp > last:
+                            last = stamp
+                    level = event.get("level")
+                    state = [pid, _RANK.get(level, 1) if level.__class__ is str else 1, 0, 0,
+                             stamp[:16], False]
+                    requests += 1
+                    if not final:
+                        in_flight[audit_id] = state
+                        if len(in_flight) > max_in_flight:
+                            # Evict the oldest tenth at once: one scan past the deleted slots
+                            # at the front of the dict instead of one per eviction.
+                            for oldest in list(islice(in_flight, max(max_in_flight // 10, 1))):
+                                finish(in_flight.pop(oldest))
+                                sim.evicted += 1
+                events += 1
+                state[2] += 1
+                state[3] += size
+                if final:
+                    in_flight.pop(audit_id, None)
+                    finish(state)
+                    stamp = event.get("stageTimestamp") or event.get("timestamp")
+                    if stamp.__class__ is str:
+                        if stamp[-1:] != "Z" or stamp[10:11] != "T":
+                            stamp = utc_stamp(stamp)
+                        if stamp > last:
+                            last = stamp
+                elif stage == "ResponseStarted":
+                    state[5] = True
+    sim.lines, sim.events, sim.requests = count, events, requests
     for state in in_flight.values():
         finish(state)
     sim.first_time, sim.last_time = first, last
+    replay.per_minute()
     _totals(sim, replay)
     return sim
+
+
+def _json_loads() -> Callable:
+    """orjson's parser (a dependency, several times faster), else the standard library's."""
+    try:
+        from orjson import loads
+    except ImportError:  # pragma: no cover - orjson has wheels for the platforms we run on
+        return json.loads
+    return loads
+
+
+_loads = _json_loads()
+#: The start of a ResponseComplete or Panic event as kube-apiserver's log backend writes
+#: it (Go's field order); group 1 is the auditID (printable ASCII, no quote or backslash).
+_LAST_EVENT = re.compile(rb'\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
+                         rb'"auditID":"([ !#-\[\]-~]+)","stage":"(?:ResponseComplete|Panic)",')
+#: orjson's nesting limit; deeper lines are malformed whichever parser reads them.
+_MAX_DEPTH = 1024
+_LEGACY, _LEGACY_TEXT = b" AUDIT: id=", " AUDIT: id="
+
+
+def _decode_leniently(line) -> Optional[object]:
+    """A line that is JSON once invalid UTF-8 is replaced (as a text reader would), or None."""
+    if line.__class__ is not bytes:
+        return None
+    try:
+        line.decode("utf-8")
+        return None  # valid UTF-8: the JSON itself is malformed
+    except UnicodeDecodeError:
+        pass
+    try:
+        return _loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _malformed(sim: Simulation, source: str, number: int) -> None:
@@ -348,8 +438,11 @@ def _totals(sim: Simulation, replay: _Replay) -> None:
 
 
 def parse_time(text: str) -> Optional[datetime]:
-    """RFC 3339 as Kubernetes writes it (UTC 'Z', up to nanoseconds) -> datetime."""
-    if not text:
+    """RFC 3339 as Kubernetes writes it (UTC 'Z', up to nanoseconds) -> an aware datetime.
+
+    Other offsets are kept; a time without one is taken as UTC, so any two compare.
+    """
+    if not text or text.__class__ is not str:
         return None
     value = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if "." in value:
@@ -357,9 +450,25 @@ def parse_time(text: str) -> Optional[datetime]:
         digits = len(tail) - len(tail.lstrip("0123456789"))
         value = f"{head}.{tail[:digits][:6].ljust(6, '0')}{tail[digits:]}"
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def utc_stamp(text: str) -> str:
+    """A timestamp with another offset (or none) as the sortable UTC form; '' if unreadable.
+
+    Span and per-minute counts compare timestamps as strings, which is right for the
+    'Z' form kube-apiserver writes and wrong across offsets.
+    """
+    parsed = parse_time(text)
+    if parsed is None:
+        return ""
+    try:
+        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, ValueError):  # year 1 at +01:00 and the like
+        return ""
 
 
 # --- webhook capacity ------------------------------------------------------------------------
