@@ -57,14 +57,14 @@ def main(argv: Sequence[str]) -> int:
     # whole-parse ResourceList) and has nothing to reclaim before exit.
     gc.disable()
     try:
-        text = _read_stdin()
+        data = _read_stdin()
         if args[:1] == ["--strip-kubeadm-metadata"]:
-            return _strip(text)
+            return _strip(data.decode("utf-8"))
         from kubeadm_audit import resourcelist
 
-        if resourcelist.is_resource_list(text):
-            return _krm(text)
-        return _legacy(text, args)
+        if resourcelist.is_resource_list(data):
+            return _krm(data)   # as bytes: a big list is held once, never as text too
+        return _legacy(data.decode("utf-8"), args)
     except KubeadmAuditError as exc:
         _say("error", str(exc))
         return exc.exit_code
@@ -79,13 +79,23 @@ def main(argv: Sequence[str]) -> int:
         gc.enable()
 
 
-def _read_stdin() -> str:
+def _read_stdin() -> bytes:
+    """stdin's bytes, checked to be UTF-8 (in pieces: no second copy of a big input)."""
     from kubeadm_audit.errors import InputError
 
-    try:
-        return sys.stdin.buffer.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text: {exc.reason}", source="<stdin>") from None
+    data = sys.stdin.buffer.read()
+    if not data.isascii():
+        import codecs
+
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        view = memoryview(data)
+        try:
+            for at in range(0, len(data), 1 << 20):
+                decoder.decode(view[at:at + (1 << 20)])
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text: {exc.reason}", source="<stdin>") from None
+    return data
 
 
 def _say(severity: str, message: str) -> None:
@@ -104,7 +114,7 @@ def _report(results: Sequence[dict], severities: Sequence[str] = ("error", "warn
 
 # --- KRM ----------------------------------------------------------------------------------
 
-def _krm(text: str) -> int:
+def _krm(text: bytes) -> int:
     from kubeadm_audit import resourcelist, transform
     from kubeadm_audit.errors import KubeadmAuditError
 
@@ -129,7 +139,9 @@ def _krm(text: str) -> int:
     results = _in_config_words(results)
     if code:
         rl = resourcelist.ResourceList(text)   # the input as it came: nothing half-done goes out
-    sys.stdout.write(rl.render(results))
+    sys.stdout.flush()
+    rl.write(sys.stdout.buffer, results)
+    sys.stdout.buffer.flush()
     _report(results, ("error",))
     return code
 

@@ -3,69 +3,104 @@
 A transformer sees every resource of a build but changes a handful, so resources
 are kept as their original text and parsed only when a caller asks. Unchanged
 resources are written back byte for byte: no comment, quote, key order or
-``0600`` can change, and 5,000 untouched resources cost a line scan, not a
-parse and a dump.
+``0600`` can change, and 50,000 untouched resources cost a few regular-expression
+passes over the input, not a parse and a dump.
 
-The text scanner understands the block layout kpt and kustomize emit
-(``items:`` followed by ``- `` entries). Anything else -- JSON, flow style,
-directives, an existing ``results`` list -- is parsed whole instead, with the
-same outcome and less speed.
+A ResourceList is read as bytes and stays one buffer: each item is a span of it
+(no copy), decoded only when a caller asks for its text, and written out as
+views of the buffer, so memory stays near the input's size.
+
+The scanner understands the block layout kpt and kustomize emit (``items:``
+followed by ``- `` entries). Anything else -- JSON, flow style, directives, an
+existing ``results`` list -- is parsed whole instead, with the same outcome and
+less speed.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from kubeadm_audit import yamlio
 
 RESOURCE_LIST_KIND = "ResourceList"
 DEFAULT_API_VERSION = "config.kubernetes.io/v1"
 
-_TOP_KEY = re.compile(r"([A-Za-z_][\w.-]*):(?:[ \t]+(.*?))?[ \t]*(?:#.*)?\r?\n?\Z")
+_TOP_KEY = re.compile(rb"([A-Za-z_][\w.-]*):(?:[ \t]+(.*?))?[ \t]*(?:#.*)?\r?\n?\Z")
 _HEADER = re.compile(r"^(kind|apiVersion):[ \t]*(.*?)[ \t]*(?:[ \t]#.*)?\r?$", re.M)
-_ITEM = re.compile(r"( *)-([ \t]+)(?=\S)")
-_SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?\r?\n?\Z")
+_SEPARATOR = re.compile(rb"---[ \t]*(?:#.*)?\r?\n?\Z")
 _NOT_PLAIN = "!&*|>{["
 _RESOURCE_LIST = re.compile(r"^kind:[ \t]*[\"']?ResourceList[\"']?[ \t]*(?:#.*)?\r?$", re.M)
+_RESOURCE_LIST_BYTES = re.compile(_RESOURCE_LIST.pattern.encode(), re.M)
+#: The start of a line that begins a top-level key (searched from the preceding newline).
+_TOP_LINE = re.compile(rb"\n(?=[^ \t\-#\r\n])")
+#: A line that is blank or only a comment.
+_QUIET_LINE = re.compile(rb"(?:[ \t\r\f\v]*\n| *#[^\n]*\n)*")
+_FIRST_ITEM = re.compile(rb"( *)-[ \t]+(?=\S)")
+_WRITE_PIECE = 1 << 20
 
 
 class Document:
     """One resource: the text it arrived as, parsed on first use.
 
     ``changed`` marks a document whose object was edited; only those are dumped.
-    ``raw`` is the entry exactly as it stood in a ResourceList (``- `` and indentation included).
+    ``raw`` is the entry exactly as it stood in a ResourceList (``- `` and indentation
+    included). A document of a scanned ResourceList holds only where it is in the
+    list's buffer; its text is made on first use.
     """
 
-    __slots__ = ("text", "_obj", "changed", "source", "raw")
+    __slots__ = ("_text", "_obj", "changed", "source", "_raw", "_span")
 
     def __init__(self, text: Optional[str] = None, obj: Any = None, source: str = "<input>",
                  raw: Optional[str] = None) -> None:
-        self.text = text
-        self.raw = raw
+        self._text = text
+        self._raw = raw
         self._obj = obj
         self.changed = text is None
         self.source = source
+        self._span: Optional[tuple] = None
+
+    @classmethod
+    def _in(cls, items: "_Items", start: int, end: int, source: str) -> "Document":
+        document = cls.__new__(cls)
+        document._text = document._raw = document._obj = None
+        document.changed = False
+        document.source = source
+        document._span = (items, start, end)
+        return document
+
+    @property
+    def text(self) -> Optional[str]:
+        """The document's text; made afresh for a list entry each time (callers that only
+        look for a word in 10,000 ConfigMaps must not keep a second copy of the list)."""
+        if self._text is None and self._span is not None:
+            items, start, end = self._span
+            return items.text(start, end)
+        return self._text
+
+    @property
+    def raw(self) -> Optional[str]:
+        if self._raw is None and self._span is not None:
+            items, start, end = self._span
+            return items.data[start:end].decode("utf-8")
+        return self._raw
 
     @property
     def header(self) -> tuple:
         """(apiVersion, kind) without parsing; ('', '') when the text does not show them plainly."""
-        if self.text is None or self._obj is not None:
+        if self._obj is not None or (self._text is None and self._span is None):
             obj = self.obj
             return (str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) if isinstance(obj, dict) else ("", "")
-        found = {}
-        for match in _HEADER.finditer(self.text):
-            value = match.group(2)
-            if not value or value[0] in _NOT_PLAIN:
-                return "", ""   # a tag, anchor, alias, block scalar or no value: let the parser say
-            found.setdefault(match.group(1), _unquote(value))
-            if len(found) == 2:
-                break
-        return found.get("apiVersion", ""), found.get("kind", "")
+        if self._span is not None and self._text is None:
+            items, start, end = self._span
+            return _header(items.header.finditer(items.data, start, end), b"")
+        return _header(_HEADER.finditer(self.text), "")
 
     @property
     def obj(self) -> Any:
-        if self._obj is None and self.text is not None:
-            self._obj = yamlio.load(self.text, source=self.source)
+        if self._obj is None:
+            text = self.text
+            if text is not None:
+                self._obj = yamlio.load(text, source=self.source)
         return self._obj
 
     def mark_changed(self) -> None:
@@ -73,9 +108,25 @@ class Document:
 
     def render(self) -> str:
         """The document as YAML text ending in a newline."""
-        if not self.changed and self.text is not None:
-            return self.text if self.text.endswith("\n") else self.text + "\n"
+        text = None if self.changed else self.text
+        if text is not None:
+            return text if text.endswith("\n") else text + "\n"
         return yamlio.dump(self.obj)
+
+
+def _header(matches: Iterator, empty: Union[str, bytes]) -> tuple:
+    found: dict = {}
+    for match in matches:
+        key, value = match.group(1), match.group(2)
+        if not value or value[:1] in (_NOT_PLAIN if empty == "" else b"!&*|>{["):
+            return "", ""   # a tag, anchor, alias, block scalar or no value: let the parser say
+        if key not in found:
+            found[key] = _unquote(value if empty == "" else value.decode("utf-8"))
+            if len(found) == 2:
+                break
+    if empty == b"":
+        found = {k.decode(): v for k, v in found.items()}
+    return found.get("apiVersion", ""), found.get("kind", "")
 
 
 def _unquote(value: str) -> str:
@@ -84,124 +135,134 @@ def _unquote(value: str) -> str:
     return value
 
 
-def is_resource_list(text: str) -> bool:
+def is_resource_list(text: Union[str, bytes]) -> bool:
     """Whether stdin holds a KRM ResourceList (one document of that kind) rather than a stream."""
     stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if stripped[:1] in ("{", b"{"):
         try:
-            doc = yamlio.load(text)
+            doc = yamlio.load(text if isinstance(text, str) else text.decode("utf-8"))
         except Exception:  # malformed input is reported by the full parse later
             return False
         return isinstance(doc, dict) and doc.get("kind") == RESOURCE_LIST_KIND
-    return bool(_RESOURCE_LIST.search(text))
+    pattern = _RESOURCE_LIST if isinstance(text, str) else _RESOURCE_LIST_BYTES
+    return bool(pattern.search(text))
 
 
 # --- ResourceList --------------------------------------------------------------------------
+
+class _Items:
+    """The ``items:`` block of a scanned ResourceList: the buffer and the layout of its entries."""
+
+    _patterns: dict = {}
+
+    def __init__(self, data: bytes, indent: int) -> None:
+        self.data = data
+        self.indent = indent
+        self.column = indent + 2  # every entry is "- " at ``indent`` (others are parsed whole)
+        patterns = self._patterns.get(indent)
+        if patterns is None:
+            n, c = indent, indent + 2
+            patterns = self._patterns[indent] = (
+                re.compile(rb"\n {%d}- (?=\S)" % n),                                   # entry starts
+                re.compile(rb"\n(?! {%d}| {%d}- \S| *#|[ \t\r\f\v]*(?:\n|\Z))" % (c, n)),  # outdented
+                re.compile(rb"\n {%d}-(?:[ \t]{2,}|\t|[ \t]*[\[{&!|>])" % n),        # other layouts
+                re.compile(rb"^(?: {%d}- | {%d})(kind|apiVersion):[ \t]*(.*?)[ \t]*(?:[ \t]#.*)?\r?$"
+                           % (n, c), re.M),
+                re.compile(rb"\n {0,%d}" % c),
+            )
+        self.starts, self.outdented, self.other_layout, self.header, self._dedent = patterns
+
+    def text(self, start: int, end: int) -> str:
+        """An entry's text as a document of its own: without ``- `` and the indentation."""
+        body = self.data[start + self.column:end]
+        return self._dedent.sub(b"\n", body).decode("utf-8")
+
 
 class ResourceList:
     """A KRM ResourceList whose items stay text until needed.
 
     ``items`` is the list callers edit (append new :class:`Document` objects to add
-    resources, remove entries to delete them); ``render`` writes it back.
+    resources, remove entries to delete them); ``render`` or ``write`` puts it back.
     """
 
-    def __init__(self, text: str, source: str = "<stdin>") -> None:
+    def __init__(self, text: Union[str, bytes], source: str = "<stdin>") -> None:
+        data = text.encode("utf-8") if isinstance(text, str) else text
         self.source = source
+        self._data = data
         self._sections: Optional[list] = None
-        self._indent = 0
-        self._count = 0
-        self._items_head: list = ["items:\n"]
+        self._items: Optional[_Items] = None
+        self._items_head = (0, 0)
         self._whole: Optional[dict] = None
+        self._function_config: Optional[tuple] = None
         self.items: list = []
         try:
-            self._scan(text)
+            self._scan(data)
         except _Unscannable:
-            self._parse_whole(text)
+            self._parse_whole(data.decode("utf-8"))
 
-    # text layout: list of (key, lines) sections in order; "items" holds Documents instead
-    def _scan(self, text: str) -> None:
-        lines = text.splitlines(keepends=True)
-        sections: list = []
-        current: Optional[list] = None
-        for line in lines:
-            if line[:1] in (" ", "\t", "-", "#", "\n", "\r") or not line:
-                if current is None:
-                    if line.strip() and not line.lstrip().startswith("#"):
-                        raise _Unscannable
-                    sections.append(("", [line]))
-                    continue
-                current.append(line)
-                continue
-            if _SEPARATOR.match(line) and not sections:
-                sections.append(("", [line]))
+    def _scan(self, data: bytes) -> None:
+        """Split the text into top-level sections (spans), and ``items`` into entries."""
+        starts = [0] + [match.end() for match in _TOP_LINE.finditer(data)]
+        lead = _QUIET_LINE.match(data).end()
+        if lead == len(data) or data[lead:lead + 1] in b" \t-":
+            raise _Unscannable  # no top-level key, or content before the first one
+        sections: list = [("", 0, lead)] if lead else []
+        tops = [start for start in starts if start >= lead]
+        if tops[:1] != [lead]:
+            raise _Unscannable
+        for index, start in enumerate(tops):
+            end = tops[index + 1] if index + 1 < len(tops) else len(data)
+            eol = data.find(b"\n", start, end)
+            line = data[start:end if eol < 0 else eol + 1]
+            if index == 0 and not sections and _SEPARATOR.match(line):
+                sections.append(("", start, start + len(line)))
+                if start + len(line) < end:
+                    raise _Unscannable
                 continue
             match = _TOP_KEY.match(line)
             if not match:
                 raise _Unscannable
-            current = [line]
-            sections.append((match.group(1), current))
-        keys = [key for key, _ in sections if key]
+            sections.append((match.group(1).decode(), start, end))
+        keys = [key for key, _, _ in sections if key]
         if len(keys) != len(set(keys)) or "results" in keys or "items" not in keys:
             raise _Unscannable
         if not set(keys) <= {"apiVersion", "kind", "items", "functionConfig"}:
             raise _Unscannable
-        for index, (key, section) in enumerate(sections):
+        for key, start, end in sections:
             if key == "items":
-                items, indent = self._scan_items(section)
-                self.items = items
-                self._indent = indent
-                sections[index] = ("items", None)
+                self._scan_items(data, start, end)
+            elif key == "functionConfig":
+                self._function_config = (start, end)
         self._sections = sections
-        self._function_config_text = "".join(
-            "".join(section) for key, section in sections if key == "functionConfig")
 
-    def _scan_items(self, section: list) -> tuple:
-        """Split the ``items:`` block into documents, keeping each entry's original lines."""
-        head = _TOP_KEY.match(section[0])
-        inline = head.group(2) if head else None
+    def _scan_items(self, data: bytes, start: int, end: int) -> None:
+        """Entries of the ``items:`` block, each the span from its ``- `` to the next."""
+        eol = data.find(b"\n", start, end)
+        head_end = end if eol < 0 else eol + 1
+        inline = _TOP_KEY.match(data[start:head_end]).group(2)
         if inline:
-            if inline.strip() != "[]" or any(line.strip() and not line.lstrip().startswith("#")
-                                             for line in section[1:]):
+            if inline.strip() != b"[]" or _QUIET_LINE.match(data, head_end, end).end() != end:
                 raise _Unscannable
-            return [], 0
-        self._items_head = [section[0]]
-        documents: list = []
-        indent: Optional[int] = None
-        column = 0
-        lines: list = []
-        raw: list = []
-        for line in section[1:]:
-            stripped = line.lstrip(" ")
-            if not stripped.strip() or stripped.startswith("#"):
-                if raw:
-                    raw.append(line)
-                    lines.append(line[column:] if len(line) - len(stripped) >= column else stripped)
-                else:
-                    self._items_head.append(line)
-                continue
-            match = _ITEM.match(line)
-            if match and (indent is None or len(match.group(1)) == indent):
-                if indent is None:
-                    indent = len(match.group(1))
-                if raw:
-                    documents.append(self._document(lines, raw))
-                self._count += 1
-                column = match.end()
-                lines, raw = [line[column:]], [line]
-                continue
-            if indent is None or len(line) - len(stripped) < column or "\t" in line[:column]:
-                raise _Unscannable
-            lines.append(line[column:])
-            raw.append(line)
-        if raw:
-            documents.append(self._document(lines, raw))
-        return documents, indent or 0
-
-    def _document(self, lines: list, raw: list) -> Document:
-        text = "".join(lines)
-        if text.startswith(("{", "[", "&", "!", "|", ">")):
+            return
+        first = _QUIET_LINE.match(data, head_end, end).end()
+        self._items_head = (start, first)
+        if first == end:
+            raise _Unscannable  # 'items:' with nothing: null, let the parser say
+        item = _FIRST_ITEM.match(data, first, end)
+        if item is None:
             raise _Unscannable
-        return Document(text, source=f"{self.source}: item {self._count}", raw="".join(raw))
+        items = _Items(data, len(item.group(1)))
+        # Search from the newline before the first entry; a line of the block that is
+        # neither an entry, nor indented past its "- ", nor blank or a comment is not ours.
+        if (items.outdented.search(data, first - 1, end) is not None
+                or items.other_layout.search(data, first - 1, end) is not None):
+            raise _Unscannable
+        bounds = [match.start() + 1 for match in items.starts.finditer(data, first - 1, end)]
+        bounds.append(end)
+        source = self.source
+        self.items = [Document._in(items, bounds[i], bounds[i + 1], f"{source}: item {i + 1}")
+                      for i in range(len(bounds) - 1)]
+        self._items = items
 
     def _parse_whole(self, text: str) -> None:
         doc = yamlio.load(text, source=self.source)
@@ -219,43 +280,75 @@ class ResourceList:
     def function_config(self) -> Any:
         if self._whole is not None:
             return self._whole.get("functionConfig")
-        if not self._function_config_text:
+        if self._function_config is None:
             return None
-        doc = yamlio.load(self._function_config_text, source=f"{self.source}: functionConfig")
+        start, end = self._function_config
+        doc = yamlio.load(self._data[start:end].decode("utf-8"), source=f"{self.source}: functionConfig")
         return doc.get("functionConfig") if isinstance(doc, dict) else None
 
     def render(self, results: Iterable[dict] = ()) -> str:
         """The ResourceList to print: original text for untouched parts, plus ``results``."""
+        import io
+
+        out = io.BytesIO()
+        self.write(out, results)
+        return out.getvalue().decode("utf-8")
+
+    def write(self, stream: Any, results: Iterable[dict] = ()) -> None:
+        """Write the ResourceList to a binary stream: untouched parts as views of the input."""
         results = list(results)
         if self._whole is not None:
             out = dict(self._whole)
             out["items"] = [document.obj for document in self.items]
             if results:
                 out["results"] = list(out.get("results") or []) + results
-            return yamlio.dump(out)
-        chunks: list = []
-        for key, section in self._sections or []:
+            stream.write(yamlio.dump(out).encode("utf-8"))
+            return
+        view = memoryview(self._data)
+        for key, start, end in self._sections or []:
             if key == "items":
-                chunks.append(self._render_items())
+                self._write_items(stream, view, end)
             else:
-                chunks.extend(section)
-                if section and not section[-1].endswith("\n"):
-                    chunks.append("\n")
+                _write_span(stream, view, start, end)
+                if end and view[end - 1:end] != b"\n":
+                    stream.write(b"\n")
         if results:
-            chunks.append(yamlio.dump({"results": results}))
-        return "".join(chunks)
+            stream.write(yamlio.dump({"results": results}).encode("utf-8"))
 
-    def _render_items(self) -> str:
+    def _write_items(self, stream: Any, view: memoryview, end: int) -> None:
         if not self.items:
-            return "items: []\n"
-        pad = " " * self._indent
-        chunks = list(self._items_head)
+            stream.write(b"items: []\n")
+            return
+        if self._items is None:  # 'items: []' came in
+            stream.write(b"items:\n")
+        start, first = self._items_head
+        _write_span(stream, view, start, first)
+        pad = " " * (self._items.indent if self._items else 0)
+        run_start = run_end = -1  # consecutive untouched entries are written as one span
         for document in self.items:
+            span = document._span
+            if span is not None and not document.changed and span[0] is self._items:
+                if span[1] == run_end:
+                    run_end = span[2]
+                    continue
+                _write_span(stream, view, run_start, run_end)
+                run_start, run_end = span[1], span[2]
+                continue
+            _write_span(stream, view, run_start, run_end)
+            run_start = run_end = -1
             if document.raw is not None and not document.changed:
-                chunks.append(document.raw if document.raw.endswith("\n") else document.raw + "\n")
+                text = document.raw if document.raw.endswith("\n") else document.raw + "\n"
             else:
-                chunks.append(as_sequence_entry(document.render(), pad))
-        return "".join(chunks)
+                text = as_sequence_entry(document.render(), pad)
+            stream.write(text.encode("utf-8"))
+        _write_span(stream, view, run_start, run_end)
+        if run_end > 0 and view[run_end - 1:run_end] != b"\n":
+            stream.write(b"\n")
+
+
+def _write_span(stream: Any, view: memoryview, start: int, end: int) -> None:
+    for at in range(start, end, _WRITE_PIECE):
+        stream.write(view[at:min(at + _WRITE_PIECE, end)])
 
 
 def as_sequence_entry(text: str, pad: str) -> str:
