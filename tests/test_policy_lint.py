@@ -285,9 +285,10 @@ def _worst_case_policy(rules: int, patterns: int) -> dict:
 def test_lint_of_200_rules_x_200_patterns_is_fast():
     import time
 
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the machine may be shared
     findings = lint_policy(_worst_case_policy(200, 200), 34)
-    elapsed = time.perf_counter() - start
-    # The last rule is shadowed by the first; a pairwise check took 52 s (75 s here) for this.
+    elapsed = time.process_time() - start
+    # The last rule is shadowed by the first; a pairwise check took 52 s (75 s here) for this,
+    # the indexes about 0.3 s.
     assert [(f.id, f.path) for f in findings if f.id == "KA020"] == [("KA020", "rules[200]")]
-    assert elapsed < 3, f"{elapsed:.1f} s"
+    assert elapsed < 5, f"{elapsed:.1f} s"
