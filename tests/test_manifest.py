@@ -340,3 +340,36 @@ def test_hand_edited_values_are_conflicts_unless_forced_and_survive_remove(node)
     removed = run("manifest", "apply", node.manifest, "--backup-dir", node.backups, "--remove")
     assert removed.returncode == 0
     assert not [a for a in container(yaml.safe_load(read(node.manifest)))["command"] if a.startswith("--audit-")]   # forced values became ours
+
+
+# --- cost (issue 10.5): a check reads without the round-trip parser; absurd sizes are refused ---
+
+def test_check_of_a_large_manifest_is_fast(node):
+    """10 MB (a 9 MB annotation and 20,000 env entries): the round trip took about 25 s."""
+    import resource
+    import time
+
+    assert node.apply("--write-files").returncode == 0
+    pod = yaml.safe_load(read(node.manifest))
+    pod["metadata"].setdefault("annotations", {})["example.com/blob"] = "x" * 9_000_000
+    container(pod)["env"] = [{"name": f"VAR_{i}", "value": "v" * 40} for i in range(20_000)]
+    with open(node.manifest, "w", encoding="utf-8") as handle:
+        yaml.dump(pod, handle, Dumper=yaml.CSafeDumper, width=1 << 30)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = node.check()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert result.returncode == 0, result.stderr
+    assert cpu < 4, f"{cpu:.1f} s of CPU"  # about 1 s; it was 10 s
+
+
+def test_absurdly_large_manifest_is_refused_unread(node, tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as handle:
+        handle.write(open(FIXTURE, "rb").read())
+        handle.write(b"# " + b"x" * (manifest.MAX_MANIFEST_BYTES) + b"\n")
+    for command in ("check", "apply"):
+        result = run("manifest", command, str(big), *node.opts)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "larger than 16 MiB" in result.stderr
+        assert "Traceback" not in result.stderr

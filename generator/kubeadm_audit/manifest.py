@@ -27,6 +27,13 @@ UPGRADE_NOTE = ("the next 'kubeadm upgrade apply|node' (or 'kubeadm init phase c
                 "('make reconfigure', i.e. kubeadm-audit kubeadm-config merge) or by passing the audit "
                 "patches to every upgrade ('make upgrade ROUTE=patches')")
 
+#: Largest manifest read. Real ones are a few KiB, and the kubelet's mirror Pod of a static
+#: Pod must fit the API server's object limit (etcd's 1.5 MiB request size): a bigger file
+#: is refused before it is parsed, not parsed for minutes.
+MAX_MANIFEST_BYTES = 16 << 20
+WHAT = ("kube-apiserver static Pod manifest (those are a few KiB; a mirror Pod must fit etcd's "
+        "1.5 MiB)")
+
 _IMAGE_TAG = re.compile(r":(v?\d+\.\d+(?:\.\d+)?[0-9A-Za-z.+-]*)(?:@sha256:[0-9a-f]+)?\Z")
 
 
@@ -35,7 +42,7 @@ class Manifest:
     """A parsed kube-apiserver static Pod (round-trip, so untouched parts stay as written)."""
 
     source: str
-    stream: yamlio.RoundTrip
+    stream: Optional[yamlio.RoundTrip]  # None when loaded only to be checked
     pod: MutableMapping
     container: MutableMapping
 
@@ -49,8 +56,12 @@ class Manifest:
         return match.group(1) if match else None
 
 
-def load(text: str, source: str) -> Manifest:
-    """Parse a kube-apiserver static Pod manifest; InputError for anything else."""
+def load(text: str, source: str, round_trip: bool = True) -> Manifest:
+    """Parse a kube-apiserver static Pod manifest; InputError for anything else.
+
+    ``round_trip`` keeps comments and layout for an edit (ruamel, pure Python: about
+    4 s per 10 MB); a check only reads, so it goes without and takes libyaml's parse.
+    """
     documents = yamlio.load_all(text, source)
     if len(documents) != 1:
         raise InputError(f"expected one Pod document, found {len(documents)}", source=source)
@@ -58,8 +69,8 @@ def load(text: str, source: str) -> Manifest:
         kind = documents[0].get("kind") if isinstance(documents[0], dict) else None
         raise InputError(f"not a Pod (kind {repr(kind)[:60]}): expected the kube-apiserver static Pod manifest",
                          source=source, field="kind")
-    stream = yamlio.RoundTrip(text, source)
-    pod = next(doc for doc in stream.documents if doc is not None)
+    stream = yamlio.RoundTrip(text, source) if round_trip else None
+    pod = documents[0] if stream is None else next(doc for doc in stream.documents if doc is not None)
     pod_mod.validate(pod, source)
     container = pod_mod.apiserver_container(pod)
     if container is None:

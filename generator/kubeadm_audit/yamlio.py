@@ -68,7 +68,14 @@ class PlainStr(str):
     __slots__ = ()
 
 
+#: First characters that some pattern above (or a YAML 1.1 resolver) can match: any
+#: other plain scalar is a string without trying them (most are: names, paths, flags).
+_MAYBE_TYPED = frozenset("-+.0123456789tfn~TFN") | frozenset(key for key in _YAML11 if key)
+
+
 def _plain_tag(value: str) -> str:
+    if value[:1] not in _MAYBE_TYPED and value:
+        return _STR
     for pattern, tag in _CANONICAL:
         if pattern.match(value):
             return tag
@@ -346,15 +353,23 @@ def load_all(text: str, source: str = "<input>") -> list:
         raise InputError(f"malformed YAML: {_describe(exc)}", source=source) from None
 
 
-def read_text(path: str) -> str:
-    """Read a file as UTF-8; '-' is standard input."""
+def read_text(path: str, max_bytes: Optional[int] = None, what: str = "file") -> str:
+    """Read a file as UTF-8; '-' is standard input.
+
+    ``max_bytes``: refuse (InputError) a larger input without reading it all.
+    """
     import sys
 
     try:
         if path == "-":
-            return sys.stdin.read()
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+            stream: Any = sys.stdin.buffer
+            data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise InputError(f"larger than {max_bytes // (1 << 20)} MiB: not a {what}", source=path)
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputError(f"cannot read: {reason}", source=path) from None

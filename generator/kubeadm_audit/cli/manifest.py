@@ -77,11 +77,15 @@ def _node_files(cfg, built) -> list:
     return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in built.files if f.install_to in wanted]
 
 
-def _load(file: str, text: str, params: dict):
+def _load(file: str, text: str, params: dict, round_trip: bool = True):
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
     from kubeadm_audit import bundle, inputs, manifest as manifest_mod
+    from kubeadm_audit.errors import InputError
 
-    parsed = manifest_mod.load(text, file)
+    if len(text) > manifest_mod.MAX_MANIFEST_BYTES:
+        raise InputError(f"larger than {manifest_mod.MAX_MANIFEST_BYTES >> 20} MiB: not a "
+                         f"{manifest_mod.WHAT}", source=file)
+    parsed = manifest_mod.load(text, file, round_trip)
     cfg = resolve_for(params, parsed.image_version, f"{file}: image")
     check_not_onto(cfg, params, file, "static Pod manifest")
     built = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
@@ -248,7 +252,9 @@ def check(file: str, output: str, **params) -> int:
     """
     from kubeadm_audit import manifest as manifest_mod
 
-    parsed, cfg, built = _load(file, yamlio.read_text(file), params)
+    # A check only reads: refused unread when absurdly large, parsed without the round trip.
+    text = yamlio.read_text(file, manifest_mod.MAX_MANIFEST_BYTES, manifest_mod.WHAT)
+    parsed, cfg, built = _load(file, text, params, round_trip=False)
     report = manifest_mod.check(parsed.pod, built.args, built.mounts, cfg.kubernetes_version)
     for path in _webhook_files(cfg, parsed):
         exposed = _exposed_secret(path)
