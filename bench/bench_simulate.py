@@ -1,21 +1,25 @@
-"""How fast and how big is `policy simulate`, against its floor?
+"""How fast and how big is `policy simulate`, against its floors?
 
 Generates (deterministically, into bench/.data/) a 200,000-event audit log shaped
 like a small busy cluster -- lease and node-status heartbeats, kube-proxy and
 controller watches, pod and deployment churn, secrets and configmap reads, events,
 health probes and discovery, RequestReceived + ResponseComplete pairs and some
-RequestResponse bodies -- then measures:
+RequestResponse bodies, in kube-apiserver's field order -- then measures, in paired
+rounds (each round runs every command back to back, so a loaded machine slows all
+alike; figures are the median of the per-round ratios and the ratio of the best times):
 
-* time: simulate (in process, recommended preset, and with --compare) against a
-  bare loop of ``json.loads`` over the same lines (the floor: every line must be
-  parsed once). Goal: <= 2x.
-* peak memory: maxrss of ``kubeadm-audit policy simulate`` in a subprocess against
-  a subprocess that only runs the bare loop.
+* simulate (a subprocess, as users run it) against two floors over the same file:
+  a bare loop of ``orjson.loads`` and one of ``json.loads`` (every line parsed once).
+  Goal: at most 1.3x the orjson loop.
+* the gzipped log against ``zcat | wc -l`` (decompression alone).
+* peak RSS of simulate against the bare orjson loop's process.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -152,79 +156,89 @@ def generate(path: Path, events: int = EVENTS) -> None:
                     break
 
 
-def bare_loop(path: str) -> int:
-    loads = json.loads
-    count = 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            loads(line)
-            count += 1
-    return count
+FLOORS = {
+    "orjson": "import orjson, sys\nfor line in open(sys.argv[1], 'rb'): orjson.loads(line)\n",
+    "json": "import json, sys\nfor line in open(sys.argv[1], 'rb'): json.loads(line)\n",
+}
+GOAL = 1.3  # x the orjson loop
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
-def best_of(repeat: int, func, *args) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func(*args)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(argv: list, shell: bool = False) -> tuple:
+    """(wall seconds, peak RSS KiB) of one child process."""
+    code = ("import resource, subprocess, sys, time\n"
+            "start = time.perf_counter()\n"
+            "r = subprocess.run(sys.argv[2:] if sys.argv[1] == 'argv' else sys.argv[2], "
+            "shell=sys.argv[1] == 'shell', stdout=subprocess.DEVNULL)\n"
+            "elapsed = time.perf_counter() - start\n"
+            "print(r.returncode, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    args = ["shell", argv] if shell else ["argv", *argv]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         check=True).stdout.split()
+    if out[0] != "0":
+        sys.exit(f"failed: {argv}")
+    return float(out[1]), int(out[2])
 
 
-def child_maxrss_kib(argv: list) -> int:
-    """Peak RSS of one child process, in KiB (Linux reports ru_maxrss in KiB)."""
-    code = ("import resource, subprocess, sys\n"
-            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                            check=True)
-    return int(result.stdout.strip())
+def paired(commands: dict) -> dict:
+    """name -> list of (seconds, maxrss KiB), one per round, the commands interleaved."""
+    results: dict = {name: [] for name in commands}
+    for name, (argv, shell) in commands.items():  # warm the page cache and .pyc files
+        timed(argv, shell)
+    for _ in range(ROUNDS):
+        for name, (argv, shell) in commands.items():
+            results[name].append(timed(argv, shell))
+    return results
+
+
+def ratio(results: dict, ours: str, floor: str) -> str:
+    rounds = list(zip(results[ours], results[floor]))
+    median = statistics.median(a[0] / b[0] for a, b in rounds)
+    best = min(a[0] for a, _ in rounds) / min(b[0] for _, b in rounds)
+    return f"{median:4.2f}x median, {best:4.2f}x best ({min(a[0] for a, _ in rounds):5.2f} s vs " \
+           f"{min(b[0] for _, b in rounds):5.2f} s)"
 
 
 def main() -> int:
     from kubeadm_audit import presets, yamlio
-    from kubeadm_audit.policy.checker import Checker
-    from kubeadm_audit.policy.simulate import simulate
 
     DATA.mkdir(parents=True, exist_ok=True)
     log = DATA / f"audit-{EVENTS}-{SEED}-v2.log"
     if not log.exists():
         generate(log)
+    packed = log.with_suffix(".log.gz")
+    if not packed.exists():
+        subprocess.run(f"gzip -c {log} > {packed}", shell=True, check=True)
     size_mb = log.stat().st_size / 1e6
-    recommended = Checker(dict(presets.get("recommended").policy))
-    metadata = Checker(dict(presets.get("metadata").policy))
-
-    def run_one() -> None:
-        simulate(yamlio.read_line_batches([str(log)], []), [recommended], ["recommended"])
-
-    def run_two() -> None:
-        simulate(yamlio.read_line_batches([str(log)], []), [recommended, metadata], ["recommended", "metadata"])
-
-    bare_loop(str(log))  # warm the page cache
-    # Interleaved rounds, best of each: load from other processes hits all three alike.
-    rounds = [(best_of(1, bare_loop, str(log)), best_of(1, run_one), best_of(1, run_two))
-              for _ in range(3)]
-    floor, one, two = (min(times) for times in zip(*rounds))
-
     with tempfile.TemporaryDirectory() as tmp:
-        policy = Path(tmp) / "policy.yaml"
-        policy.write_text(yamlio.dump(dict(presets.get("recommended").policy)))
-        bare_code = f"import json\nfor line in open({str(log)!r}): json.loads(line)\n"
-        rss_floor = child_maxrss_kib([sys.executable, "-c", bare_code])
-        rss_sim = child_maxrss_kib([sys.executable, "-m", "kubeadm_audit", "policy", "simulate",
-                                    "--policy", str(policy), str(log), "-o", "json"])
-        rss_imports = child_maxrss_kib([sys.executable, "-m", "kubeadm_audit", "policy",
-                                        "validate", str(policy)])
-
-    print(f"bench_simulate: {EVENTS} events, {size_mb:.0f} MB ({log})")
-    print(f"  floor  json.loads loop          {floor:6.2f} s  ({EVENTS / floor:,.0f} lines/s)")
-    print(f"  simulate, one policy            {one:6.2f} s  = {one / floor:.2f}x floor (goal <= 2x)")
-    print(f"  simulate, --compare (two)       {two:6.2f} s  = {two / floor:.2f}x floor")
-    print(f"  peak RSS  floor process         {rss_floor / 1024:6.1f} MiB")
-    print(f"  peak RSS  kubeadm-audit simulate {rss_sim / 1024:5.1f} MiB = "
-          f"{rss_sim / rss_floor:.2f}x floor")
-    print(f"  peak RSS  kubeadm-audit validate {rss_imports / 1024:5.1f} MiB (imports alone; "
-          f"simulate adds {(rss_sim - rss_imports) / 1024:.1f} MiB for {EVENTS} events)")
+        recommended = Path(tmp) / "recommended.yaml"
+        recommended.write_text(yamlio.dump(dict(presets.get("recommended").policy)))
+        metadata = Path(tmp) / "metadata.yaml"
+        metadata.write_text(yamlio.dump(dict(presets.get("metadata").policy)))
+        simulate = [sys.executable, "-m", "kubeadm_audit", "policy", "simulate",
+                    "--policy", str(recommended)]
+        results = paired({
+            "orjson loop": ([sys.executable, "-c", FLOORS["orjson"], str(log)], False),
+            "json loop": ([sys.executable, "-c", FLOORS["json"], str(log)], False),
+            "simulate": (simulate + [str(log), "-o", "json"], False),
+            "simulate --compare": (simulate + ["--compare", str(metadata), str(log), "-o", "json"],
+                                   False),
+            "zcat | wc -l": (f"zcat {packed} | wc -l", True),
+            "simulate .gz": (simulate + [str(packed), "-o", "json"], False),
+        })
+    print(f"bench_simulate: {EVENTS} events, {size_mb:.0f} MB ({log}); {ROUNDS} paired rounds")
+    for ours in ("simulate", "simulate --compare"):
+        for floor in ("orjson loop", "json loop"):
+            print(f"  {ours:<19} vs {floor:<12} {ratio(results, ours, floor)}")
+    print(f"  {'simulate .gz':<19} vs {'zcat | wc -l':<12} {ratio(results, 'simulate .gz', 'zcat | wc -l')}")
+    print(f"  {'simulate .gz':<19} vs {'orjson loop':<12} {ratio(results, 'simulate .gz', 'orjson loop')}")
+    median = statistics.median(a[0] / b[0] for a, b in zip(results["simulate"], results["orjson loop"]))
+    print(f"  goal: simulate <= {GOAL}x the orjson loop: {'ok' if median <= GOAL else 'MISSED'}")
+    floor_rss = min(r for _, r in results["orjson loop"])
+    for name in ("simulate", "simulate --compare", "simulate .gz"):
+        rss = max(r for _, r in results[name])
+        print(f"  peak RSS {name:<19} {rss / 1024:6.1f} MiB = {rss / floor_rss:4.2f}x the orjson "
+              f"loop's {floor_rss / 1024:.1f} MiB")
     return 0
 
 

@@ -165,3 +165,43 @@ def test_gzip_bomb_stays_small(tmp_path):
     assert returncode == 0, result.stderr
     assert "1 malformed line(s) skipped, first at" in result.stderr
     assert maxrss_kib < 80 * 1024, f"peak RSS {maxrss_kib / 1024:.0f} MiB"
+
+
+def test_last_events_taken_without_a_parse_count_as_parsed_ones(tmp_path, monkeypatch):
+    """The unparsed path for the last event of a request in flight changes no figure."""
+    import random
+    import re
+
+    from kubeadm_audit.policy import simulate as simulate_mod
+
+    rng = random.Random(7)
+    lines = []
+    for i in range(400):
+        stamp = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.{rng.randrange(10**6):06d}Z"
+        verb = rng.choice(["get", "watch", "create", "update"])
+        last = rng.choice(["ResponseComplete", "ResponseComplete", "Panic"])
+        stages = ["RequestReceived"] + (["ResponseStarted"] if verb == "watch" else []) + [last]
+        if rng.random() < 0.2:
+            stages = stages[1:]  # RequestReceived omitted by the logging policy
+        for stage in stages:
+            extra = {"responseObject": {"kind": "Pod", "spec": {"x": "y" * rng.randrange(3000)}}} \
+                if stage == last and rng.random() < 0.5 else {}
+            lines.append(event(f"id-{i}", stage=stage, stamp=stamp if stage != last else
+                               stamp.replace("00.", "59.") if rng.random() < 0.3 else stamp,
+                               verb=verb, level=rng.choice(["Metadata", "Request"]), **extra))
+    middle = lines[100:200]
+    rng.shuffle(middle)  # stages of different requests interleave
+    lines[100:200] = middle
+    path = tmp_path / "audit.log"
+    path.write_text(text(*lines))
+    checkers = [Checker(POLICY), Checker({**POLICY, "omitStages": ["RequestReceived"]})]
+    settings = simulate_mod.WebhookSettings()
+
+    def report():
+        sim = simulate(yamlio.read_line_batches([str(path)], []), checkers, ["a", "b"])
+        return simulate_mod.report(sim, settings, 100)
+
+    fast = report()
+    monkeypatch.setattr(simulate_mod, "_LAST_EVENT", re.compile(rb"(?!)"))
+    assert report() == fast
+    assert fast["input"]["events"] == len(lines)
