@@ -137,6 +137,7 @@ def test_damaged_gzip_cli_warns_once_and_exits_0(tmp_path):
     nothing.write_bytes(b"\x1f\x8b garbage")
     result = run_cli("simulate", "--policy", policy, nothing)
     assert result.returncode == 2 and "no audit events to replay" in result.stderr
+    assert f"{nothing}: damaged gzip data" in result.stderr and len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 

@@ -139,9 +139,13 @@ def _krm(text: bytes) -> int:
     results = _in_config_words(results)
     if code:
         rl = resourcelist.ResourceList(text)   # the input as it came: nothing half-done goes out
-    sys.stdout.flush()
-    rl.write(sys.stdout.buffer, results)
-    sys.stdout.buffer.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stdout (an embedding caller): the list as text
+        sys.stdout.write(rl.render(results))
+    else:
+        sys.stdout.flush()
+        rl.write(out, results)
+        out.flush()
     _report(results, ("error",))
     return code
 

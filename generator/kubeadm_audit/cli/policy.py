@@ -359,14 +359,17 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     finally:
         if progress:
             progress.close()
-    for source, problem in problems:
-        warn(f"{source}: {problem}")
     legacy = (" (these are --audit-log-format=legacy lines, which lack objectRef: replay a "
               "log written with --audit-log-format=json)") if result.legacy else ""
-    if not result.events:
+    if not result.events:  # one error line, naming a damaged .gz as the reason
+        if problems:
+            source, problem = problems[0]
+            raise InputError(f"{problem}; no audit events to replay", source=source)
         where = f"; first malformed at {', '.join(result.malformed_at)}" if result.malformed else ""
         raise InputError(f"no audit events to replay ({result.lines} lines, {result.malformed} "
                          f"malformed{where}){legacy}", source=", ".join(logs))
+    for source, problem in problems:
+        warn(f"{source}: {problem}")
     settings = sim_mod.WebhookSettings(**given)
     report = sim_mod.report(result, settings, top_n)
     if output == "json":
