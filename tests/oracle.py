@@ -139,7 +139,7 @@ def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[d
             decision = checker.evaluate(to_request(item, parse))
             decisions.append({"level": decision.level, "omitStages": sorted(decision.omit_stages),
                               "omitManagedFields": decision.omit_managed_fields})
-    return {"loaded": loaded, "findings": [tuple(f) for f in findings if "more than once" not in f.message],
+    return {"loaded": loaded, "findings": [(f.path, f.message, f.severity, f.stage) for f in findings if "more than once" not in f.message],
             "duplicates": duplicates,
             "decisions": decisions}
 
@@ -283,7 +283,7 @@ def flag_category(message: str) -> str:
 def _our_categories(problems: list) -> set:
     """The flags our errors name, and "event version" for either backend's version flag
     (kube-apiserver's Validate message does not say which backend)."""
-    named = {p.flag for p in problems}
+    named = {p.path.removeprefix("--") for p in problems}
     return named | ({"event version"} if named & {"audit-log-version", "audit-webhook-version"} else set())
 
 

@@ -62,7 +62,7 @@ def parts(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
     for problem in flags.validate(dict(args), cfg.kubernetes_version,
                                   flags.parse_command(flags.to_command(args))):
         if problem.severity == "error":
-            raise InputError(f"kube-apiserver would refuse {problem}", field=problem.flag)
+            raise InputError(f"kube-apiserver would refuse {problem}", field=problem.path.removeprefix("--"))
         warnings.append(str(problem))
     files = [cfg.paths.policy_file] + ([cfg.paths.webhook_config_file] if cfg.webhook else [])
     if cfg.webhook and cfg.webhook.token_file:

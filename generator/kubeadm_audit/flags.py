@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import versions
+from kubeadm_audit.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import AuditConfig
@@ -81,13 +82,17 @@ PATH_FLAGS = ("audit-policy-file", "audit-webhook-config-file", "audit-log-path"
 CIS_LOG_MINIMUMS = {"audit-log-maxage": 30, "audit-log-maxbackup": 10, "audit-log-maxsize": 100}
 
 
-class Problem(NamedTuple):
-    flag: str
-    message: str
-    severity: str = "error"   # error: kube-apiserver refuses to start; warning: it starts, but ...
+#: Ids of what ``validate`` finds: kube-apiserver refuses the flags (KF001), or starts but not
+#: the way people expect (KF002: CIS minimums, values kube-bench cannot read, slow batching).
+FLAG_REFUSED = "KF001"
+FLAG_SURPRISING = "KF002"
 
-    def __str__(self) -> str:
-        return f"--{self.flag}: {self.message}" if self.flag else self.message
+
+def Problem(flag: str, message: str, severity: str = "error") -> Finding:  # noqa: N802 (was a type)
+    """A finding about ``--flag`` (error: kube-apiserver refuses to start; warning: it starts, but ...)."""
+    level = Severity.parse(severity)
+    return Finding(FLAG_REFUSED if level is Severity.ERROR else FLAG_SURPRISING, level, message,
+                   path=f"--{flag}" if flag else "")
 
 
 # --- building -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -217,6 +217,44 @@ def load_lenient(text: str, source: str = "<input>") -> tuple:
     finally:
         loader.dispose()
     return data, loader.duplicates, more
+
+
+def positions(text: str) -> Callable[[Sequence[Union[str, int]]], Optional[tuple[int, int]]]:
+    """Where fields are written in the first document of ``text`` (YAML, or JSON read as YAML).
+
+    Returns a lookup: a field path as keys and list indexes (``["rules", 3, "level"]``) ->
+    (line, column), 1-based, of the entry's key (a list item's start); a path going past what
+    is written gives the deepest part that is. Only composed, never constructed: for reports
+    on a document already loaded with :func:`load_lenient` (a repeated key: the last one).
+    Text that does not parse locates nothing (every lookup is None).
+    """
+    loader = _BaseLoader(text)
+    try:
+        root = loader.get_node() if loader.check_node() else None
+    except yaml.YAMLError:
+        root = None
+    finally:
+        loader.dispose()
+
+    def lookup(path: Sequence[Union[str, int]]) -> Optional[tuple[int, int]]:
+        node, mark = root, None
+        for part in path:
+            if isinstance(node, MappingNode) and isinstance(part, str):
+                found = [pair for pair in node.value
+                         if isinstance(pair[0], ScalarNode) and pair[0].value == part]
+                if not found:
+                    break
+                mark, node = found[-1][0].start_mark, found[-1][1]
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                mark = node.start_mark
+            else:
+                break
+        if mark is None and root is not None:
+            mark = root.start_mark
+        return None if mark is None else (mark.line + 1, mark.column + 1)
+
+    return lookup
 
 
 def _construct_plain(loader: Loader, node: ScalarNode) -> PlainStr:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style
+from kubeadm_audit.findings import Severity, at_or_above
 
 
 @click.group()
@@ -15,7 +16,7 @@ def flags() -> None:
 @click.option("--kubernetes-version", metavar="vX.Y.Z", help="Version whose defaults apply.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def validate(args: tuple, kubernetes_version: str, output: str) -> int:
+def validate(args: tuple[str, ...], kubernetes_version: str | None, output: str) -> int:
     """Exit 1 when kube-apiserver would refuse to start with ARGS.
 
     ARGS are kube-apiserver arguments (--audit-log-maxage=30; kubeadm's
@@ -37,13 +38,14 @@ def validate(args: tuple, kubernetes_version: str, output: str) -> int:
     occurrences = flags_mod.read_command(args)
     values = flags_mod.effective(occurrences)
     problems = flags_mod.validate(values, version, occurrences)
-    failed = any(p.severity == "error" for p in problems)
+    failed = at_or_above(problems, Severity.ERROR)
     if output == "json":
         emit_json({"valid": not failed, "problems": [
-            {"flag": p.flag, "severity": p.severity, "message": p.message} for p in problems]})
+            {"flag": p.path.removeprefix("--"), "severity": p.severity.value, "message": p.message} for p in problems]})
     else:
         for p in problems:
-            label = style(f"{p.severity}:", fg="red" if p.severity == "error" else "yellow", bold=True)
+            label = style(f"{p.severity}:", fg="red" if p.severity is Severity.ERROR else "yellow",
+                          bold=True)
             click.echo(f"{label} {shorten(str(p))}")
         if not problems:
             click.echo("ok: kube-apiserver accepts these audit flags")

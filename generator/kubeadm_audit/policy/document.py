@@ -15,12 +15,15 @@ with different results, which the real k8s.io/apiserver shows (tests/test_confor
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.findings import Finding
 from kubeadm_audit.policy import validation
-from kubeadm_audit.policy.validation import DECODE, WARNING, Finding
+from kubeadm_audit.policy.validation import DECODE, WARNING, finding
 
 #: Go fields that are pointers (JSON null makes them nil again): omitManagedFields on a rule.
 _POINTER_FIELDS = {("rule", "omitManagedFields")}
@@ -29,19 +32,20 @@ _SCHEMAS = {"policy": validation.POLICY_FIELDS, "rule": validation.RULE_FIELDS,
 _ITEM_SCHEMA = {"rules": "rule", "groupResources": "resources"}
 
 
-def repeated(where: str, key: str) -> Finding:
-    return Finding(where, f"{key!r} is given more than once: kube-apiserver's strict decoding fails, "
-                          "it falls back to lenient decoding and keeps the last value", WARNING, DECODE)
+def repeated(where: str, key: str, line: int | None = None) -> Finding:
+    return finding(where, f"{key!r} is given more than once: kube-apiserver's strict decoding fails, "
+                          "it falls back to lenient decoding and keeps the last value", WARNING,
+                   DECODE).at(line=line)
 
 
-def read(text: str, source: str = "<input>") -> tuple:
+def read(text: str, source: str = "<input>") -> tuple[Any, list[Finding]]:
     """(document, findings of the reading itself: repeated fields, and type errors in
     occurrences that a later one replaced, which kube-apiserver still refuses)."""
     if not text.lstrip(" \t\r\n").startswith("{"):
         data, duplicates, more = yamlio.load_lenient(text, source=source)
-        findings = [repeated(f"line {line}", key) for line, key in duplicates]
+        findings = [repeated(f"line {line}", key, line) for line, key in duplicates]
         if more:
-            findings.append(Finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
+            findings.append(finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
                                     "per file, the first document, and ignores the rest unread", WARNING, DECODE))
         return data, findings
     try:
@@ -50,11 +54,11 @@ def read(text: str, source: str = "<input>") -> tuple:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise InputError(f"malformed JSON{where}: {getattr(exc, 'msg', exc)}: kube-apiserver reads a "
                          "policy that starts with '{' as JSON", source=source) from None
-    findings: list = []
-    return _struct(None, pairs, "policy", "", findings), findings
+    decoded: list[Finding] = []
+    return _struct(None, pairs, "policy", "", decoded), decoded
 
 
-class _Pairs(list):
+class _Pairs(list[tuple[str, Any]]):
     """A JSON object as written: (key, value) pairs, keys may repeat."""
 
 
@@ -62,12 +66,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _plain(value: Any, path: str = "", findings: Optional[list] = None) -> Any:
+def _plain(value: Any, path: str = "", findings: list[Finding] | None = None) -> Any:
     """A JSON value with objects as dicts (the last occurrence of a key wins); with
     ``findings``, repeated keys are reported (the strict decoder sees them in typed values,
     not in the unknown fields it skips)."""
     if isinstance(value, _Pairs):
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key, item in value:
             where = f"{path}.{key}" if path else key
             if findings is not None and key in out:
@@ -79,12 +83,12 @@ def _plain(value: Any, path: str = "", findings: Optional[list] = None) -> Any:
     return value
 
 
-def _struct(old: Optional[dict], new: Any, schema: str, path: str, findings: list) -> Any:
+def _struct(old: dict[str, Any] | None, new: Any, schema: str, path: str, findings: list[Finding]) -> Any:
     """Decode a JSON object into the struct ``old`` (None: a fresh zero value)."""
     if not isinstance(new, _Pairs):
         return _plain(new) if old is None else old   # a type error, reported by validation
     out = dict(old or {})
-    seen: set = set()
+    seen: set[str] = set()
     fields = _SCHEMAS[schema]
     for key, value in new:
         where = f"{path}.{key}" if path else key
@@ -101,7 +105,7 @@ def _struct(old: Optional[dict], new: Any, schema: str, path: str, findings: lis
     return out
 
 
-def _check_deep(value: Any, kind: str, path: str, findings: list) -> None:
+def _check_deep(value: Any, kind: str, path: str, findings: list[Finding]) -> None:
     """Type errors and unknown fields anywhere in a value a later occurrence replaces."""
     validation.check_type(value, kind, path, findings)
     if kind not in _ITEM_SCHEMA or not isinstance(value, list):
@@ -116,7 +120,7 @@ def _check_deep(value: Any, kind: str, path: str, findings: list) -> None:
                 _check_deep(item["resources"], "groupResources", f"{where}.resources", findings)
 
 
-def _field(old: Any, new: Any, kind: str, field: tuple, path: str, findings: list) -> Any:
+def _field(old: Any, new: Any, kind: str, field: tuple[str, str], path: str, findings: list[Finding]) -> Any:
     if new is None:
         if kind in ("strings", "rules", "groupResources") or field in _POINTER_FIELDS:
             return None                       # slices and pointers become nil
@@ -144,13 +148,41 @@ def _field(old: Any, new: Any, kind: str, field: tuple, path: str, findings: lis
     return _plain(new, path, findings)
 
 
-def dedupe(findings: list) -> list:
+def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     """Findings once each (reading and validation may report the same type error)."""
-    seen: set = set()
+    seen: set[tuple[str, str]] = set()
     out = []
-    for finding in findings:
-        key = (finding.path, finding.message)
+    for item in findings:
+        key = (item.path, item.message)
         if key not in seen:
             seen.add(key)
-            out.append(finding)
+            out.append(item)
     return out
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def path_parts(path: str) -> list[str | int]:
+    """``rules[3].resources[0].group`` -> ["rules", 3, "resources", 0, "group"]."""
+    return [int(index) if index else name for index, name in _PATH_PART.findall(path)]
+
+
+def place(findings: Sequence[Finding], text: str, source: str) -> list[Finding]:
+    """The findings placed in ``source``: the line and column each one's field path is on.
+
+    The text is composed again only when there is something to place (a clean policy pays
+    nothing). A finding that already has a line (a repeated key) keeps it; a path the text
+    does not hold (a missing field) gets the position of its nearest written parent.
+    """
+    if not findings:
+        return []
+    locate = yamlio.positions(text)
+    placed = []
+    for item in findings:
+        if item.line is not None:
+            placed.append(item.at(source=source))
+            continue
+        where = locate(path_parts(item.path))
+        placed.append(item.at(source, *where) if where else item.at(source=source))
+    return placed

@@ -16,31 +16,35 @@ duplicate keys (kube-apiserver would warn and keep the last one).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, NamedTuple, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.yamlio import kind_of
-from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
+from kubeadm_audit.findings import Finding, Severity
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, YAML11_FALSE, YAML11_TRUE, Policy
+from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
+from kubeadm_audit.yamlio import kind_of
 
+ERROR = Severity.ERROR      # kube-apiserver refuses the policy
+WARNING = Severity.WARNING  # it starts, but drops or ignores what the finding names
 
-class Finding(NamedTuple):
-    path: str  # field path like "rules[3].level"; "" for the whole document
-    message: str
-    severity: str  # "error": kube-apiserver refuses the policy; "warning": dropped/ignored
-    stage: str = "validate"  # which step of kube-apiserver's loading says so: DECODE, VALIDATE, LOAD
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-ERROR = "error"
-WARNING = "warning"
+#: The ids of what validation finds (the lint registry describes them; ids never change meaning).
+REFUSED = "KA001"              # kube-apiserver refuses the policy
+REMOVED_API_VERSION = "KA002"  # a removed policy apiVersion
+DROPPED = "KA003"              # a field kube-apiserver silently drops
 
 #: The steps of LoadPolicyFromBytes, in order; a refusal at one step hides the later ones.
 DECODE = "decode"      # the (strict, then lenient) decoder: types, apiVersion/kind, unknown fields
 VALIDATE = "validate"  # validation.ValidatePolicy
 LOAD = "load"          # the loader's own check: at least one rule
+
+
+def finding(path: str, message: str, severity: Severity, stage: str = VALIDATE,
+            finding_id: str = "") -> Finding:
+    """A validation finding: an error is KA001 (refused), a warning KA003 (dropped)."""
+    return Finding(finding_id or (REFUSED if severity == ERROR else DROPPED), severity, message,
+                   path=path, stage=stage)
+
 
 #: Policy API versions that existed and were removed, with why/when.
 REMOVED_API_VERSIONS = {
@@ -89,16 +93,16 @@ _YAML11_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01
 _YAML11_BOOLS = YAML11_TRUE | YAML11_FALSE
 
 
-def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> list[Finding]:
+def validate_policy(data: object, kubernetes_minor: int | None = None) -> list[Finding]:
     """All problems kube-apiserver would have with this decoded YAML/JSON document.
 
     ``kubernetes_minor`` (1.x) selects version-dependent rules; None means the newest.
     """
     findings: list[Finding] = []
     if data is None:
-        return [Finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR, DECODE)]
+        return [finding("", "empty policy: kube-apiserver refuses a policy with 0 rules", ERROR, DECODE)]
     if not isinstance(data, dict):
-        return [Finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
+        return [finding("", f"a policy must be a mapping (audit.k8s.io/v1 Policy), "
                             f"not {kind_of(data)}", ERROR, DECODE)]
     _check_header(data, findings, kubernetes_minor)
     check_fields(data, "", POLICY_FIELDS, findings, "policy")
@@ -109,7 +113,7 @@ def validate_policy(data: object, kubernetes_minor: Optional[int] = None) -> lis
         for index, rule in enumerate(rules):
             _check_rule(rule, f"rules[{index}]", findings, kubernetes_minor)
     if not rules:
-        findings.append(Finding("rules", "a policy needs at least one rule: kube-apiserver "
+        findings.append(finding("rules", "a policy needs at least one rule: kube-apiserver "
                                          "refuses to load a policy with 0 rules", ERROR, LOAD))
     return findings
 
@@ -138,15 +142,15 @@ def load_policy(data: object, source: str, read: Iterable[Finding] = ()) -> Poli
 
 # --- document header ------------------------------------------------------------------
 
-def _check_header(data: dict, findings: list[Finding], minor: Optional[int]) -> None:
+def _check_header(data: dict[str, Any], findings: list[Finding], minor: int | None) -> None:
     api_version = data.get("apiVersion")
     kind = data.get("kind")
     if api_version is None or api_version == "":
-        findings.append(Finding("apiVersion", f"missing: kube-apiserver cannot decode a policy "
+        findings.append(finding("apiVersion", f"missing: kube-apiserver cannot decode a policy "
                                               f"without apiVersion (use {API_VERSION})", ERROR, DECODE))
     elif isinstance(api_version, str) and api_version != API_VERSION:
         removed = REMOVED_API_VERSIONS.get(api_version)
-        severity = ERROR
+        severity: Severity = ERROR
         if removed:
             message = (f"{api_version} was {removed}; change it to {API_VERSION} "
                        f"(the Policy fields are the same)")
@@ -154,15 +158,16 @@ def _check_header(data: dict, findings: list[Finding], minor: Optional[int]) -> 
                 severity = WARNING   # still served by this kube-apiserver, but not after an upgrade
         else:
             message = f"unsupported {api_version!r}: kube-apiserver accepts only {API_VERSION}"
-        findings.append(Finding("apiVersion", message, severity, DECODE))
+        findings.append(finding("apiVersion", message, severity, DECODE,
+                                REMOVED_API_VERSION if removed else ""))
     if kind not in (None, "", "Policy") and isinstance(kind, str):
-        findings.append(Finding("kind", f"{kind!r} is not a policy: kind must be Policy "
+        findings.append(finding("kind", f"{kind!r} is not a policy: kind must be Policy "
                                         f"(or omitted when apiVersion is given)", ERROR, DECODE))
 
 
 # --- rules --------------------------------------------------------------------------------
 
-def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[int]) -> None:
+def _check_rule(rule: Any, path: str, findings: list[Finding], minor: int | None) -> None:
     if rule is None:
         rule = {}
     elif not isinstance(rule, dict):
@@ -170,11 +175,11 @@ def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[i
     check_fields(rule, path, RULE_FIELDS, findings, "rule")
     level = rule.get("level")
     if level is None or level == "":
-        findings.append(Finding(f"{path}.level", "required: kube-apiserver refuses a rule "
+        findings.append(finding(f"{path}.level", "required: kube-apiserver refuses a rule "
                                                  "without a level" + _case_hint(rule, "level"),
                                 ERROR))
     elif isinstance(level, str) and level not in LEVELS:
-        findings.append(Finding(f"{path}.level", f"unsupported value {level!r}: must be one of "
+        findings.append(finding(f"{path}.level", f"unsupported value {level!r}: must be one of "
                                                  f"{', '.join(LEVELS)}" + _hint(level, LEVELS),
                                 ERROR))
     urls = _string_list(rule.get("nonResourceURLs"))
@@ -183,10 +188,10 @@ def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[i
         if url == "*":
             continue
         if not url.startswith("/"):
-            findings.append(Finding(where, f"{url!r}: a non-resource URL must begin with '/' "
+            findings.append(finding(where, f"{url!r}: a non-resource URL must begin with '/' "
                                            f"(or be '*')", ERROR))
         if url and "*" in url[:-1]:
-            findings.append(Finding(where, f"{url!r}: a non-resource URL wildcard may only be "
+            findings.append(finding(where, f"{url!r}: a non-resource URL wildcard may only be "
                                            f"the last character", ERROR))
     resources = rule.get("resources")
     if isinstance(resources, list):
@@ -194,12 +199,12 @@ def _check_rule(rule: Any, path: str, findings: list[Finding], minor: Optional[i
             _check_group_resources(entry, f"{path}.resources[{index}]", findings, minor)
     _check_stages(rule.get("omitStages"), f"{path}.omitStages", findings)
     if urls and (_non_empty(resources) or _non_empty(rule.get("namespaces"))):
-        findings.append(Finding(f"{path}.nonResourceURLs", "a rule cannot apply to both "
+        findings.append(finding(f"{path}.nonResourceURLs", "a rule cannot apply to both "
                                                            "resources/namespaces and non-resource "
                                                            "URLs", ERROR))
 
 
-def _check_group_resources(entry: Any, path: str, findings: list[Finding], minor: Optional[int]) -> None:
+def _check_group_resources(entry: Any, path: str, findings: list[Finding], minor: int | None) -> None:
     if entry is None:
         return
     if not isinstance(entry, dict):
@@ -209,30 +214,30 @@ def _check_group_resources(entry: Any, path: str, findings: list[Finding], minor
     if isinstance(group, str) and group not in ("", "*") and (
             len(group) > 253 or not _DNS1123_SUBDOMAIN.match(group)):
         hint = " (a group has no version: drop the '/...')" if "/" in group else ""
-        findings.append(Finding(f"{path}.group", f"{group!r} is not a valid API group: "
+        findings.append(finding(f"{path}.group", f"{group!r} is not a valid API group: "
                                                  f"lower-case DNS subdomain, '' for core or '*'"
                                                  f"{hint}", ERROR))
     if group == "*" and minor is not None and minor < AUDIT_GROUP_WILDCARD_FROM:
-        findings.append(Finding(f"{path}.group", f"'*' (every API group) needs Kubernetes "
+        findings.append(finding(f"{path}.group", f"'*' (every API group) needs Kubernetes "
                                                  f"1.{AUDIT_GROUP_WILDCARD_FROM}: kube-apiserver 1.{minor} "
                                                  "refuses it as an invalid API group name; list the groups",
                                 ERROR))
     if _string_list(entry.get("resourceNames")) and not _string_list(entry.get("resources")):
-        findings.append(Finding(f"{path}.resourceNames", "resourceNames requires resources "
+        findings.append(finding(f"{path}.resourceNames", "resourceNames requires resources "
                                                          "in the same entry", ERROR))
 
 
 def _check_stages(stages: Any, path: str, findings: list[Finding]) -> None:
     for index, stage in enumerate(_string_list(stages)):
         if stage not in STAGES:
-            findings.append(Finding(f"{path}[{index}]", f"unsupported stage {stage!r}: must be one "
+            findings.append(finding(f"{path}[{index}]", f"unsupported stage {stage!r}: must be one "
                                                         f"of {', '.join(STAGES)}"
                                     + _hint(stage, STAGES), ERROR))
 
 
 # --- decoding: types and unknown fields ----------------------------------------------------
 
-def check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding],
+def check_fields(mapping: dict[Any, Any], path: str, schema: dict[str, str], findings: list[Finding],
                   where_kind: str) -> None:
     prefix = f"{path}." if path else ""
     for key, value in mapping.items():
@@ -241,7 +246,7 @@ def check_fields(mapping: dict, path: str, schema: dict, findings: list[Finding]
         kind = schema.get(name)
         if kind is None:
             consequence = _misplaced(where_kind, name) or _hint(name, schema).strip(" ()")
-            findings.append(Finding(where, f"unknown field, kube-apiserver drops it"
+            findings.append(finding(where, f"unknown field, kube-apiserver drops it"
                                            f"{': ' + consequence if consequence else ''}",
                                     WARNING, DECODE))
             continue
@@ -254,22 +259,22 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
     if kind == "string":
         problem = _not_string(value)
         if problem:
-            findings.append(Finding(path, f"must be a string, {problem}", ERROR, DECODE))
+            findings.append(finding(path, f"must be a string, {problem}", ERROR, DECODE))
     elif kind == "bool":
         if not (isinstance(value, bool) or (isinstance(value, str) and value in _YAML11_BOOLS
                                             and type(value) is not str)):
-            findings.append(Finding(path, f"must be true or false, not {kind_of(value)} "
+            findings.append(finding(path, f"must be true or false, not {kind_of(value)} "
                                           f"{_short(value)}", ERROR, DECODE))
     elif kind == "any":
         return
     elif kind == "int":
-        if isinstance(value, bool) or not (isinstance(value, int) or _YAML11_INT.match(str(value))
-                                           and isinstance(value, str) and type(value) is not str):
-            findings.append(Finding(path, f"must be an integer, not {kind_of(value)} {_short(value)}",
+        if isinstance(value, bool) or not (isinstance(value, int) or (_YAML11_INT.match(str(value))
+                                           and isinstance(value, str) and type(value) is not str)):
+            findings.append(finding(path, f"must be an integer, not {kind_of(value)} {_short(value)}",
                                     ERROR, DECODE))
     elif kind in ("mapping", "objectMeta", "stringMap"):
         if not isinstance(value, dict):
-            findings.append(Finding(path, f"must be a mapping, not {kind_of(value)}", ERROR, DECODE))
+            findings.append(finding(path, f"must be a mapping, not {kind_of(value)}", ERROR, DECODE))
         elif kind == "objectMeta":
             check_fields(value, path, OBJECT_META_FIELDS, findings, "metadata")
         elif kind == "stringMap":
@@ -277,7 +282,7 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
                 check_type(item, "string", f"{path}.{key}", findings)
     elif not isinstance(value, list):
         hint = f" (write [{_short(value)}])" if kind == "strings" and isinstance(value, str) else ""
-        findings.append(Finding(path, f"must be a list, not {kind_of(value)}{hint}: "
+        findings.append(finding(path, f"must be a list, not {kind_of(value)}{hint}: "
                                       f"kube-apiserver cannot decode it", ERROR, DECODE))
     else:
         for index, item in enumerate(value):
@@ -285,7 +290,7 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
             if kind == "strings":
                 check_type(item, "string", where, findings)
             elif item is not None and not isinstance(item, dict):
-                findings.append(Finding(where, f"must be a mapping, not {kind_of(item)} "
+                findings.append(finding(where, f"must be a mapping, not {kind_of(item)} "
                                                f"{_short(item)}", ERROR, DECODE))
 
 
@@ -298,7 +303,7 @@ def _not_string(value: Any) -> str:
     return f"not {kind_of(value)} {_short(value)}"
 
 
-def _misplaced(where: str, name: str) -> Optional[str]:
+def _misplaced(where: str, name: str) -> str | None:
     """What a field known elsewhere in the policy means when it is dropped here."""
     if where == "policy" and name in RULE_FIELDS:
         return f"'{name}' belongs on a rule (in rules[]), not on the policy"
@@ -328,7 +333,7 @@ def _hint(value: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _case_hint(mapping: dict, name: str) -> str:
+def _case_hint(mapping: dict[Any, Any], name: str) -> str:
     for key in mapping:
         if str(key) != name and str(key).lower() == name.lower():
             return f" ('{key}' is not '{name}': field names are case-sensitive)"
