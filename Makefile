@@ -16,11 +16,12 @@ CA_FILE     ?=
 CONFIG      ?=
 DESTDIR     ?=
 
-.PHONY: help demo test e2e generate install bench clean
+.PHONY: help demo test lint e2e generate install bench clean
 
 help:
 	@echo "make demo                      install and generate the 'recommended' bundle into ./audit-bundle"
 	@echo "make test                      install test dependencies and run the tests"
+	@echo "make lint                      ruff over the repository, mypy --strict over the package"
 	@echo "make e2e                       real kube-apiservers started from each preset's bundle (needs Go)"
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
@@ -51,6 +52,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VPY) -m pytest -q
 
+# ruff.toml holds the rule set; setup.cfg [mypy] names the package and makes it strict.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # Builds kube-apiserver, kubectl and etcd (conformance/build.py, cached) and starts them on loopback.
 e2e: $(VENV)/.installed-test
 	$(VPY) -m pytest -q tests/e2e
@@ -72,7 +78,7 @@ bench: $(VENV)/.installed-test
 	@for script in bench/bench_*.py; do $(VPY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) audit-bundle .pytest_cache bench/.data
+	rm -rf $(VENV) audit-bundle .pytest_cache .ruff_cache .mypy_cache bench/.data
 
 # --- cluster lifecycle (issue 3) ---
 # These run kubeadm and kubectl from PATH on a control-plane node (KUBECONFIG: admin.conf).
