@@ -38,12 +38,20 @@ def absolutize(spec: Mapping[str, Any], base: str) -> dict:
     return spec
 
 
-def _read_bytes(path: str, field: str) -> bytes:
+def read_bytes(path: str, field: str, source: str | None = None) -> bytes:
+    """The bytes of the file ``field`` names; InputError when it cannot be read.
+
+    ``source`` is the file that names ``path`` (a kubeconfig): the error then names that
+    file and field and says which path failed; without it the error's source is ``path``.
+    """
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", source=path, field=field) from None
+        reason = exc.strerror or str(exc)
+        if source is None:
+            raise InputError(f"cannot read: {reason}", source=path, field=field) from None
+        raise InputError(f"cannot read {path}: {reason}", source=source, field=field) from None
 
 
 def _pem_blocks(data: bytes) -> list:
@@ -62,7 +70,7 @@ def _pem_blocks(data: bytes) -> list:
 
 def read_pem(path: str, field: str, want: str) -> bytes:
     """Read a PEM file and check it holds what ``want`` says ("certificate" or "key")."""
-    data = _read_bytes(path, field)
+    data = read_bytes(path, field)
     labels = _pem_blocks(data)
     if want == "certificate":
         if b"CERTIFICATE" not in labels:

@@ -5,7 +5,9 @@ import os
 
 import click
 
+from kubeadm_audit import __version__, inputs, webhook_probe, yamlio
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style, terminal_safe
+from kubeadm_audit.errors import InputError
 
 
 @click.group()
@@ -40,19 +42,10 @@ def test(file: str, count: int, timeout: float, output: str) -> int:
       kubeadm-audit webhook test /etc/kubernetes/audit/audit-webhook.yaml
       kubeadm-audit webhook test audit/audit-webhook.yaml --events 400 -o json
     """
-    from kubeadm_audit import __version__, webhook_probe, yamlio
-    from kubeadm_audit.errors import InputError
-
-    def read(path: str, field: str) -> bytes:
-        try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}", source=file, field=field) from None
-
     kubeconfig = yamlio.load(yamlio.read_text(file), source=file)
     base_dir = os.path.dirname(os.path.abspath(file)) if file != "-" else os.getcwd()
-    target = webhook_probe.endpoint(kubeconfig, file, base_dir, read)
+    target = webhook_probe.endpoint(kubeconfig, file, base_dir,
+                                    lambda path, field: inputs.read_bytes(path, field, source=file))
     body = webhook_probe.encode(webhook_probe.sample_event_list(webhook_probe.now(), count,
                                                                 f"kubeadm-audit/{__version__} webhook test"))
     try:
@@ -73,7 +66,9 @@ def test(file: str, count: int, timeout: float, output: str) -> int:
                    "latencyMs": round(outcome.latency * 1000, 1), "events": count, "bytes": len(body),
                    "auth": target.auth_kind})
         return 0 if accepted else 1
-    what = f"{count} event{'s' * (count != 1)}, {len(body)} bytes" + (f", {target.auth_kind}" if target.auth_kind else "")
+    what = f"{count} event{'s' * (count != 1)}, {len(body)} bytes"
+    if target.auth_kind:
+        what += f", {target.auth_kind}"
     verdict = style("accepted", fg="green") if accepted else style("refused", fg="red", bold=True)
     click.echo(f"POST {terminal_safe(target.url)} ({what}): {outcome.status} {terminal_safe(outcome.reason)} "
                f"in {outcome.latency * 1000:.0f} ms: {verdict}")
