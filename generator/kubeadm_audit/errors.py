@@ -4,9 +4,6 @@ Domain modules raise these and never print or exit.
 """
 from __future__ import annotations
 
-from typing import Optional
-
-
 #: Longest message printed: values quoted from hostile input are cut in the middle.
 MAX_MESSAGE = 1000
 
@@ -24,7 +21,7 @@ class KubeadmAuditError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, source: Optional[str] = None, field: Optional[str] = None) -> None:
+    def __init__(self, message: str, source: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.source = source
@@ -32,7 +29,7 @@ class KubeadmAuditError(Exception):
 
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.field) if p]
-        return shorten(": ".join(parts + [self.message]))
+        return shorten(": ".join([*parts, self.message]))
 
 
 class InputError(KubeadmAuditError):

@@ -6,7 +6,8 @@ invalid one, so the checks here mirror the rules audit changes can break.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
@@ -26,7 +27,7 @@ def is_dns1123_subdomain(name: str) -> bool:
     return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
 
 
-def validate(pod: Mapping, source: str) -> None:
+def validate(pod: Mapping[str, Any], source: str) -> None:
     """Check the types of every Pod field the audit edits and checks read; InputError names the first wrong one.
 
     Only those fields: the rest of the manifest is passed through as it was written.
@@ -61,25 +62,27 @@ def validate(pod: Mapping, source: str) -> None:
             expect(mount.get("readOnly"), "boolean", source, f"{at}.readOnly")
 
 
-def apiserver_container(pod: Any) -> Optional[dict]:
+def apiserver_container(pod: Any) -> dict[str, Any] | None:
     """The container that runs kube-apiserver (by name, else by its command)."""
     containers = ((pod or {}).get("spec") or {}).get("containers") or []
     for container in containers:
         if isinstance(container, dict) and container.get("name") == APISERVER:
             return container
     for container in containers:
-        command = isinstance(container, dict) and (container.get("command") or [])
+        if not isinstance(container, dict):
+            continue
+        command = container.get("command") or []
         if command and str(command[0]).rsplit("/", 1)[-1] == APISERVER:
             return container
     return None
 
 
-def kubelet_problems(pod: Any) -> list:
+def kubelet_problems(pod: Any) -> list[str]:
     """Reasons the kubelet would reject this Pod's volumes and mounts (empty: accepted)."""
-    problems = []
+    problems: list[str] = []
     spec = (pod or {}).get("spec") or {}
     volumes = spec.get("volumes") or []
-    names = []
+    names: list[str] = []
     for index, volume in enumerate(volumes):
         name = volume.get("name") or ""
         if not is_dns1123_label(name):
@@ -94,7 +97,7 @@ def kubelet_problems(pod: Any) -> list:
             if host.get("type", "") not in HOST_PATH_TYPES:
                 problems.append(f"spec.volumes[{index}].hostPath.type: unsupported {host.get('type')!r}")
     for c_index, container in enumerate(spec.get("containers") or []):
-        seen = []
+        seen: list[str] = []
         for m_index, mount in enumerate(container.get("volumeMounts") or []):
             where = f"spec.containers[{c_index}].volumeMounts[{m_index}]"
             path = mount.get("mountPath", "")

@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
+import os
 import posixpath
+import socket
+import ssl
+import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, NamedTuple, Optional
-from urllib.parse import quote, urlsplit
+from typing import Any, Callable, NamedTuple
+from urllib.parse import quote, unquote, urlsplit
 
 from kubeadm_audit.errors import InputError
 
@@ -42,14 +48,14 @@ class Endpoint(NamedTuple):
     host: str
     port: int
     path: str                       # escaped path, as sent on the request line
-    server_name: Optional[str]      # tls-server-name: SNI and the name the certificate must carry
+    server_name: str | None         # tls-server-name: SNI and the name the certificate must carry
     insecure: bool
-    ca: Optional[bytes]
-    ca_field: Optional[str]         # which kubeconfig field the CA came from (for messages)
-    client_cert: Optional[bytes]
-    client_key: Optional[bytes]
-    authorization: Optional[str]    # the Authorization header value; never printed
-    auth_kind: Optional[str]        # "bearer token", "token file", "basic auth" (printable)
+    ca: bytes | None
+    ca_field: str | None            # which kubeconfig field the CA came from (for messages)
+    client_cert: bytes | None
+    client_key: bytes | None
+    authorization: str | None       # the Authorization header value; never printed
+    auth_kind: str | None           # "bearer token", "token file", "basic auth" (printable)
 
 
 class Outcome(NamedTuple):
@@ -73,8 +79,8 @@ Reader = Callable[[str, str], bytes]   # (path, kubeconfig field) -> content; ra
 
 # --- the kubeconfig ------------------------------------------------------------------------------
 
-def _named(items: Any, name: str, section: str, source: str) -> tuple:
-    """The entry named ``name`` of ``clusters``/``users``, and its field path."""
+def _named(items: Any, name: str, section: str, source: str) -> tuple[dict[str, Any], str] | None:
+    """The entry named ``name`` of ``clusters``/``users`` and its field path (None: no such entry)."""
     if items is None:
         items = []
     if not isinstance(items, list):
@@ -87,10 +93,10 @@ def _named(items: Any, name: str, section: str, source: str) -> tuple:
             if not isinstance(body, dict):
                 raise InputError("must be a mapping", source=source, field=f"{section}[{index}].{section[:-1]}")
             return body, f"{section}[{index}].{section[:-1]}"
-    return None, None
+    return None
 
 
-def _string(block: Mapping, key: str, where: str, source: str) -> str:
+def _string(block: Mapping[str, Any], key: str, where: str, source: str) -> str:
     value = block.get(key)
     if value is None:
         return ""
@@ -99,7 +105,7 @@ def _string(block: Mapping, key: str, where: str, source: str) -> str:
     return value
 
 
-def _data(block: Mapping, key: str, where: str, source: str) -> Optional[bytes]:
+def _data(block: Mapping[str, Any], key: str, where: str, source: str) -> bytes | None:
     """A ``*-data`` field: base64, as client-go's []byte fields decode it."""
     value = _string(block, key, where, source)
     if not value:
@@ -132,23 +138,25 @@ def endpoint(kubeconfig: Any, source: str, base_dir: str, read: Reader) -> Endpo
     if not current or not isinstance(current, str):
         raise InputError("not set: kube-apiserver delivers to the current context's cluster",
                          source=source, field="current-context")
-    context, where_context = _named(kubeconfig.get("contexts"), current, "contexts", source)
-    if context is None:
+    found = _named(kubeconfig.get("contexts"), current, "contexts", source)
+    if found is None:
         raise InputError(f"no context named {current!r}", source=source, field="current-context")
+    context, where_context = found
     cluster_name = _string(context, "cluster", where_context, source)
     user_name = _string(context, "user", where_context, source)
     if not cluster_name:
         raise InputError("cluster was not specified", source=source, field=f"{where_context}.cluster")
-    cluster, where = _named(kubeconfig.get("clusters"), cluster_name, "clusters", source)
-    if cluster is None:
+    found = _named(kubeconfig.get("clusters"), cluster_name, "clusters", source)
+    if found is None:
         raise InputError(f"cluster {cluster_name!r} was not found", source=source, field=f"{where_context}.cluster")
-    user: dict = {}
+    cluster, where = found
+    user: dict[str, Any] = {}
     where_user = f"{where_context}.user"
     if user_name:
-        found, found_where = _named(kubeconfig.get("users"), user_name, "users", source)
+        found = _named(kubeconfig.get("users"), user_name, "users", source)
         if found is None:
             raise InputError(f"user {user_name!r} was not found", source=source, field=where_user)
-        user, where_user = found, found_where
+        user, where_user = found
 
     server = _string(cluster, "server", where, source)
     if not server:
@@ -215,7 +223,7 @@ def endpoint(kubeconfig: Any, source: str, base_dir: str, read: Reader) -> Endpo
     if authorization is None and token:
         authorization, auth_kind = f"Bearer {token}", "bearer token"
     if authorization is None and (username or password):
-        basic = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+        basic = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         authorization, auth_kind = f"Basic {basic}", "basic auth"
 
     has_tls = ca is not None or cert is not None or insecure
@@ -228,8 +236,6 @@ def endpoint(kubeconfig: Any, source: str, base_dir: str, read: Reader) -> Endpo
         raise InputError("has an invalid port", source=source, field=f"{where}.server") from None
     if parts.username is not None and authorization is None:
         userinfo = f"{parts.username}:{parts.password or ''}"
-        from urllib.parse import unquote
-
         authorization = "Basic " + base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
         auth_kind = "basic auth from the server URL"
     path = quote(_clean_path(parts.path), safe="/:@!$&'()*+,;=-._~%")
@@ -248,7 +254,8 @@ def _micro_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sample_event_list(now: datetime, count: int = 1, user_agent: str = "kubeadm-audit webhook test") -> dict:
+def sample_event_list(now: datetime, count: int = 1,
+                      user_agent: str = "kubeadm-audit webhook test") -> dict[str, Any]:
     """An ``audit.k8s.io/v1`` EventList as kube-apiserver's webhook backend encodes one: items
     carry no kind/apiVersion of their own. The events are marked with an annotation, so a
     receiver's operator can tell them from real ones."""
@@ -273,15 +280,13 @@ def sample_event_list(now: datetime, count: int = 1, user_agent: str = "kubeadm-
     return {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}
 
 
-def encode(event_list: Mapping) -> bytes:
+def encode(event_list: Mapping[str, Any]) -> bytes:
     return json.dumps(event_list, separators=(",", ":")).encode("utf-8")
 
 
 # --- delivery -----------------------------------------------------------------------------------
 
-def _ssl_context(target: Endpoint, workdir: str):
-    import os
-    import ssl
+def _ssl_context(target: Endpoint, workdir: str) -> ssl.SSLContext:
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2          # client-go's floor
@@ -327,13 +332,10 @@ _VERIFY = {
 
 
 def _explain_tls(exc: Exception, target: Endpoint) -> str:
-    import ssl
-
     checked = target.server_name or target.host
     names = ("tls-server-name" if target.server_name else "the server URL's host")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        code = getattr(exc, "verify_code", None)
-        meaning = _VERIFY.get(code)
+        meaning = _VERIFY.get(exc.verify_code)
         detail = getattr(exc, "verify_message", "") or str(exc)
         if meaning == "wrong server name":
             return (f"certificate: wrong server name: the receiver's certificate is not valid for {checked!r} "
@@ -382,11 +384,6 @@ def _explain_after_handshake(exc: BaseException, target: Endpoint) -> str:
 def send(target: Endpoint, body: bytes, timeout: float = DEFAULT_TIMEOUT, user_agent: str = "kubeadm-audit") -> Outcome:
     """POST ``body`` once, as kube-apiserver's webhook client would; DeliveryError when it never
     got an HTTP answer. No proxy is used (a kube-apiserver static Pod has none)."""
-    import http.client
-    import socket
-    import ssl
-    import tempfile
-
     headers = {"Content-Type": CONTENT_TYPE, "Accept": f"{CONTENT_TYPE}, */*", "User-Agent": user_agent}
     if target.authorization:
         headers["Authorization"] = target.authorization

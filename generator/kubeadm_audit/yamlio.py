@@ -16,9 +16,12 @@ through ruamel.yaml, imported only when needed.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, NamedTuple, cast
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -126,7 +129,7 @@ def expect(value: Any, kind: str, source: str, field: str, required: bool = Fals
 class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader: YAML 1.2 core canonical scalars, no duplicate keys."""
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:  # noqa: D401
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
             return _plain_tag(value) if implicit[0] else _STR
         if kind is SequenceNode:
@@ -137,7 +140,7 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         _check_shape(node)
         return super().construct_document(node)
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         own = len(node.value)
         if isinstance(node, MappingNode):
             own -= sum(1 for key_node, _ in node.value if key_node.tag == _MERGE)
@@ -145,8 +148,8 @@ class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         # flatten_mapping puts the pairs merged in with '<<' first: a key of the mapping's own
         # may override them (the YAML merge-key rule); only its own keys may not repeat.
         merged = len(node.value) - own
-        mapping: dict = {}
-        own_keys: set = set()
+        mapping: dict[Any, Any] = {}
+        own_keys: set[Any] = set()
         for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=deep)
             try:
@@ -177,7 +180,7 @@ class LenientLoader(Loader):
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
-        self.duplicates: list = []
+        self.duplicates: list[tuple[int, Any]] = []
 
     def duplicate_key(self, node: Any, key_node: Any, key: Any) -> None:
         self.duplicates.append((key_node.start_mark.line + 1, key))
@@ -201,7 +204,7 @@ def _more_documents(loader: Loader) -> bool:
     return False
 
 
-def load_lenient(text: str, source: str = "<input>") -> tuple:
+def load_lenient(text: str, source: str = "<input>") -> tuple[Any, list[tuple[int, Any]], bool]:
     """The first document, the (line, key) of every repeated key (the last value is kept),
     and whether more documents follow.
 
@@ -219,7 +222,7 @@ def load_lenient(text: str, source: str = "<input>") -> tuple:
     return data, loader.duplicates, more
 
 
-def positions(text: str) -> Callable[[Sequence[Union[str, int]]], Optional[tuple[int, int]]]:
+def positions(text: str) -> Callable[[Sequence[str | int]], tuple[int, int] | None]:
     """Where fields are written in the first document of ``text`` (YAML, or JSON read as YAML).
 
     Returns a lookup: a field path as keys and list indexes (``["rules", 3, "level"]``) ->
@@ -236,7 +239,7 @@ def positions(text: str) -> Callable[[Sequence[Union[str, int]]], Optional[tuple
     finally:
         loader.dispose()
 
-    def lookup(path: Sequence[Union[str, int]]) -> Optional[tuple[int, int]]:
+    def lookup(path: Sequence[str | int]) -> tuple[int, int] | None:
         node, mark = root, None
         for part in path:
             if isinstance(node, MappingNode) and isinstance(part, str):
@@ -261,26 +264,25 @@ def _construct_plain(loader: Loader, node: ScalarNode) -> PlainStr:
     return PlainStr(node.value)
 
 
-def _construct_int(loader: Loader, node: ScalarNode) -> Any:
-    if len(node.value) > MAX_INT_DIGITS:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"a number with {len(node.value.lstrip('-'))} digits (at most {MAX_INT_DIGITS})",
-            node.start_mark)
-    return int(node.value)
-
-
 def _construct_float(loader: Loader, node: ScalarNode) -> Any:
     number = float(node.value)
     return number if repr(number) == node.value else PlainStr(node.value)
 
 
-def _construct_int(loader: Loader, node: ScalarNode) -> Any:
-    """An integer; one past Python's int-from-text limit (4300 digits) is a clear error, not a crash."""
+def _construct_int(loader: Loader, node: ScalarNode) -> int:
+    """An integer; one past Python's int-from-text limit (4300 digits) is a clear error, not a crash.
+
+    The length is checked first as well: PYTHONINTMAXSTRDIGITS=0 lifts Python's own limit, and
+    converting megabytes of digits takes quadratic time.
+    """
+    too_large = yaml.constructor.ConstructorError(
+        None, None, f"an integer of {len(node.value)} characters is too large", node.start_mark)
+    if len(node.value) > MAX_INT_DIGITS:
+        raise too_large
     try:
-        return loader.construct_yaml_int(node)
+        return int(loader.construct_yaml_int(node))
     except ValueError:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"an integer of {len(node.value)} characters is too large", node.start_mark) from None
+        raise too_large from None
 
 
 Loader.add_constructor(_PLAIN, _construct_plain)
@@ -299,9 +301,9 @@ def _check_shape(root: Any) -> None:
     """Refuse documents nested deeper than MAX_DEPTH, containing themselves, or whose
     aliases would expand beyond MAX_EXPANDED_NODES (billion laughs): what the code after
     loading walks must be finite, shallow enough for recursion and bounded in size."""
-    done: dict = {}             # id(node) -> (expanded size, height)
-    open_: set = set()          # ids of the nodes whose subtree is being walked (the ancestors)
-    stack: list = [(root, False)]
+    done: dict[int, tuple[int, int]] = {}   # id(node) -> (expanded size, height)
+    open_: set[int] = set()                 # ids of the nodes whose subtree is being walked (the ancestors)
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, leaving = stack.pop()
         key = id(node)
@@ -353,7 +355,7 @@ def _needs_check(text: str) -> bool:
     if flow >= MAX_DEPTH:
         return True
     run = max(1, (MAX_DEPTH - flow) // 2 - 1)
-    return re.search(r"^[ \t?-]{%d}" % run, text, re.M) is not None
+    return re.search(rf"^[ \t?-]{{{run}}}", text, re.M) is not None
 
 
 class _FastLoader(Loader):
@@ -363,7 +365,7 @@ class _FastLoader(Loader):
         return yaml.constructor.BaseConstructor.construct_document(self, node)
 
 
-def _loader_for(text: str) -> type:
+def _loader_for(text: str) -> type[Loader]:
     return Loader if _needs_check(text) else _FastLoader
 
 
@@ -383,7 +385,7 @@ def load(text: str, source: str = "<input>") -> Any:
     return docs[0] if docs else None
 
 
-def load_all(text: str, source: str = "<input>") -> list:
+def load_all(text: str, source: str = "<input>") -> list[Any]:
     """Load every document of a stream; empty documents are dropped."""
     try:
         return [doc for doc in yaml.load_all(text, Loader=_loader_for(text)) if doc is not None]
@@ -391,7 +393,7 @@ def load_all(text: str, source: str = "<input>") -> list:
         raise InputError(f"malformed YAML: {_describe(exc)}", source=source) from None
 
 
-def read_text(path: str, max_bytes: Optional[int] = None, what: str = "file") -> str:
+def read_text(path: str, max_bytes: int | None = None, what: str = "file") -> str:
     """Read a file as UTF-8; '-' is standard input.
 
     ``max_bytes``: refuse (InputError) a larger input without reading it all.
@@ -400,7 +402,7 @@ def read_text(path: str, max_bytes: Optional[int] = None, what: str = "file") ->
 
     try:
         if path == "-":
-            stream: Any = sys.stdin.buffer
+            stream = sys.stdin.buffer
             data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
         else:
             with open(path, "rb") as handle:
@@ -424,7 +426,7 @@ def load_file(path: str, trusted: bool = False) -> Any:
     return load(read_text(path), source=path)
 
 
-def load_all_file(path: str) -> list:
+def load_all_file(path: str) -> list[Any]:
     return load_all(read_text(path), source=path)
 
 
@@ -498,9 +500,7 @@ class RoundTrip:
         except Exception as exc:  # ruamel raises plain exceptions for duplicate keys etc.
             raise InputError(f"malformed YAML: {exc}".replace("\n", " "), source=source) from None
 
-    def dump(self, documents: list | None = None) -> str:
-        import io
-
+    def dump(self, documents: list[Any] | None = None) -> str:
         stream = io.StringIO()
         self._yaml.explicit_start = self._explicit_start
         docs = self.documents if documents is None else documents
@@ -509,8 +509,6 @@ class RoundTrip:
 
     def dump_one(self, document: Any) -> str:
         """Serialise a single node (e.g. YAML embedded in a ConfigMap value)."""
-        import io
-
         stream = io.StringIO()
         self._yaml.explicit_start = False
         self._yaml.dump(document, stream)
@@ -553,9 +551,9 @@ def unshare(root: Any, path: Iterable[str]) -> Any:
     return node
 
 
-def _reference_counts(root: Any) -> dict:
+def _reference_counts(root: Any) -> dict[int, int]:
     """id -> how many places refer to each mapping or list (merged keys count as references)."""
-    counts: dict = {}
+    counts: dict[int, int] = {}
     stack = [root]
     while stack:
         node = stack.pop()
@@ -569,7 +567,7 @@ def _reference_counts(root: Any) -> dict:
     return counts
 
 
-def _holds_shared(node: Any, counts: dict) -> bool:
+def _holds_shared(node: Any, counts: dict[int, int]) -> bool:
     stack = list(node.values() if isinstance(node, dict) else node)
     if isinstance(node, dict) and getattr(node, "merge", None):
         return True
@@ -582,7 +580,7 @@ def _holds_shared(node: Any, counts: dict) -> bool:
     return False
 
 
-def _own_key(node: dict, key: Any) -> bool:
+def _own_key(node: dict[Any, Any], key: Any) -> bool:
     """False when ``key`` comes into a round-trip mapping only through a ``<<`` merge key."""
     own = getattr(node, "_ok", None)
     return own is None or not getattr(node, "merge", None) or key in own
@@ -621,14 +619,18 @@ def _fresh_copy(node: Any) -> Any:
 _TEMP_PREFIX = ".kubeadm-audit-"
 
 
+#: What ``commit`` replaced at a destination: a hard link to the old file, its bytes, or None (absent).
+_Kept = tuple[str, "str | bytes | None"]
+
+
 class FileChange(NamedTuple):
     """One file for ``commit`` to write."""
 
     path: str
-    data: Union[str, bytes]
-    mode: Optional[int] = None      # None: keep the existing file's mode (0644 for a new file)
+    data: str | bytes
+    mode: int | None = None      # None: keep the existing file's mode (0644 for a new file)
     dir_mode: int = 0o755           # for directories that have to be created
-    field: Optional[str] = None     # the option that named the path, for error messages
+    field: str | None = None     # the option that named the path, for error messages
 
 
 def file_mode(path: str) -> int:
@@ -646,7 +648,7 @@ def destination(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _makedirs(directory: str, mode: int, created: list) -> None:
+def _makedirs(directory: str, mode: int, created: list[str]) -> None:
     """Make ``directory`` and its missing parents, recording each one made (to undo on failure)."""
     missing = []
     while not os.path.isdir(directory):
@@ -665,13 +667,13 @@ def _makedirs(directory: str, mode: int, created: list) -> None:
         created.append(path)
 
 
-def _stage(dest: str, payload: bytes, mode: Optional[int]) -> str:
+def _stage(dest: str, payload: bytes, mode: int | None) -> str:
     """Write ``payload`` to a new temporary file beside ``dest`` (mode and owner as the old file)."""
     import stat
     import tempfile
 
     try:
-        old: Optional[os.stat_result] = os.stat(dest)
+        old: os.stat_result | None = os.stat(dest)
     except FileNotFoundError:
         old = None
     if old is not None and not stat.S_ISREG(old.st_mode):
@@ -682,10 +684,8 @@ def _stage(dest: str, payload: bytes, mode: Optional[int]) -> str:
             os.fchmod(handle.fileno(), mode if mode is not None else
                       (stat.S_IMODE(old.st_mode) if old else 0o644))
             if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-                try:
+                with contextlib.suppress(PermissionError):
                     os.fchown(handle.fileno(), old.st_uid, old.st_gid)
-                except PermissionError:
-                    pass
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -695,7 +695,7 @@ def _stage(dest: str, payload: bytes, mode: Optional[int]) -> str:
     return tmp
 
 
-def _keep(dest: str) -> Union[str, bytes, None]:
+def _keep(dest: str) -> str | bytes | None:
     """Keep the file about to be replaced (a hard link beside it; its bytes where links fail)."""
     if not os.path.lexists(dest):
         return None
@@ -711,13 +711,23 @@ def _keep(dest: str) -> Union[str, bytes, None]:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
-def read_bytes(path: str) -> Optional[bytes]:
+def _open_input(path: str) -> contextlib.AbstractContextManager[io.BufferedIOBase | BinaryIO]:
+    """A log to read as bytes: '-' is standard input (left open), '.gz' files are decompressed."""
+    import gzip
+    import sys
+
+    if path == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_bytes(path: str) -> bytes | None:
     """A file's bytes; None when it does not exist (any other failure is an InputError)."""
     try:
         with open(path, "rb") as handle:
@@ -728,16 +738,16 @@ def read_bytes(path: str) -> Optional[bytes]:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
 
 
-def commit(changes: Sequence[FileChange], expected: Optional[Mapping[str, Optional[bytes]]] = None) -> None:
+def commit(changes: Sequence[FileChange], expected: Mapping[str, bytes | None] | None = None) -> None:
     """Write every change or none; a failure is one InputError line and leaves every file as it was.
 
     ``expected`` maps paths to the content read before the edit (None: absent): when one
     changed meanwhile, ConflictError and nothing is written (compare-and-swap; ``locked``
     keeps other kubeadm-audit runs out, this catches everyone else).
     """
-    staged: list = []        # (change, destination, temporary file)
-    replaced: list = []      # (destination, what was there: link, bytes or None)
-    created: list = []
+    staged: list[tuple[FileChange, str, str]] = []   # (change, destination, temporary file)
+    replaced: list[_Kept] = []                       # (destination, what was there: link, bytes or None)
+    created: list[str] = []
     current = changes[0] if changes else FileChange("", b"")
     try:
         for change in changes:
@@ -773,7 +783,7 @@ def commit(changes: Sequence[FileChange], expected: Optional[Mapping[str, Option
         _fsync_dir(directory)
 
 
-def _undo(staged: list, replaced: list, created: list) -> None:
+def _undo(staged: list[tuple[FileChange, str, str]], replaced: list[_Kept], created: list[str]) -> None:
     """Put back what ``commit`` replaced, drop its temporary files and the directories it made."""
     for dest, kept in reversed(replaced):
         try:
@@ -789,18 +799,16 @@ def _undo(staged: list, replaced: list, created: list) -> None:
     for _path, _dest, tmp in staged:
         _unlink(tmp)
     for directory in reversed(created):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(directory)
-        except OSError:
-            pass
 
 
-def replace_file(path: str, data: Union[str, bytes], mode: Optional[int] = None) -> None:
+def replace_file(path: str, data: str | bytes, mode: int | None = None) -> None:
     """Atomically replace ``path`` (creating its directory); ``mode`` None keeps the file's mode."""
     commit([FileChange(path, data, mode)])
 
 
-def write_tree(out_dir: str, files: Iterable[tuple]) -> None:
+def write_tree(out_dir: str, files: Iterable[tuple[str, str | bytes, int | None]]) -> None:
     """Write (relative path, text, mode) files under ``out_dir``, all or nothing."""
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -856,7 +864,7 @@ class locked:
                 break
             os.close(fd)
         self._fd = fd
-        chunks = []
+        chunks: list[bytes] = []
         try:
             while True:
                 chunk = os.read(fd, 1 << 20)
@@ -901,8 +909,8 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
-def read_line_batches(paths: Iterable[str], problems: list, max_line: int = MAX_LINE_BYTES
-                      ) -> Iterator[tuple[str, int, list]]:
+def read_line_batches(paths: Iterable[str], problems: list[tuple[str, str]], max_line: int = MAX_LINE_BYTES
+                      ) -> Iterator[tuple[str, int, list[bytes | None]]]:
     """(source, number of the first line, lines) over files: lines as bytes, newline kept.
 
     '-' is stdin; '.gz' files are decompressed. Lines come in batches (one per 1 MiB
@@ -913,27 +921,16 @@ def read_line_batches(paths: Iterable[str], problems: list, max_line: int = MAX_
     ``problems`` gets a (source, message) pair. A file that cannot be opened or read
     is an InputError.
     """
-    import contextlib
     import gzip
-    import sys
     import zlib
 
     for path in paths:
-        try:
-            if path == "-":
-                stream: Any = contextlib.nullcontext(sys.stdin.buffer)
-            elif path.endswith(".gz"):
-                stream = gzip.open(path, "rb")
-            else:
-                stream = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
         number = 1  # of the next line
-        pending: list = []  # the start of a line that continues in the next chunk
+        pending: list[bytes] = []  # the start of a line that continues in the next chunk
         pending_size = 0
         overlong = False
         try:
-            with stream as handle:
+            with _open_input(path) as handle:
                 read, size = handle.read, min(_CHUNK, max_line)  # a line within a chunk fits
                 while True:
                     try:
@@ -947,13 +944,16 @@ def read_line_batches(paths: Iterable[str], problems: list, max_line: int = MAX_
                         break
                     if not chunk:
                         break
-                    lines: list = chunk.splitlines(True)
-                    tail = b"" if lines[-1].endswith(b"\n") else lines.pop()
-                    if lines and (pending or overlong):  # the pending line ends here
-                        if overlong or pending_size + len(lines[0]) > max_line:
+                    # None marks an overlong line in place (no copy of the chunk's lines)
+                    lines = cast("list[bytes | None]", chunk.splitlines(True))
+                    last = lines[-1]
+                    tail = b"" if last is None or last.endswith(b"\n") else lines.pop()
+                    first = lines[0] if lines else None
+                    if first is not None and (pending or overlong):  # the pending line ends here
+                        if overlong or pending_size + len(first) > max_line:
                             lines[0] = None
                         else:
-                            pending.append(lines[0])
+                            pending.append(first)
                             lines[0] = b"".join(pending)
                         pending, pending_size, overlong = [], 0, False
                     if tail:
@@ -971,8 +971,8 @@ def read_line_batches(paths: Iterable[str], problems: list, max_line: int = MAX_
             raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
 
 
-def read_lines(paths: Iterable[str], problems: list, max_line: int = MAX_LINE_BYTES
-               ) -> Iterator[tuple[str, int, Optional[bytes]]]:
+def read_lines(paths: Iterable[str], problems: list[tuple[str, str]], max_line: int = MAX_LINE_BYTES
+               ) -> Iterator[tuple[str, int, bytes | None]]:
     """(source, line number, line) one by one; see :func:`read_line_batches`."""
     for source, number, lines in read_line_batches(paths, problems, max_line):
         for offset, line in enumerate(lines):
@@ -986,7 +986,7 @@ def iter_lines(paths: Iterable[str], max_line: int = MAX_LINE_BYTES
     For inputs where every line matters (requests to explain): an overlong line or
     damaged gzip data is an InputError.
     """
-    problems: list = []
+    problems: list[tuple[str, str]] = []
     for source, number, line in read_lines(paths, problems, max_line):
         if problems:
             raise InputError(problems[0][1], source=problems[0][0])

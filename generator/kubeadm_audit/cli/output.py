@@ -31,7 +31,7 @@ def emit_json(data: Any, *, compact: bool = False) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-OUTPUT_OPTION = dict(type=click.Choice(["text", "json"]), default="text", show_default=True,
+OUTPUT_OPTION: dict[str, Any] = dict(type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="Output format.")
 
 
