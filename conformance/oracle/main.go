@@ -98,8 +98,8 @@ func (c *capture) Info(_ int, msg string, _ ...any) {
 	c.messages = append(c.messages, msg)
 }
 func (c *capture) Error(err error, msg string, _ ...any) { c.Info(0, fmt.Sprintf("%s: %v", msg, err)) }
-func (c *capture) WithValues(...any) logr.LogSink         { return c }
-func (c *capture) WithName(string) logr.LogSink           { return c }
+func (c *capture) WithValues(...any) logr.LogSink        { return c }
+func (c *capture) WithName(string) logr.LogSink          { return c }
 
 func (c *capture) take() []string {
 	c.mu.Lock()
@@ -217,7 +217,13 @@ func checkFlags(cmd command) flagsResult {
 	return result
 }
 
+// workDir holds the policy files checkPolicy writes; fatal removes it (os.Exit skips defers).
+var workDir string
+
 func fatal(err error) {
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
 	fmt.Fprintf(os.Stderr, "oracle: %v\n", err)
 	os.Exit(2)
 }
@@ -228,6 +234,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	workDir = dir
 	defer os.RemoveAll(dir)
 
 	in := bufio.NewScanner(os.Stdin)
@@ -238,7 +245,6 @@ func main() {
 	for in.Scan() {
 		var cmd command
 		if err := json.Unmarshal(in.Bytes(), &cmd); err != nil {
-			os.RemoveAll(dir)
 			fatal(fmt.Errorf("bad input line: %v", err))
 		}
 		var result any
@@ -250,7 +256,6 @@ func main() {
 		case "flags":
 			result = checkFlags(cmd)
 		default:
-			os.RemoveAll(dir)
 			fatal(fmt.Errorf("unknown op %q", cmd.Op))
 		}
 		if err := encoder.Encode(result); err != nil {
@@ -261,7 +266,6 @@ func main() {
 		}
 	}
 	if err := in.Err(); err != nil {
-		os.RemoveAll(dir)
 		fatal(err)
 	}
 }
