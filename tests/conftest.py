@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 TLS = FIXTURES / "tls"
 MANIFEST_V134 = FIXTURES / "manifests" / "kube-apiserver-v1.34.yaml"
-SHARED = ROOT.parent / "shared"
+#: Public Kubernetes audit logs (provenance and licence: its README.md).
+AUDIT_SAMPLES = FIXTURES / "audit-samples"
 
 #: The receiver options each webhook preset is generated with in the tests.
 WEBHOOK_ARGS = {

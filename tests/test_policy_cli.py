@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import AUDIT_SAMPLES
+
 FIXTURES = Path(__file__).parent / "fixtures" / "policy"
 RECIPE = FIXTURES / "zeron-recipe.yaml"
 
@@ -157,9 +159,6 @@ def test_lint_bad_version_and_no_files_exit_2():
     assert run("lint").returncode == 2
 
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "audit-samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(),
-                                   reason=f"sample audit logs not found at {SAMPLES}")
 METADATA_POLICY = ("apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\n"
                    "rules:\n- level: Metadata\n")
 
@@ -172,11 +171,10 @@ def _event(audit_id: str, second: int) -> str:
                        "stageTimestamp": f"2026-01-01T00:00:{second:02d}.000000Z"})
 
 
-@needs_samples
 def test_simulate_real_logs_with_compare_json(tmp_path):
     policy = write(tmp_path, METADATA_POLICY)
     result = run("simulate", "--policy", RECIPE, "--compare", policy, "-o", "json",
-                 SAMPLES / "audit2rbac-demo.log", SAMPLES / "falco-k8s-audit-trace-events.jsonl")
+                 AUDIT_SAMPLES / "audit2rbac-demo.log", AUDIT_SAMPLES / "falco-k8s-audit-trace-events.jsonl")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["input"]["requests"] == 88 and report["input"]["malformed"] == 0
@@ -189,9 +187,8 @@ def test_simulate_real_logs_with_compare_json(tmp_path):
     assert report["policy"]["webhook"]["capacityEventsPerSecond"] == 4000
 
 
-@needs_samples
 def test_simulate_text_stdin():
-    text = (SAMPLES / "audit2rbac-demo.log").read_text()
+    text = (AUDIT_SAMPLES / "audit2rbac-demo.log").read_text()
     result = run("simulate", "--policy", RECIPE, "-", stdin=text)
     assert result.returncode == 0, result.stderr
     assert "Replayed 37 events = 37 requests" in result.stdout

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import AUDIT_SAMPLES
 from kubeadm_audit import yamlio
 from kubeadm_audit.policy.checker import Checker
-from kubeadm_audit.policy.events import (events_for, namespace_from_uri, request_key,
-                                         to_request)
+from kubeadm_audit.policy.events import events_for, namespace_from_uri, request_key, to_request
 from kubeadm_audit.policy.model import Decision
-from kubeadm_audit.policy.simulate import (WebhookSettings, parse_time, simulate,
-                                           webhook_verdict)
+from kubeadm_audit.policy.simulate import WebhookSettings, parse_time, simulate, webhook_verdict
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "audit-samples"
 METADATA = {"apiVersion": "audit.k8s.io/v1", "rules": [{"level": "Metadata"}]}
 NO_RR = {"apiVersion": "audit.k8s.io/v1", "omitStages": ["RequestReceived"],
          "rules": [{"level": "None", "nonResourceURLs": ["/healthz*"]},
@@ -227,14 +225,8 @@ def test_defaults_keep_up_to_4000_events_per_second():
 
 # --- the real logs ---------------------------------------------------------------------------
 
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(),
-                                   reason=f"sample audit logs not found at {SAMPLES} "
-                                          f"(expected shared/ beside the repository)")
-
-
-@needs_samples
 def test_real_logs_replay():
-    files = [str(SAMPLES / "falco-k8s-audit-trace-events.jsonl"), str(SAMPLES / "audit2rbac-demo.log")]
+    files = [str(AUDIT_SAMPLES / "falco-k8s-audit-trace-events.jsonl"), str(AUDIT_SAMPLES / "audit2rbac-demo.log")]
     sim = simulate(yamlio.read_line_batches(files, []), [Checker(METADATA)], ["metadata"])
     assert (sim.lines, sim.events, sim.requests, sim.malformed) == (88, 88, 88, 0)
     assert sim.observed_events == {"Metadata": 41, "Request": 16, "RequestResponse": 31}
@@ -244,19 +236,17 @@ def test_real_logs_replay():
     assert sim.policies[0].by_level["Metadata"].requests == 88
 
 
-@needs_samples
 def test_real_logs_recipe_logs_every_pod_verb_at_request_response():
     recipe = yamlio.load_file(str(Path(__file__).parent / "fixtures" / "policy" / "zeron-recipe.yaml"))
-    sim = simulate(yamlio.read_line_batches([str(SAMPLES / "audit2rbac-demo.log")], []),
+    sim = simulate(yamlio.read_line_batches([str(AUDIT_SAMPLES / "audit2rbac-demo.log")], []),
                    [Checker(recipe)], ["recipe"])
     pods = sim.policies[0].by_resource["pods"]
     # audit2rbac's pod requests are list/get/watch: the misplaced verbs let them through
     assert pods.requests == 10 and sim.policies[0].by_level["RequestResponse"].requests == 10
 
 
-@needs_samples
 def test_real_logs_gzip(tmp_path):
-    source = SAMPLES / "audit2rbac-demo.log"
+    source = AUDIT_SAMPLES / "audit2rbac-demo.log"
     packed = tmp_path / "audit.log.gz"
     packed.write_bytes(gzip.compress(source.read_bytes()))
     sim = simulate(yamlio.read_line_batches([str(packed)], []), [Checker(METADATA)], ["m"])
