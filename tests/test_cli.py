@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, run_cli
@@ -34,9 +35,46 @@ def test_unknown_command_and_option_exit_2_one_line():
         assert "Traceback" not in result.stderr
 
 
-def test_no_colour_when_not_a_terminal(tmp_path):
-    result = run_cli("generate", "--out", tmp_path / "b", "--no-log", env={"NO_COLOR": ""})
-    assert "\x1b[" not in result.stderr and "\x1b[" not in result.stdout
+def run_on_terminal(*args: str, env: dict) -> tuple:
+    """(exit code, output) of ``kubeadm-audit ARGS`` with stdout and stderr on a pseudo-terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "kubeadm_audit", *map(str, args)], stdin=subprocess.DEVNULL,
+                          stdout=slave, stderr=slave, env=env) as process:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:         # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=120)
+    os.close(master)
+    return process.returncode, b"".join(chunks).decode()
+
+
+#: A generate run that warns (a webhook that skips TLS verification): the warning is styled.
+WARNS = ("generate", "--preset", "zeron", "--webhook-server", "https://10.0.0.5:8080",
+         "--insecure-skip-tls-verify", "--out")
+
+
+@pytest.mark.parametrize("no_color, coloured", [(None, True), ("", True), ("1", False), ("0", False)])
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, no_color, coloured):
+    """no-color.org: NO_COLOR set to any non-empty value turns colour off; unset or empty does not."""
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    code, output = run_on_terminal(*WARNS, tmp_path / "tty", env=env)
+    assert code == 0 and "insecure-skip-tls-verify" in output, output
+    assert ("\x1b[" in output) == coloured, output
+    piped = subprocess.run([sys.executable, "-m", "kubeadm_audit", *map(str, WARNS), tmp_path / "pipe"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and "insecure-skip-tls-verify" in piped.stderr, piped.stderr
+    assert "\x1b[" not in piped.stderr + piped.stdout
 
 
 def test_shell_completion_script():

@@ -1,4 +1,4 @@
-"""Terminal output helpers: colour only on a terminal and never with NO_COLOR."""
+"""Terminal output helpers: colour only on a terminal and never with a non-empty NO_COLOR."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,8 @@ import click
 
 
 def color_enabled(stream: TextIO) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    """Colour on a terminal, unless NO_COLOR is set to anything but "" (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 def style(text: str, stream: TextIO | None = None, **kwargs: Any) -> str:
