@@ -8,10 +8,14 @@ against recording stand-ins for kubeadm and kubectl.
 """
 from __future__ import annotations
 
+import configparser
+import fnmatch
 import os
 import re
 import shutil
 import subprocess
+import sys
+import venv
 from pathlib import Path
 
 import pytest
@@ -19,12 +23,7 @@ import yaml
 
 from conftest import ROOT
 
-VENV = ROOT / ".venv"
-pytestmark = [
-    pytest.mark.skipif(not (VENV / "bin" / "kubeadm-audit").exists() or not (VENV / ".installed").exists(),
-                       reason="no .venv with kubeadm-audit (run through make test)"),
-    pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed"),
-]
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
 def sh_blocks(readme: Path) -> list:
@@ -32,26 +31,77 @@ def sh_blocks(readme: Path) -> list:
     return re.findall(r"^```sh\n(.*?)^```", readme.read_text(), re.M | re.S)
 
 
+def _source_files() -> list:
+    """What a fresh clone holds: git's tracked (and untracked, not ignored) files in a checkout;
+    outside one (an unpacked archive), every file .gitignore's patterns leave."""
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], capture_output=True, text=True, check=True).stdout
+        return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+    patterns = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")] + [".git/"]
+
+    def ignored(rel: str) -> bool:
+        for pattern in patterns:
+            bare = pattern.strip("/")
+            if "/" in bare:     # anchored at the root: the path or a directory above it
+                if any(fnmatch.fnmatch(rel[:end], bare) for end in
+                       [m.start() for m in re.finditer("/", rel)] + [len(rel)]):
+                    return True
+            elif any(fnmatch.fnmatch(part, bare) for part in rel.split("/")):
+                return True
+        return False
+
+    found = []
+    for directory, dirs, files in os.walk(ROOT):
+        rel_dir = os.path.relpath(directory, ROOT)
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        dirs[:] = [d for d in dirs if not ignored(prefix + d)]
+        found.extend(prefix + f for f in files if not ignored(prefix + f))
+    return found
+
+
+def _make_venv(target: Path, source: Path) -> None:
+    """The .venv 'make demo' would leave, without reinstalling anything: a virtual environment
+    whose site-packages reach the copy's package and this interpreter's dependencies, the
+    console script setup.cfg names, and make's sentinels (newer than setup.cfg, so make
+    installs nothing). Never this checkout's own .venv: a make rule run in the copy must not
+    reinstall into it."""
+    venv.EnvBuilder(with_pip=False).create(target)
+    (site,) = target.glob("lib/python*/site-packages")
+    own = {ROOT, ROOT / "generator", ROOT / "tests"}      # this checkout's code: the copy has its own
+    paths = [str(source / "generator")] + [p for p in sys.path if p and os.path.isdir(p)
+                                           and Path(p).resolve() not in own]
+    (site / "kubeadm_audit_test_copy.pth").write_text("\n".join(paths) + "\n")
+    setup = configparser.ConfigParser()
+    setup.read(source / "setup.cfg")
+    for line in filter(None, setup["options.entry_points"]["console_scripts"].splitlines()):
+        name, _, target_ref = (part.strip() for part in line.partition("="))
+        module, _, function = target_ref.partition(":")
+        script = target / "bin" / name
+        script.write_text(f"#!{target / 'bin' / 'python'}\nimport sys\nfrom {module} import {function}\n"
+                          f"sys.exit({function}())\n")
+        script.chmod(0o755)
+    for sentinel in (".installed", ".installed-test"):
+        (target / sentinel).touch()
+
+
 @pytest.fixture
 def clone(tmp_path) -> Path:
-    """The repository as a fresh clone has it: tracked files (mtimes kept, so make sees the
-    virtual environment as up to date), and this checkout's .venv standing in for the one
-    'make demo' would create."""
-    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    """The repository as a fresh clone has it (its files only, nothing generated, mtimes kept),
+    with the .venv 'make demo' would create."""
     copy = tmp_path / "repo"
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
-    (copy / ".venv").symlink_to(VENV)
+    for name in _source_files():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    _make_venv(copy / ".venv", copy)
     return copy
 
 
 def run(clone: Path, script: str) -> subprocess.CompletedProcess:
+    """``script`` in bash from the copy's root; PATH without any directory that has a kubeadm-audit."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KUSTOMIZE_PLUGIN_HOME")}
-    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if not p.startswith(str(VENV)))
+    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if not os.path.exists(os.path.join(p, "kubeadm-audit")))
     return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, capture_output=True, text=True,
                           env=env, timeout=600)
 
