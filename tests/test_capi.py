@@ -143,8 +143,10 @@ def test_template_and_existing_entries_kept():
 
 
 def test_rerun_is_a_no_op():
-    documents, _, _ = run(fixture_docs("cluster-v1beta1.yaml") + fixture_docs("cluster-v1beta2.yaml"))
+    given = fixture_docs("cluster-v1beta1.yaml") + fixture_docs("cluster-v1beta2.yaml")
+    documents, _, _ = run(given)
     texts = [d.render() for d in documents]
+    assert any(d.changed for d in documents) and texts != given
     again, report, _ = run(texts)
     assert [d.render() for d in again] == texts
     assert not any(d.changed for d in again)
@@ -295,6 +297,7 @@ def test_clusterclass_patch_appends_to_existing_lists_v1beta2_template():
 def test_clusterclass_patch_is_idempotent_and_follows_config_changes():
     documents, _, _ = run(fixture_docs("clusterclass-v1beta1.yaml"), settings=GENERATE)
     texts = [d.render() for d in documents]
+    assert any(d.changed for d in documents) and texts != fixture_docs("clusterclass-v1beta1.yaml")
     again, report, _ = run(texts, settings=GENERATE)
     assert not any(d.changed for d in again) and not report.results
     changed, report, _ = run(texts, {"log": LOG, "webhook": {**WEBHOOK, "server": "https://10.1.1.1:8080"}},

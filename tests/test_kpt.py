@@ -93,8 +93,11 @@ def test_eval_injects_keeps_comments_and_untouched_files(kpt, plugin, tmp_path):
 
 def test_eval_again_changes_nothing(kpt, plugin, tmp_path):
     package = make_package(tmp_path)
+    before = snapshot(package)
     run(kpt, "eval", package, "--exec", plugin, "--fn-config", "audit.yaml", cwd=tmp_path)
     first = snapshot(package)
+    changed = [name for name in before if first[name] != before[name]]
+    assert changed and all("audit-policy-file" in first[name] for name in changed), changed
     run(kpt, "eval", package, "--exec", plugin, "--fn-config", "audit.yaml", cwd=tmp_path)
     assert snapshot(package) == first
 

@@ -89,7 +89,9 @@ def test_krm_injects_and_keeps_untouched_items_byte_for_byte(tmp_path):
 
 def test_krm_rerun_changes_nothing(tmp_path):
     first = krm(input=kpt_style_list([UNTOUCHED, KCP], audit_config()), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
     doc = yaml.safe_load(first.stdout)
+    assert doc["items"][1] != yaml.safe_load(KCP) and "audit-policy-file" in yaml.safe_dump(doc["items"][1])
     again = krm(input=resource_list(doc["items"], audit_config()), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert yaml.safe_load(again.stdout)["items"] == doc["items"]

@@ -154,6 +154,8 @@ def test_untouched_resources_are_unchanged(kubectl, plugin_home, tmp_path):
 
 def test_rebuild_of_the_output_is_idempotent(kubectl, plugin_home, tmp_path):
     first = build(kubectl, make_kustomization(tmp_path / "a", ["audit.yaml"]), plugin_home).stdout
+    plain = build(kubectl, make_kustomization(tmp_path / "p", []), plugin_home).stdout
+    assert "audit-policy-file" in first and "audit-policy-file" not in plain   # the first build did inject
     second_dir = tmp_path / "b"
     second_dir.mkdir()
     (second_dir / "built.yaml").write_text(first)

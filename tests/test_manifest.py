@@ -92,8 +92,10 @@ def test_apply_adds_flags_and_mounts_keeps_the_rest_mode_and_directory(node):
 
 
 def test_second_apply_is_byte_identical_and_says_no_change(node):
+    original = read(node.manifest)
     assert node.apply("--write-files", "--hash-annotation").returncode == 0
     first = read(node.manifest)
+    assert first != original and "--audit-policy-file=" in first
     again = node.apply("--write-files", "--hash-annotation")
     assert again.returncode == 0 and "no change" in again.stdout
     assert read(node.manifest) == first and len(os.listdir(node.backups)) == 1

@@ -186,9 +186,11 @@ def test_v1beta4_file_to_stdout_keeps_everything_else_and_leaves_the_file(tmp_pa
 def test_in_place_is_idempotent_and_keeps_the_mode(tmp_path):
     path = copy_fixture(tmp_path, "kubeadm-config-v1beta4.yaml")
     os.chmod(path, 0o600)
+    original = read(path)
     first = run("kubeadm-config", "merge", path, "--in-place")
     assert first.returncode == 0 and "change(s)" in first.stdout
     merged = read(path)
+    assert merged != original and "audit-policy-file" in merged
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     second = run("kubeadm-config", "merge", path, "--in-place")
     assert second.returncode == 0 and "no change" in second.stdout
