@@ -98,10 +98,20 @@ def test_no_backend_at_all_is_refused(tmp_path):
     assert f"{path}: spec.log: no audit backend" in refused(tmp_path, "--config", path)
 
 
+def extra_args(out) -> dict:
+    return {a["name"]: a["value"] for a in cluster_configuration(out)["apiServer"]["extraArgs"]}
+
+
 def test_webhook_only_and_log_only_are_fine(tmp_path):
-    _out, result = generate(tmp_path, "--no-log", "--webhook-server", "https://10.0.0.5:8080",
-                            "--ca-file", TLS / "ca.pem")
+    out, result = generate(tmp_path / "webhook", "--no-log", "--webhook-server", "https://10.0.0.5:8080",
+                           "--ca-file", TLS / "ca.pem")
     assert result.returncode == 0, result.stderr
+    names = set(extra_args(out))
+    assert "audit-webhook-config-file" in names and not {n for n in names if n.startswith("audit-log-")}
+    out, result = generate(tmp_path / "log", "--preset", "recommended")
+    assert result.returncode == 0, result.stderr
+    names = set(extra_args(out))
+    assert "audit-log-path" in names and not {n for n in names if n.startswith("audit-webhook-")}
 
 
 @pytest.mark.parametrize("args, named", [
@@ -130,8 +140,9 @@ def test_webhook_fields_without_a_server_are_refused_naming_each(tmp_path):
 
 def test_presets_batching_defaults_need_no_server(tmp_path):
     for preset in ("recommended", "metadata", "cis-minimal"):
-        _out, result = generate(tmp_path / preset, "--preset", preset)
+        out, result = generate(tmp_path / preset, "--preset", preset)
         assert result.returncode == 0, result.stderr
+        assert not [n for n in extra_args(out) if n.startswith("audit-webhook-")], preset
 
 
 # --- node paths ------------------------------------------------------------------------------
@@ -265,10 +276,13 @@ def test_values_beyond_gos_types_are_refused(tmp_path, option, value, message):
 
 def test_the_largest_go_values_are_accepted(tmp_path):
     # 300000h is inside Go's time.Duration range (its maximum is 2562047h47m16.854775807s)
-    _out, result = generate(tmp_path, "--webhook-server", "https://10.0.0.5:8080", "--ca-file", TLS / "ca.pem",
-                            "--webhook-initial-backoff", "2562047h", "--webhook-batch-max-wait", "300000h",
-                            "--webhook-throttle-qps", "3.4e38")
+    out, result = generate(tmp_path, "--webhook-server", "https://10.0.0.5:8080", "--ca-file", TLS / "ca.pem",
+                           "--webhook-initial-backoff", "2562047h", "--webhook-batch-max-wait", "300000h",
+                           "--webhook-throttle-qps", "3.4e38")
     assert result.returncode == 0, result.stderr
+    args = extra_args(out)
+    assert (args["audit-webhook-initial-backoff"], args["audit-webhook-batch-max-wait"]) == ("2562047h", "300000h")
+    assert float(args["audit-webhook-batch-throttle-qps"]) == pytest.approx(3.4e38)
 
 
 def test_yaml_infinities_and_huge_integers_in_the_auditconfig(tmp_path):

@@ -80,7 +80,9 @@ def test_files_inside_the_package_need_no_opt_in(tmp_path):
     pkg = package(tmp_path)
     for name in ("client.pem", "client-key.pem"):
         shutil.copy(tmp_path / "host-secrets" / name, pkg / name)
-    assert legacy(pkg, mtls_config("client.pem", "./client-key.pem")).returncode == 0
+    result = legacy(pkg, mtls_config("client.pem", "./client-key.pem"))
+    assert result.returncode == 0, result.stderr
+    assert "-audit-" in result.stdout                       # the Secret with the kubeconfig
 
 
 def test_the_opt_in_must_be_a_boolean(tmp_path):
