@@ -7,7 +7,8 @@ import pytest
 import yaml
 from pipelines import CAPI, TLS, by_id
 
-from kubeadm_audit import bundle, capi, config, inputs, transform, yamlio
+from kubeadm_audit import capi, config, inputs, transform, yamlio
+from kubeadm_audit.pipeline import parts
 from kubeadm_audit.resourcelist import Document
 
 
@@ -21,7 +22,7 @@ def audit_for_spec(spec: dict):
         if version and "kubernetesVersion" not in s:
             s["kubernetesVersion"] = version
         cfg = config.resolve(inputs.absolutize(s, str(TLS)))
-        return transform.audit(cfg, bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg)))
+        return transform.audit(cfg, parts.read(cfg))
 
     audit_for.asked = asked
     return audit_for

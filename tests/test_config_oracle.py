@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from oracle import ORACLE_VERSIONS, oracle
 
-from kubeadm_audit import bundle, config, flags
+from kubeadm_audit import config, flags
+from kubeadm_audit.pipeline import parts
 from kubeadm_audit.webhook import TLSMaterial
 from kubeadm_audit.errors import InputError
 
@@ -56,7 +57,7 @@ def test_value_limits_agree_with_kube_apiserver(apiserver):
         try:
             cfg = config.resolve({"preset": "recommended", "webhook": {**SERVER, **fields},
                                   "kubernetesVersion": "v1" + apiserver[2:]})
-            argv = flags.to_command(bundle.parts(cfg, TLSMaterial()).args)
+            argv = flags.to_command(parts.build(cfg, TLSMaterial()).args)
             accepted = True
         except InputError:
             accepted = False

@@ -8,6 +8,7 @@ import pytest
 from conftest import TLS, one_error_line, run_cli
 
 from kubeadm_audit import config, flags, versions, webhook, yamlio
+from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 from kubeadm_audit.errors import InputError
 
 
@@ -312,7 +313,7 @@ def test_go_duration_refusals(text):
 
 def test_resolve_keeps_a_found_version_unpinned():
     cfg = config.resolve(target_version="v1.30.4")
-    assert cfg.kubernetes_version.minor == 30 and not cfg.version_pinned and cfg.kubeadm_api == "v1beta3"
+    assert cfg.kubernetes_version.minor == 30 and not cfg.version_pinned and kubeadm_options(cfg).api == "v1beta3"
     # a cluster newer than this tool knows gets the newest rules it has, never a failure
     cfg = config.resolve(target_version="v1.38.0-alpha.2")
     assert cfg.kubernetes_version == versions.DEFAULT_TARGET and not cfg.version_pinned

@@ -1,23 +1,31 @@
 """The AuditConfig model (kubeadm-audit.dev/v1alpha1), read strictly.
 
-Resolution is one deep merge of plain data -- built-in defaults, the preset's
-``spec``, the user's AuditConfig ``spec``, then command-line options -- followed
-by a single strict parse, so every value is checked the same way whatever its
-origin, and errors name the field (or the option it came from).
+Resolution is one deep merge of plain data -- built-in defaults, the target's default
+node paths, the preset's ``spec``, the user's AuditConfig ``spec``, then command-line
+options -- followed by a single strict parse, so every value is checked the same way
+whatever its origin, and errors name the field (or the option it came from).
+
+The model describes audit itself. What only one distribution needs lives under
+``spec.targets.<name>`` and is read by that target (``TargetHooks``, handed in by the
+caller: this module imports no target).
 """
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.presets import deep_merge
 from kubeadm_audit.yamlio import PlainStr, kind_of
 
 API_VERSION = "kubeadm-audit.dev/v1alpha1"
 KIND = "AuditConfig"
+
+#: The target a configuration is rendered for when none is named (``spec.target``, --target).
+DEFAULT_TARGET = "kubeadm"
 
 #: Built-in defaults, below every preset. ``None`` means "kube-apiserver's own default".
 DEFAULT_SPEC: Mapping[str, Any] = {
@@ -25,9 +33,17 @@ DEFAULT_SPEC: Mapping[str, Any] = {
     "paths": {
         "policyFile": "/etc/kubernetes/audit/audit-policy.yaml",
         "webhookConfigFile": "/etc/kubernetes/audit/audit-webhook.yaml",
-        "patchesDirectory": "/etc/kubernetes/kubeadm-audit/patches",
     },
-    "kubeadmRoute": "extraArgs",
+    "log": {"path": "/var/log/kubernetes/audit/audit.log"},   # presets add rotation (presets/base.yaml)
+}
+
+#: v1alpha1 spellings of kubeadm target options (spec path -> option under spec.targets.kubeadm).
+#: Read wherever they appear; written back in this spelling too, so a bundle's audit-config.yaml
+#: stays what earlier releases wrote and read.
+LEGACY_TARGET_FIELDS: Mapping[str, Tuple[str, str]] = {
+    "kubeadmApi": ("kubeadm", "api"),
+    "kubeadmRoute": ("kubeadm", "route"),
+    "paths.patchesDirectory": ("kubeadm", "patchesDirectory"),
 }
 
 DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhook",
@@ -40,7 +56,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
 LOG_FORMATS = ("json", "legacy")
-KUBEADM_ROUTES = ("extraArgs", "patches")
 
 
 class Throttle(NamedTuple):
@@ -97,7 +112,6 @@ class Log(NamedTuple):
 class Paths(NamedTuple):
     policy_file: str
     webhook_config_file: str
-    patches_directory: str
 
 
 class PolicySource(NamedTuple):
@@ -105,19 +119,33 @@ class PolicySource(NamedTuple):
     rules: tuple
 
 
+class TargetHooks(NamedTuple):
+    """What resolution takes from a target (see ``targets``): built by ``targets.hooks``."""
+
+    name: str
+    default_paths: Mapping[str, str] = {}
+    parse_options: Optional[Callable[[Mapping[str, Any], "OptionFields", versions.KubeVersion], Any]] = None
+    options_document: Optional[Callable[[Any, bool], Dict[str, Any]]] = None
+    node_files: Optional[Callable[[Any], List[Tuple[str, str]]]] = None
+    known_targets: Tuple[str, ...] = ()   # every target name spec.targets may hold
+
+
 class AuditConfig(NamedTuple):
     kubernetes_version: versions.KubeVersion
-    kubeadm_api: str
     preset: presets_mod.Preset
     recipe_only: bool
     policy: PolicySource
     webhook: Optional[Webhook]
     log: Optional[Log]
     paths: Paths
-    kubeadm_route: str
     source: Optional[str] = None   # the AuditConfig file, for error messages
     version_pinned: bool = False   # kubernetesVersion given: written into kubeadm's config
     bundle: Optional[str] = None   # read from a bundle: its files hold the policy and TLS material
+    target: str = DEFAULT_TARGET   # the distribution it is rendered for
+    options: Any = None            # that target's options, as its parse_options read them
+    targets: Mapping[str, Any] = {}   # spec.targets as given (every target's, for round trips)
+    hooks: Optional[TargetHooks] = None   # the target's hooks it was resolved with
+    target_files: Tuple[Tuple[str, str], ...] = ()   # (field, node path) the target adds
 
 
 # --- strict field parsing ----------------------------------------------------------------
@@ -128,12 +156,17 @@ class _Reader:
     def __init__(self, source: Optional[str], origins: Mapping[str, str]) -> None:
         self.source = source
         self.origins = origins
+        self.aliases: Dict[str, str] = {}   # field path -> the (older) spelling the user wrote
+
+    def shown(self, path: str) -> str:
+        """``path`` as the user gave it: the option, or the field's spelling in their file."""
+        return self.origins.get(path) or self.aliases.get(path, path)
 
     def fail(self, path: str, message: str) -> InputError:
         option = self.origins.get(path)
         if option:
             return InputError(message, field=option)
-        return InputError(message, source=self.source, field=path)
+        return InputError(message, source=self.source, field=self.aliases.get(path, path))
 
     def mapping(self, value: Any, path: str, allowed: tuple) -> dict:
         if value is None:
@@ -202,6 +235,42 @@ class _Reader:
         if value is None or isinstance(value, bool):
             return value
         raise self.fail(path, f"expected true or false, got {value!r}")
+
+
+class OptionFields:
+    """A target's view of ``spec.targets.<name>``: the strict readers, with paths relative to it,
+    so its errors name the field (or option, or older spelling) like every other."""
+
+    def __init__(self, reader: _Reader, prefix: str) -> None:
+        self._reader = reader
+        self.prefix = prefix
+
+    @classmethod
+    def for_source(cls, source: Optional[str], prefix: str) -> OptionFields:
+        """Fields read outside a resolution (errors name ``source`` and the field)."""
+        return cls(_Reader(source, {}), prefix)
+
+    def path(self, key: str) -> str:
+        return f"{self.prefix}.{key}"
+
+    def fail(self, key: str, message: str) -> InputError:
+        return self._reader.fail(self.path(key), message)
+
+    def mapping(self, value: Any, allowed: tuple) -> dict:
+        return self._reader.mapping(value, self.prefix, allowed)
+
+    def string(self, value: Any, key: str, *, required: bool = False, choices: tuple = ()) -> Optional[str]:
+        return self._reader.string(value, self.path(key), required=required, choices=choices)
+
+    def integer(self, value: Any, key: str, minimum: Optional[int] = None) -> Optional[int]:
+        return self._reader.integer(value, self.path(key), minimum)
+
+    def boolean(self, value: Any, key: str) -> Optional[bool]:
+        return self._reader.boolean(value, self.path(key))
+
+    def node_path(self, value: Any, key: str, *, required: bool = False) -> Optional[str]:
+        """An absolute, normalised node path."""
+        return _node_path(self._reader.string(value, self.path(key), required=required, check=_check_node_path))
 
 
 def _short(value: Any) -> str:
@@ -290,16 +359,6 @@ _PERCENT_OK = re.compile(r"([^%]|%[0-9A-Fa-f]{2})*\Z")
 
 # --- the merge ------------------------------------------------------------------------------
 
-def deep_merge(base: Any, override: Any) -> Any:
-    """``override`` wins; mappings merge key by key; an explicit None replaces."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return override
-
-
 def read_document(document: Any, source: str) -> dict:
     """Check the AuditConfig envelope and return its ``spec`` (plain data)."""
     reader = _Reader(source, {})
@@ -324,18 +383,20 @@ def read_document(document: Any, source: str) -> dict:
 
 def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
             origins: Mapping[str, str] | None = None, source: Optional[str] = None,
-            target_version: Optional[str] = None) -> AuditConfig:
-    """Merge defaults, preset, the user's spec and options, then parse strictly.
+            target_version: Optional[str] = None, target: Optional[TargetHooks] = None) -> AuditConfig:
+    """Merge defaults, the target's paths, preset, the user's spec and options, then parse strictly.
 
     ``origins`` maps a spec field path (``webhook.server``) to the command-line option
     that set it, so an error names the option the user typed. ``target_version`` is the
     version found on the cluster's own objects (an image tag, a kubeadm config): the
     target of version-dependent rules when no ``kubernetesVersion`` is given, never pinned.
+    ``target`` is the distribution's hooks (``targets.hooks``): its default node paths and
+    the reader of its options; without it ``spec.targets`` is only passed through.
     """
-    user_spec = dict(user_spec or {})
-    overrides = dict(overrides or {})
     origins = dict(origins or {})
     reader = _Reader(source, {f"spec.{k}": v for k, v in origins.items()})
+    user_spec = _unalias(dict(user_spec or {}), reader)
+    overrides = _unalias(dict(overrides or {}), reader)
     head = deep_merge(user_spec, overrides)
     reader.mapping(head, "spec", _SPEC_FIELDS)
     preset_name = reader.string(head.get("preset", DEFAULT_SPEC["preset"]), "spec.preset")
@@ -348,9 +409,50 @@ def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, 
         raise reader.fail("spec.recipeOnly", f"preset {preset.name!r} has no recipe-only form "
                                              "(only zeron reproduces a vendor recipe)")
     preset_spec = preset.recipe_only if recipe_only else preset.spec
-    merged = deep_merge(deep_merge(dict(DEFAULT_SPEC), dict(preset_spec or {})), head)
+    below = deep_merge(dict(DEFAULT_SPEC), _default_paths_layer(target))
+    merged = deep_merge(deep_merge(below, dict(preset_spec or {})), head)
     _check_webhook_settings(head, merged, reader)
-    return _parse_spec(merged, reader, preset, recipe_only, target_version)
+    return _parse_spec(merged, reader, preset, recipe_only, target_version, target)
+
+
+def _default_paths_layer(target: Optional[TargetHooks]) -> Dict[str, Any]:
+    """The target's DEFAULT_PATHS as a spec layer (under the preset and the user)."""
+    found = dict(target.default_paths) if target else {}
+    layer: Dict[str, Any] = {}
+    paths = {key: found[key] for key in ("policyFile", "webhookConfigFile") if key in found}
+    if paths:
+        layer["paths"] = paths
+    if "log" in found:
+        layer["log"] = {"path": found["log"]}
+    return layer
+
+
+def _unalias(spec: Dict[str, Any], r: _Reader) -> Dict[str, Any]:
+    """Move v1alpha1 spellings (``kubeadmRoute``, ...) to ``spec.targets``; errors keep the spelling."""
+    for old, (name, key) in LEGACY_TARGET_FIELDS.items():
+        section, _, leaf = old.rpartition(".")
+        holder = spec.get(section) if section else spec
+        if not isinstance(holder, dict) or leaf not in holder:
+            continue
+        value = holder[leaf]
+        if section:
+            spec[section] = {k: v for k, v in holder.items() if k != leaf}
+        else:
+            spec = {k: v for k, v in spec.items() if k != leaf}
+        new = f"spec.targets.{name}.{key}"
+        targets = spec.get("targets") or {}
+        block = targets.get(name) if isinstance(targets, dict) else None
+        if not isinstance(targets, dict) or not isinstance(block, (dict, type(None))):
+            raise r.fail("spec.targets" if not isinstance(targets, dict) else f"spec.targets.{name}",
+                         f"expected a mapping, got {kind_of(targets if not isinstance(targets, dict) else block)}")
+        if block and key in block:
+            raise r.fail(f"spec.{old}", f"also given as {new}: give one of them")
+        spec["targets"] = {**targets, name: {**(block or {}), key: value}}
+        if f"spec.{old}" in r.origins:
+            r.origins = {**r.origins, new: r.origins[f"spec.{old}"]}
+        else:
+            r.aliases[new] = f"spec.{old}"
+    return spec
 
 
 def _check_webhook_settings(head: Mapping[str, Any], merged: Mapping[str, Any], r: _Reader) -> None:
@@ -377,12 +479,12 @@ def _leaves(value: Any, path: str) -> list:
     return [path]
 
 
-_SPEC_FIELDS = ("kubernetesVersion", "kubeadmApi", "preset", "recipeOnly", "policy", "webhook",
-                "log", "paths", "kubeadmRoute")
+_SPEC_FIELDS = ("kubernetesVersion", "kubeadmApi", "preset", "recipeOnly", "target", "targets",
+                "policy", "webhook", "log", "paths", "kubeadmRoute")
 
 
 def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only: bool,
-                target_version: Optional[str] = None) -> AuditConfig:
+                target_version: Optional[str] = None, target: Optional[TargetHooks] = None) -> AuditConfig:
     version_text = r.string(spec.get("kubernetesVersion"), "spec.kubernetesVersion")
     try:
         if version_text is not None:
@@ -395,17 +497,11 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
         if version_text is None:
             raise
         raise r.fail("spec.kubernetesVersion", exc.message) from None
-    try:
-        api = versions.kubeadm_api(version, r.string(spec.get("kubeadmApi"), "spec.kubeadmApi"))
-    except InputError as exc:
-        raise r.fail(f"spec.{exc.field}", exc.message) from None
-    paths_raw = r.mapping(spec.get("paths"), "spec.paths",
-                          ("policyFile", "webhookConfigFile", "patchesDirectory"))
+    paths_raw = r.mapping(spec.get("paths"), "spec.paths", ("policyFile", "webhookConfigFile"))
     paths = Paths(**{
         attr: _node_path(r.string(paths_raw.get(key), f"spec.paths.{key}", required=True,
                                   check=_check_node_path))
-        for attr, key in (("policy_file", "policyFile"), ("webhook_config_file", "webhookConfigFile"),
-                          ("patches_directory", "patchesDirectory"))})
+        for attr, key in (("policy_file", "policyFile"), ("webhook_config_file", "webhookConfigFile"))})
     policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
     rules = policy_raw.get("rules") or []
     if not isinstance(rules, list):
@@ -430,19 +526,39 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
         raise r.fail("spec.log",
                      "no audit backend: without a log (--no-log / log: null) and without a webhook server "
                      "kube-apiserver would audit nothing; keep the log or add --webhook-server")
-    route = r.string(spec.get("kubeadmRoute"), "spec.kubeadmRoute", choices=KUBEADM_ROUTES)
-    cfg = AuditConfig(kubernetes_version=version, kubeadm_api=api, preset=preset,
+    name = r.string(spec.get("target"), "spec.target") or DEFAULT_TARGET
+    if target is not None:
+        name = target.name
+    targets = _target_blocks(spec.get("targets"), r, target.known_targets if target else ())
+    options = None
+    if target is not None and target.parse_options is not None:
+        options = target.parse_options(targets.get(name) or {}, OptionFields(r, f"spec.targets.{name}"), version)
+    target_files = tuple(target.node_files(options)) if target is not None and target.node_files else ()
+    cfg = AuditConfig(kubernetes_version=version, preset=preset,
                       recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
-                      paths=paths, kubeadm_route=route or "extraArgs", source=r.source,
-                      version_pinned=version_text is not None)
+                      paths=paths, source=r.source, version_pinned=version_text is not None,
+                      target=name, options=options, targets=targets, hooks=target,
+                      target_files=target_files)
     _check_distinct(node_files(cfg), r)
     return cfg
 
 
-def node_files(cfg: AuditConfig) -> list:
-    """(spec field, node path) of every file the bundle puts on, or reads from, a control-plane node."""
-    from kubeadm_audit.patches import PATCH_FILE
+def _target_blocks(raw: Any, r: _Reader, known: Tuple[str, ...]) -> Dict[str, Any]:
+    """``spec.targets``: a mapping of target name to that target's options (a mapping)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise r.fail("spec.targets", f"expected a mapping, got {kind_of(raw)}")
+    if known:
+        r.mapping(raw, "spec.targets", known)
+    for name, block in raw.items():
+        if block is not None and not isinstance(block, dict):
+            raise r.fail(f"spec.targets.{name}", f"expected a mapping, got {kind_of(block)}")
+    return dict(raw)
 
+
+def node_files(cfg: AuditConfig) -> List[Tuple[str, str]]:
+    """(spec field, node path) of every file the bundle puts on, or reads from, a control-plane node."""
     files = [("spec.paths.policyFile", cfg.paths.policy_file)]
     if cfg.webhook:
         files.append(("spec.paths.webhookConfigFile", cfg.paths.webhook_config_file))
@@ -450,8 +566,7 @@ def node_files(cfg: AuditConfig) -> list:
             files.append(("spec.webhook.tokenFile", cfg.webhook.token_file))
     if cfg.log and cfg.log.path != "-":
         files.append(("spec.log.path", cfg.log.path))
-    if cfg.kubeadm_route == "patches":
-        files.append(("spec.paths.patchesDirectory", f"{cfg.paths.patches_directory}/{PATCH_FILE}"))
+    files.extend(cfg.target_files)
     return files
 
 
@@ -467,7 +582,7 @@ def _check_distinct(files: list, r: _Reader) -> None:
                 continue
             # name the field the user set (an option wins), the other as what it collides with
             named, other = (first, field) if first in r.origins and field not in r.origins else (field, first)
-            raise r.fail(named, problem.format(other=r.origins.get(other, other)))
+            raise r.fail(named, problem.format(other=r.shown(other)))
 
 
 def _redacted(url: str) -> str:
@@ -591,22 +706,32 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
 
     File references (policy, CA, client certificate and key) are written relative to
     ``base_dir``, the directory the document goes into, so nothing they hold is copied.
-    ``kubernetesVersion`` (and with it ``kubeadmApi``) appears only when it was pinned.
-    A value left to kube-apiserver's default that the preset sets is written as null.
+    ``kubernetesVersion`` appears only when it was pinned. The target's options come from
+    its ``options_document`` (options of other targets as they were given), the kubeadm
+    ones in their v1alpha1 spelling (``LEGACY_TARGET_FIELDS``). A value left to
+    kube-apiserver's default that the preset sets is written as null.
     """
     import os
 
     def ref(path: Optional[str]) -> Optional[str]:
         return None if path is None else os.path.relpath(path, base_dir)
 
+    targets = {name: block for name, block in cfg.targets.items() if name != cfg.target}
+    if cfg.hooks is not None and cfg.hooks.options_document is not None:
+        targets[cfg.target] = cfg.hooks.options_document(cfg.options, cfg.version_pinned)
+    elif cfg.target in cfg.targets:
+        targets[cfg.target] = cfg.targets[cfg.target]
+    legacy = _legacy_fields(targets)
     spec: dict = {}
+    if cfg.target != DEFAULT_TARGET:
+        spec["target"] = cfg.target
     if cfg.version_pinned:
         spec["kubernetesVersion"] = str(cfg.kubernetes_version)
-        spec["kubeadmApi"] = cfg.kubeadm_api
+    spec.update(legacy.pop("kubeadmApi", {}))
     spec["preset"] = cfg.preset.name
     if cfg.recipe_only:
         spec["recipeOnly"] = True
-    spec["kubeadmRoute"] = cfg.kubeadm_route
+    spec.update(legacy.pop("kubeadmRoute", {}))
     policy = {"file": ref(cfg.policy.file), "rules": list(cfg.policy.rules) or None}
     spec["policy"] = policy
     hook = cfg.webhook
@@ -636,12 +761,28 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
         "path": cfg.log.path, "maxAge": cfg.log.max_age, "maxBackup": cfg.log.max_backup,
         "maxSize": cfg.log.max_size, "compress": cfg.log.compress, "format": cfg.log.format}
     spec["paths"] = {"policyFile": cfg.paths.policy_file, "webhookConfigFile": cfg.paths.webhook_config_file,
-                     "patchesDirectory": cfg.paths.patches_directory}
+                     **{key.rpartition(".")[2]: value for key, value in legacy.pop("paths.patchesDirectory", {}).items()}}
+    if targets:
+        spec["targets"] = targets
     layer = deep_merge(dict(DEFAULT_SPEC), dict((cfg.preset.recipe_only if cfg.recipe_only else cfg.preset.spec) or {}))
     spec = _prune(spec, layer)
     if cfg.log is None:
         spec["log"] = None
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "audit"}, "spec": spec}
+
+
+def _legacy_fields(targets: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Take the options that have a v1alpha1 spelling out of ``targets`` (edited in place):
+    {spelling: {spelling: value}}, so the caller places each where it always stood."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for old, (name, key) in LEGACY_TARGET_FIELDS.items():
+        block = targets.get(name)
+        if isinstance(block, dict) and block.get(key) is not None:
+            found[old] = {old: block[key]}
+            targets[name] = {k: v for k, v in block.items() if k != key}
+    for name in [name for name, block in targets.items() if block == {}]:
+        del targets[name]
+    return found
 
 
 def _plain_number(value: Optional[float]) -> Any:

@@ -17,6 +17,12 @@ from kubeadm_audit.webhook import TLSMaterial
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
 
+#: The files every bundle holds (``generate --out DIR``), whatever its target.
+POLICY_FILE = "audit-policy.yaml"
+WEBHOOK_FILE = "audit-webhook.yaml"
+CONFIG_FILE = "audit-config.yaml"
+INSTALL_LIST = "install.list"
+
 #: spec fields holding file paths, relative to the AuditConfig file when read from one.
 FILE_FIELDS = (("policy", "file"), ("webhook", "certificateAuthority"),
                ("webhook", "clientCertificate"), ("webhook", "clientKey"))
@@ -111,14 +117,12 @@ def read_bundle_config(directory: str) -> dict:
     The bundle's policy file already holds the preset's policy with any inline rules and
     custom file, so it replaces them: a bundle copied to a node needs nothing else.
     """
-    from kubeadm_audit import bundle
-
-    path = os.path.join(directory, bundle.CONFIG_FILE)
+    path = os.path.join(directory, CONFIG_FILE)
     if not os.path.isfile(path):
-        raise InputError(f"no {bundle.CONFIG_FILE}: not a bundle written by 'kubeadm-audit generate' "
+        raise InputError(f"no {CONFIG_FILE}: not a bundle written by 'kubeadm-audit generate' "
                          "(regenerate it to get one)", source=directory, field="--bundle")
     spec = read_config_file(path)
-    spec["policy"] = {"file": os.path.abspath(os.path.join(directory, bundle.POLICY_FILE))}
+    spec["policy"] = {"file": os.path.abspath(os.path.join(directory, POLICY_FILE))}
     return spec
 
 
@@ -127,9 +131,7 @@ def _bundle_tls(directory: str) -> TLSMaterial:
     import base64
     import binascii
 
-    from kubeadm_audit import bundle
-
-    path = os.path.join(directory, bundle.WEBHOOK_FILE)
+    path = os.path.join(directory, WEBHOOK_FILE)
     kubeconfig = yamlio.load_file(path)
     try:
         cluster = kubeconfig["clusters"][0]["cluster"]

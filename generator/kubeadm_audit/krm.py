@@ -250,13 +250,16 @@ class _Auditor:
     def __call__(self, version: Optional[str]) -> Any:
         key = None if self.pinned else version
         if key not in self.cache:
-            from kubeadm_audit import bundle, config, inputs, transform
+            from kubeadm_audit import config, targets, transform
+            from kubeadm_audit.pipeline import parts as pipeline_parts
+            from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 
-            cfg = config.resolve(self.spec, source=self.source, target_version=key)
-            if not self.cache and cfg.kubeadm_route != "extraArgs":
+            cfg = config.resolve(self.spec, source=self.source, target_version=key,
+                                 target=targets.hooks("kubeadm"))
+            if not self.cache and kubeadm_options(cfg).route != "extraArgs":
                 _say("warning", "kubeadmRoute: patches does not apply in pipelines: targets get extraArgs "
                                 "and extraVolumes")
-            parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+            parts = pipeline_parts.read(cfg)
             self.cache[key] = transform.audit(cfg, parts)
         return self.cache[key]
 

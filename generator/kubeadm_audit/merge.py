@@ -16,7 +16,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
-from kubeadm_audit import flags, kubeadm, ownership, versions, volumes, yamlio
+from kubeadm_audit import flags, ownership, versions, volumes, yamlio
+from kubeadm_audit.targets.kubeadm import documents as kubeadm
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
 

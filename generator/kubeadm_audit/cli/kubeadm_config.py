@@ -71,7 +71,9 @@ def merge(file: str, in_place: bool, force: bool, remove: bool, **params) -> int
 def _merged(file: str, text: str, force: bool, remove: bool, params: dict) -> tuple:
     """(FILE's text with the audit configuration merged in -- or, with ``remove``, what
     kubeadm-audit added taken out -- and the changes made); warns on the way."""
-    from kubeadm_audit import bundle, inputs, merge as merge_mod, versions
+    from kubeadm_audit import merge as merge_mod, versions
+    from kubeadm_audit.pipeline import parts as pipeline_parts
+    from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
     from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 
     target = merge_mod.load_target(text, file)
@@ -85,10 +87,10 @@ def _merged(file: str, text: str, force: bool, remove: bool, params: dict) -> tu
         versions.kubeadm_api(cfg.kubernetes_version, target.api)
     except InputError as exc:
         warn(f"{file}: {exc.message}")
-    parts = bundle.parts(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+    parts = pipeline_parts.read(cfg)
     try:
         changes = merge_mod.merge_target(target, parts.args, parts.mounts, cfg.kubernetes_version, force,
-                                         cfg.paths.patches_directory)
+                                         kubeadm_options(cfg).patches_directory)
     except ForceableConflict as exc:
         raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                             source=exc.source, field=exc.field) from None

@@ -79,7 +79,9 @@ def _node_files(cfg, built) -> list:
 
 def _load(file: str, text: str, params: dict, round_trip: bool = True):
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
-    from kubeadm_audit import bundle, inputs, manifest as manifest_mod
+    from kubeadm_audit import manifest as manifest_mod
+    from kubeadm_audit.pipeline import bundle, parts
+    from kubeadm_audit.targets import kubeadm
     from kubeadm_audit.errors import InputError
 
     if len(text) > manifest_mod.MAX_MANIFEST_BYTES:
@@ -88,7 +90,7 @@ def _load(file: str, text: str, params: dict, round_trip: bool = True):
     parsed = manifest_mod.load(text, file, round_trip)
     cfg = resolve_for(params, parsed.image_version, f"{file}: image")
     check_not_onto(cfg, params, file, "static Pod manifest")
-    built = bundle.build(cfg, inputs.read_tls(cfg), inputs.read_policy(cfg))
+    built = bundle.build(cfg, parts.read(cfg), kubeadm.render)
     return parsed, cfg, built
 
 
@@ -192,14 +194,14 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
             changes = manifest_mod.apply(parsed, (), (), None)
         else:
             try:
-                changes = manifest_mod.apply(parsed, built.args, built.mounts, cfg.kubernetes_version, hash_value,
+                changes = manifest_mod.apply(parsed, built.parts.args, built.parts.mounts, cfg.kubernetes_version, hash_value,
                                              force)
             except ForceableConflict as exc:
                 raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                                     source=exc.source, field=exc.field) from None
-        for message in built.warnings if built else ():
+        for message in built.parts.warnings if built else ():
             warn(message)
-        stray = manifest_mod.stray_audit_flags(parsed, built.args) if built else []
+        stray = manifest_mod.stray_audit_flags(parsed, built.parts.args) if built else []
         if stray:
             warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
         new_text = parsed.dump() if changes else text
@@ -255,7 +257,7 @@ def check(file: str, output: str, **params) -> int:
     # A check only reads: refused unread when absurdly large, parsed without the round trip.
     text = yamlio.read_text(file, manifest_mod.MAX_MANIFEST_BYTES, manifest_mod.WHAT)
     parsed, cfg, built = _load(file, text, params, round_trip=False)
-    report = manifest_mod.check(parsed.pod, built.args, built.mounts, cfg.kubernetes_version)
+    report = manifest_mod.check(parsed.pod, built.parts.args, built.parts.mounts, cfg.kubernetes_version)
     for path in _webhook_files(cfg, parsed):
         exposed = _exposed_secret(path)
         if exposed:
@@ -273,7 +275,7 @@ def check(file: str, output: str, **params) -> int:
         for message in report.warnings:
             warn(message)
         if report.ok:
-            click.echo(f"{file}: ok: {len(built.args)} audit flags and {len(built.mounts)} mounts in place")
+            click.echo(f"{file}: ok: {len(built.parts.args)} audit flags and {len(built.parts.mounts)} mounts in place")
         else:
             click.echo(f"{file}: {len(report.drift)} drifted, {len(report.invalid)} invalid"
                        + (f", {len(report.insecure)} insecure" if report.insecure else ""))

@@ -8,6 +8,7 @@ import click
 
 from kubeadm_audit import presets, versions
 from kubeadm_audit.cli.output import warn
+from kubeadm_audit.targets.kubeadm.options import ROUTES as KUBEADM_ROUTES
 
 #: (click parameter name, option declaration(s), spec field path, click kwargs)
 CONFIG_OPTIONS: tuple = (
@@ -18,10 +19,10 @@ CONFIG_OPTIONS: tuple = (
     ("kubernetes_version", ("--kubernetes-version",), "kubernetesVersion",
      dict(metavar="vX.Y.Z", help="Pin kubernetesVersion (1.{0}-1.{1}) [default: not pinned; rules target "
                                  "1.{1}].".format(versions.OLDEST_MINOR, versions.NEWEST_MINOR))),
-    ("kubeadm_api", ("--kubeadm-api",), "kubeadmApi",
+    ("kubeadm_api", ("--kubeadm-api",), "targets.kubeadm.api",
      dict(type=click.Choice(versions.KUBEADM_APIS), help="kubeadm config API [default: from the version].")),
-    ("kubeadm_route", ("--kubeadm-route",), "kubeadmRoute",
-     dict(type=click.Choice(("extraArgs", "patches")),
+    ("kubeadm_route", ("--kubeadm-route",), "targets.kubeadm.route",
+     dict(type=click.Choice(KUBEADM_ROUTES),
           help="Carry the audit flags in ClusterConfiguration extraArgs, or only in patches.")),
     ("policy_file", ("--policy",), "policy.file",
      dict(metavar="FILE", help="A custom audit policy instead of the preset's.")),
@@ -77,7 +78,7 @@ CONFIG_OPTIONS: tuple = (
      dict(metavar="PATH", help="Where the policy lives on the nodes.")),
     ("webhook_config_path", ("--webhook-config-path",), "paths.webhookConfigFile",
      dict(metavar="PATH", help="Where the webhook kubeconfig lives on the nodes.")),
-    ("patches_directory", ("--patches-dir",), "paths.patchesDirectory",
+    ("patches_directory", ("--patches-dir",), "targets.kubeadm.patchesDirectory",
      dict(metavar="PATH", help="Where the kubeadm patches live on the nodes.")),
 )
 _FILE_PARAMS = ("policy_file", "ca_file", "client_certificate", "client_key")
@@ -141,9 +142,10 @@ def _set(target: dict, keys: list, value: Any) -> None:
     target[keys[-1]] = value
 
 
-def resolve(params: dict, target_version: Optional[str] = None):
-    """The AuditConfig from --config or --bundle, and the options."""
-    from kubeadm_audit import bundle, config, inputs
+def resolve(params: dict, target_version: Optional[str] = None, target: Optional[str] = None):
+    """The AuditConfig from --config or --bundle, and the options, for the distribution
+    ``target`` (else the one --target or the AuditConfig's ``target`` names, else kubeadm)."""
+    from kubeadm_audit import config, inputs, targets
     from kubeadm_audit.errors import InputError
 
     directory = params.get("bundle")
@@ -154,12 +156,17 @@ def resolve(params: dict, target_version: Optional[str] = None):
             raise InputError(f"the bundle brings its own configuration, policy and certificates: drop "
                              f"{', '.join(clashing)} (or regenerate the bundle)", field="--bundle")
         user_spec = inputs.read_bundle_config(directory)
-        source = os.path.join(directory, bundle.CONFIG_FILE)
+        source = os.path.join(directory, inputs.CONFIG_FILE)
     else:
         source = params.get("config_file")
         user_spec = inputs.read_config_file(source) if source else {}
     spec, origins = overrides(params)
-    cfg = config.resolve(user_spec, spec, origins, source=source, target_version=target_version)
+    name = target or params.get("target") or user_spec.get("target") or config.DEFAULT_TARGET
+    try:
+        hooks = targets.hooks(name)
+    except InputError as exc:   # only an AuditConfig names an unknown one: --target has choices
+        raise InputError(exc.message, source=source, field="spec.target") from None
+    cfg = config.resolve(user_spec, spec, origins, source=source, target_version=target_version, target=hooks)
     return cfg._replace(bundle=os.path.abspath(directory)) if directory else cfg
 
 
@@ -175,7 +182,7 @@ def resolve_for(params: dict, found_version: Optional[str], where: str):
         except InputError as exc:
             warn(f"{where}: {exc.message}; validating for Kubernetes 1.{versions.NEWEST_MINOR}")
             found_version = None
-    return resolve(params, found_version)
+    return resolve(params, found_version, target="kubeadm")
 
 
 def check_not_onto(cfg, params: dict, file: str, what: str) -> None:

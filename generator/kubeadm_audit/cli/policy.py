@@ -388,13 +388,15 @@ def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
     additions, whichever route carries them."""
     import os
 
-    from kubeadm_audit import bundle, flags, patches, yamlio
+    from kubeadm_audit import flags, yamlio
+    from kubeadm_audit.inputs import POLICY_FILE
+    from kubeadm_audit.targets.kubeadm import PATCHES_DIR, patches
     from kubeadm_audit.errors import InputError
     from kubeadm_audit.policy import simulate as sim_mod
 
-    patch = os.path.join(directory, bundle.PATCHES_DIR, patches.PATCH_FILE)
+    patch = os.path.join(directory, PATCHES_DIR, patches.PATCH_FILE)
     if not os.path.isfile(patch):
-        raise InputError(f"no {bundle.PATCHES_DIR}/{patches.PATCH_FILE}: not a bundle written by "
+        raise InputError(f"no {PATCHES_DIR}/{patches.PATCH_FILE}: not a bundle written by "
                          "'kubeadm-audit generate'", source=directory, field="--bundle")
     values = flags.effective(flags.parse_command(patches.command_args(yamlio.load_file(patch))))
     try:
@@ -404,7 +406,7 @@ def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
     if "audit-webhook-config-file" not in values:
         warn(f"{directory}: the bundle has no webhook backend; the webhook figures assume kube-apiserver's "
              "defaults")
-    return policy_file or os.path.join(directory, bundle.POLICY_FILE), settings
+    return policy_file or os.path.join(directory, POLICY_FILE), settings
 
 
 class _Progress:

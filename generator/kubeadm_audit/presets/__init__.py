@@ -1,8 +1,12 @@
 """Built-in presets: each is a data file beside this module.
 
 A preset brings an audit policy and defaults for the AuditConfig ``spec`` (the
-same shape users write), so resolution is one deep merge: preset, then the
-user's AuditConfig, then command-line options.
+same shape users write), so resolution is one deep merge (``deep_merge``, here so that
+config and the presets share it): preset, then the user's AuditConfig, then command-line
+options. A preset's ``spec`` may extend another data file's (``extends: base``: the CIS
+log rotation every preset shares); ``recipeOnly`` never does (it is a recipe as written).
+
+May import: errors, yamlio.
 """
 from __future__ import annotations
 
@@ -37,6 +41,24 @@ def names() -> tuple:
     return NAMES
 
 
+def deep_merge(base: Any, override: Any) -> Any:
+    """``override`` wins; mappings merge key by key; an explicit None replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+@lru_cache(maxsize=None)
+def _spec(name: str) -> Mapping[str, Any]:
+    """The ``spec`` of data file ``name``, over the one it ``extends``."""
+    raw = yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"), trusted=True)
+    spec = raw.get("spec") or {}
+    return deep_merge(dict(_spec(raw["extends"])), spec) if "extends" in raw else spec
+
+
 @lru_cache(maxsize=None)
 def get(name: str) -> Preset:
     """The preset called ``name``; InputError naming the choices otherwise."""
@@ -49,7 +71,7 @@ def get(name: str) -> Preset:
         name=name,
         description=raw["description"],
         policy=policy,
-        spec=raw.get("spec") or {},
+        spec=_spec(name),
         recipe_only=raw.get("recipeOnly"),
         requires_webhook=bool(raw.get("requiresWebhook")),
         webhook_hint=raw.get("webhookHint", ""),

@@ -6,23 +6,26 @@ default flag; JSON ``add .../-`` appends instead. kubeadm manifests always have
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from kubeadm_audit import flags
+from kubeadm_audit.volumes import HostPathMount
 
 #: kubeadm reads ``target[suffix][+type].{json,yaml}``; this is the default set's file.
 PATCH_FILE = "kube-apiserver+json.yaml"
 CONTAINER = "/spec/containers/0"
 
 
-def json_patch(args: Sequence[tuple], mounts: Sequence) -> list:
+def json_patch(args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount]) -> list[dict[str, Any]]:
+    """Append the flags to kube-apiserver's command, the volumes and their mounts to the Pod."""
     ops = [{"op": "add", "path": f"{CONTAINER}/command/-", "value": arg} for arg in flags.to_command(args)]
     ops += [{"op": "add", "path": "/spec/volumes/-", "value": m.pod_volume()} for m in mounts]
     ops += [{"op": "add", "path": f"{CONTAINER}/volumeMounts/-", "value": m.volume_mount()} for m in mounts]
     return ops
 
 
-def command_args(ops: Any) -> list:
+def command_args(ops: Any) -> list[str]:
     """The arguments a JSON patch appends to kube-apiserver's command (what the Pod will run)."""
     if not isinstance(ops, list):
         return []

@@ -5,21 +5,24 @@ values are always strings (kubeadm's decoder is strict and typed).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from kubeadm_audit.config import AuditConfig
+from kubeadm_audit.targets.kubeadm.options import Options
+from kubeadm_audit.volumes import HostPathMount
 
 GROUP = "kubeadm.k8s.io"
 
 
-def extra_args(args: Sequence[tuple], api: str) -> object:
+def extra_args(args: Sequence[tuple[str, str]], api: str) -> object:
     """``apiServer.extraArgs`` in the shape ``api`` decodes."""
     if api == "v1beta3":
         return {name: str(value) for name, value in args}
     return [{"name": name, "value": str(value)} for name, value in args]
 
 
-def extra_args_items(extra: object) -> list:
+def extra_args_items(extra: object) -> list[tuple[str, str]]:
     """(name, value) pairs from either shape (None and empty give [])."""
     if isinstance(extra, dict):
         return [(str(k), "" if v is None else str(v)) for k, v in extra.items()]
@@ -29,7 +32,8 @@ def extra_args_items(extra: object) -> list:
     return []
 
 
-def documents(cfg: AuditConfig, args: Sequence[tuple], mounts: Sequence) -> list:
+def documents(cfg: AuditConfig, options: Options, args: Sequence[tuple[str, str]],
+              mounts: Sequence[HostPathMount]) -> list[dict[str, Any]]:
     """InitConfiguration and ClusterConfiguration (+ UpgradeConfiguration on v1beta4).
 
     With ``kubeadmRoute: extraArgs`` the ClusterConfiguration carries the audit flags and
@@ -43,21 +47,21 @@ def documents(cfg: AuditConfig, args: Sequence[tuple], mounts: Sequence) -> list
     the joining node knows, is refused. A joining control plane takes the audit settings from
     the ConfigMap, or the patches with ``kubeadm join --patches`` (the file's header says so).
     """
-    api_version = f"{GROUP}/{cfg.kubeadm_api}"
-    patches = {"directory": cfg.paths.patches_directory}
-    via_patches = cfg.kubeadm_route == "patches"
-    init: dict = {"apiVersion": api_version, "kind": "InitConfiguration"}
+    api_version = f"{GROUP}/{options.api}"
+    patches = {"directory": options.patches_directory}
+    via_patches = options.route == "patches"
+    init: dict[str, Any] = {"apiVersion": api_version, "kind": "InitConfiguration"}
     if via_patches:
         init["patches"] = dict(patches)
-    cluster: dict = {"apiVersion": api_version, "kind": "ClusterConfiguration"}
+    cluster: dict[str, Any] = {"apiVersion": api_version, "kind": "ClusterConfiguration"}
     if cfg.version_pinned:  # else kubeadm deploys its own version (the target only picks the API)
         cluster["kubernetesVersion"] = str(cfg.kubernetes_version)
     if not via_patches:
-        cluster["apiServer"] = {"extraArgs": extra_args(args, cfg.kubeadm_api),
+        cluster["apiServer"] = {"extraArgs": extra_args(args, options.api),
                                 "extraVolumes": [m.kubeadm() for m in mounts]}
     docs = [init, cluster]
-    if cfg.kubeadm_api == "v1beta4":
-        upgrade: dict = {"apiVersion": api_version, "kind": "UpgradeConfiguration"}
+    if options.api == "v1beta4":
+        upgrade: dict[str, Any] = {"apiVersion": api_version, "kind": "UpgradeConfiguration"}
         if via_patches:
             upgrade["apply"] = {"patches": dict(patches)}
             upgrade["node"] = {"patches": dict(patches)}

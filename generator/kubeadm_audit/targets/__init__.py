@@ -1,0 +1,92 @@
+"""Targets: one module (or package) per distribution, rendering one AuditConfig for it.
+
+The AuditConfig describes audit itself (policy, backends, node paths); ``pipeline`` turns it
+into ``Parts`` once; a target turns ``Parts`` into that distribution's own files. Adding a
+target is adding one module here (plus its data): the registry discovers it, ``generate
+--target`` offers it, and nothing else changes.
+
+The contract of a target module::
+
+    NAME: str                                   # the --target value (the module's name)
+    SUMMARY: str                                # one line for --help and the docs
+    def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]
+        # its own documents (kubeadm-config.yaml, kind-config.yaml, a Talos patch, ...); the
+        # pipeline writes the common files (audit-policy.yaml, audit-webhook.yaml,
+        # audit-config.yaml, install.list) before and after them. Pure: no printing, no files;
+        # bad input is errors.InputError naming the field.
+
+and optionally::
+
+    DEFAULT_PATHS: Mapping[str, str]            # node paths where the distribution keeps them:
+        # keys "policyFile", "webhookConfigFile" (AuditConfig ``paths``) and "log" (the log
+        # path); resolution puts them under the preset's and the user's values
+    def parse_options(raw, fields, version) -> object
+        # ``spec.targets.<NAME>`` (raw mapping) read strictly with ``fields``
+        # (config.OptionFields, which names errors) for Kubernetes ``version``; the result is
+        # ``cfg.options``
+    def options_document(options, pinned) -> dict
+        # ``options`` written back for audit-config.yaml (``pinned``: kubernetesVersion given)
+    def node_files(options) -> list[tuple[str, str]]
+        # (spec field, node path) of further files the target installs on the nodes, so
+        # resolution refuses two files on one path
+    def summary(cfg) -> dict
+        # further keys for ``generate -o json`` (kubeadm: kubeadmApi)
+
+May import: config, errors, versions, volumes, webhook, yamlio, pipeline, policy. Not cli.
+Nothing here is imported until a command names the target (``load`` imports lazily).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from kubeadm_audit.config import DEFAULT_TARGET
+from kubeadm_audit.errors import InputError
+
+if TYPE_CHECKING:
+    from kubeadm_audit.config import TargetHooks
+
+#: The default target, first in --help.
+DEFAULT = DEFAULT_TARGET
+
+#: Modules here that are not targets (shared helpers a target may add).
+_NOT_TARGETS = frozenset({"capi", "clusterclass"})
+
+
+def _discover() -> tuple[str, ...]:
+    found = sorted(info.name for info in pkgutil.iter_modules(__path__)
+                   if not info.name.startswith("_") and info.name not in _NOT_TARGETS)
+    return tuple([DEFAULT] + [name for name in found if name != DEFAULT])
+
+
+#: Every target ``generate --target`` can name: the modules in this folder (default first).
+NAMES: tuple[str, ...] = _discover()
+
+
+@cache
+def load(name: str) -> ModuleType:
+    """The target module called ``name``, imported on first use."""
+    if name not in NAMES:
+        raise InputError(f"unknown target {name!r} (choose one of: {', '.join(NAMES)})", field="target")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def hooks(name: str) -> TargetHooks:
+    """What resolution needs from the target ``name`` (its defaults and option reader)."""
+    from kubeadm_audit import config
+    from kubeadm_audit.yamlio import kind_of
+
+    if not isinstance(name, str):
+        raise InputError(f"expected a target name, got {kind_of(name)}", field="target")
+    module = load(name)
+    return config.TargetHooks(
+        name=module.NAME,
+        known_targets=NAMES,
+        default_paths=dict(getattr(module, "DEFAULT_PATHS", {})),
+        parse_options=getattr(module, "parse_options", None),
+        options_document=getattr(module, "options_document", None),
+        node_files=getattr(module, "node_files", None),
+    )
