@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
 
 GROUP = "kubeadm-audit.dev"
 VERSION = "v1alpha1"
@@ -18,7 +18,7 @@ KIND = "AuditConfig"
 MAX_SHEBANG = 120
 
 
-def candidate_homes(env: Mapping[str, str]) -> list:
+def candidate_homes(env: Mapping[str, str]) -> list[tuple[str, str]]:
     """kustomize's own lookup order as (path, why); the first existing directory wins for lookups."""
     out = []
     if env.get("KUSTOMIZE_PLUGIN_HOME"):
@@ -31,7 +31,8 @@ def candidate_homes(env: Mapping[str, str]) -> list:
     return out
 
 
-def install_home(env: Mapping[str, str], exists=os.path.isdir) -> Tuple[Optional[str], str]:
+def install_home(env: Mapping[str, str],
+                 exists: Callable[[str], bool] = os.path.isdir) -> tuple[str | None, str]:
     """The plugin home to install into, and why.
 
     ``$KUSTOMIZE_PLUGIN_HOME`` when set (created if needed; kustomize then finds it

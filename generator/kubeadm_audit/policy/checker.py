@@ -12,7 +12,7 @@ match nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 from kubeadm_audit.policy.model import Decision, Policy, Request, Rule, sort_stages
 
@@ -39,7 +39,7 @@ def pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
     return pattern.endswith("/*") and resource == pattern[:-2]
 
 
-def resource_entry_match(rule: Rule, request: Request) -> Optional[tuple[int, str]]:
+def resource_entry_match(rule: Rule, request: Request) -> tuple[int, str] | None:
     """(index of the resources[] entry, pattern) that matches, or None.
 
     The pattern is "" when the entry has no resources (the whole group).
@@ -58,7 +58,7 @@ def resource_entry_match(rule: Rule, request: Request) -> Optional[tuple[int, st
     return None
 
 
-def url_match(rule: Rule, path: str) -> Optional[str]:
+def url_match(rule: Rule, path: str) -> str | None:
     """The nonResourceURLs entry that matches path, or None."""
     for spec in rule.non_resource_urls:
         if spec == "*" or spec == path or (spec.endswith("*") and path.startswith(spec.rstrip("*"))):
@@ -66,7 +66,7 @@ def url_match(rule: Rule, path: str) -> Optional[str]:
     return None
 
 
-def mismatch(rule: Rule, request: Request) -> Optional[str]:
+def mismatch(rule: Rule, request: Request) -> str | None:
     """None when the rule matches the request, else the check that failed."""
     if rule.users:
         if request.user is None:
@@ -116,7 +116,7 @@ class Explanation:
 class Checker:
     """Evaluates requests against one policy, like kube-apiserver's policy checker."""
 
-    def __init__(self, policy: Union[Policy, dict]) -> None:
+    def __init__(self, policy: Policy | dict[str, Any]) -> None:
         self.policy = policy if isinstance(policy, Policy) else Policy.from_data(policy)
         base = self.policy.omit_stages
         default_omf = self.policy.omit_managed_fields

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 from kubeadm_audit import versions
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 
 
-
-def compose(cfg: AuditConfig, custom: Optional[Any] = None) -> dict:
+def compose(cfg: AuditConfig, custom: Any = None) -> dict[str, Any]:
     """``custom`` (a loaded policy file) replaces the preset's; ``spec.policy.rules`` are prepended.
 
     A preset's policy is trimmed to what the target kube-apiserver understands.

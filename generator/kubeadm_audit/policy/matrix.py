@@ -8,7 +8,6 @@ delete and for subresources, none for list/watch/create/deletecollection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from kubeadm_audit.policy.checker import Checker
 from kubeadm_audit.policy.model import Decision, Request
@@ -58,11 +57,11 @@ ROWS = (
 
 @dataclass(frozen=True)
 class Matrix:
-    verbs: tuple
-    rows: tuple  # (label, {verb: Decision})
+    verbs: tuple[str, ...]
+    rows: tuple[tuple[str, dict[str, Decision]], ...]  # (label, {verb: Decision})
 
 
-def build(checker: Checker, user: Optional[str], groups: tuple, namespace: str) -> Matrix:
+def build(checker: Checker, user: str | None, groups: tuple[str, ...], namespace: str) -> Matrix:
     """Evaluate every row x verb for one user (None: unauthenticated)."""
     rows = []
     for label, group, resource, subresource, namespaced, verbs in ROWS:
@@ -74,15 +73,14 @@ def build(checker: Checker, user: Optional[str], groups: tuple, namespace: str) 
     return Matrix(VERBS, tuple(rows))
 
 
-def _request(user: Optional[str], groups: tuple, namespace: str, group: str, resource: str,
+def _request(user: str | None, groups: tuple[str, ...], namespace: str, group: str, resource: str,
              subresource: str, namespaced: bool, verb: str) -> Request:
     if resource.startswith("/"):
         return Request(user=user, groups=groups, verb=verb, path=resource)
     named = bool(subresource) or verb in ("get", "update", "patch", "delete")
     name = "example" if named else ""
+    ns = namespace if namespaced else ""
     if resource == "namespaces" and named:
         ns = name  # a Namespace object's requests carry its own name as namespace
-    else:
-        ns = namespace if namespaced else ""
     return Request(user=user, groups=groups, verb=verb, namespace=ns, api_group=group,
                    resource=resource, subresource=subresource, name=name, resource_request=True)

@@ -7,7 +7,7 @@ the wrong type are coerced to "absent" rather than trusted.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -33,7 +33,7 @@ YAML11_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true"
 YAML11_FALSE = frozenset({"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"})
 
 
-def _bool(value: Any) -> Optional[bool]:
+def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and type(value) is not str:   # a plain scalar
@@ -53,7 +53,7 @@ class GroupResources(NamedTuple):
     resource_names: tuple[str, ...] = ()
 
     @classmethod
-    def from_data(cls, data: Any) -> "GroupResources":
+    def from_data(cls, data: Any) -> GroupResources:
         if not isinstance(data, dict):
             return cls()
         group = data.get("group")
@@ -71,7 +71,7 @@ class Rule(NamedTuple):
     namespaces: tuple[str, ...] = ()
     non_resource_urls: tuple[str, ...] = ()
     omit_stages: tuple[str, ...] = ()
-    omit_managed_fields: Optional[bool] = None
+    omit_managed_fields: bool | None = None
 
     @property
     def is_resource_rule(self) -> bool:
@@ -83,7 +83,7 @@ class Rule(NamedTuple):
         return not self.is_resource_rule and bool(self.non_resource_urls)
 
     @classmethod
-    def from_data(cls, data: Any) -> "Rule":
+    def from_data(cls, data: Any) -> Rule:
         if not isinstance(data, dict):
             return cls(level="")
         level = data.get("level")
@@ -108,7 +108,7 @@ class Policy(NamedTuple):
     omit_managed_fields: bool = False
 
     @classmethod
-    def from_data(cls, data: Any) -> "Policy":
+    def from_data(cls, data: Any) -> Policy:
         if not isinstance(data, dict):
             return cls()
         rules = data.get("rules")
@@ -133,7 +133,7 @@ class Request(NamedTuple):
     different from a user with an empty name.
     """
 
-    user: Optional[str] = None
+    user: str | None = None
     groups: tuple[str, ...] = ()
     verb: str = ""
     namespace: str = ""
@@ -146,7 +146,7 @@ class Request(NamedTuple):
     resource_request: bool = False
 
     @classmethod
-    def from_json(cls, data: Any) -> "Request":
+    def from_json(cls, data: Any) -> Request:
         """Build from an ``explain`` request object; ValueError says what is wrong.
 
         Missing keys mean absent; ``groups`` null means no groups, as Go encodes an empty
@@ -209,12 +209,22 @@ class Decision(NamedTuple):
     level: str
     omit_stages: tuple[str, ...] = ()
     omit_managed_fields: bool = False
-    rule_index: Optional[int] = None
+    rule_index: int | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"level": self.level, "omitStages": list(self.omit_stages),
                 "omitManagedFields": self.omit_managed_fields, "rule": self.rule_index}
 
 
-__all__ = ["LEVELS", "STAGES", "API_VERSION", "level_rank", "sort_stages", "GroupResources",
-           "Rule", "Policy", "Request", "Decision"]
+__all__ = [
+    "API_VERSION",
+    "LEVELS",
+    "STAGES",
+    "Decision",
+    "GroupResources",
+    "Policy",
+    "Request",
+    "Rule",
+    "level_rank",
+    "sort_stages",
+]
