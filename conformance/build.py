@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE / "versions.mk"
@@ -42,9 +41,9 @@ class BuildFailed(Exception):
     """The toolchain is here but the build failed: a test failure, never a skip."""
 
 
-def versions() -> Dict[str, List[str]]:
+def versions() -> dict[str, list[str]]:
     """The pins of versions.mk as lists of words (``KEY = a b`` -> ``{"KEY": ["a", "b"]}``)."""
-    pins: Dict[str, List[str]] = {}
+    pins: dict[str, list[str]] = {}
     for line in VERSIONS_FILE.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if "=" in line:
@@ -71,7 +70,7 @@ def go_binary() -> str:
     return go
 
 
-def _run(args: List[str], cwd: Path, log: Path, env: Optional[Dict[str, str]] = None) -> str:
+def _run(args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> str:
     full_env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **(env or {}))
     proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True)
     with log.open("a") as out:
@@ -87,7 +86,7 @@ def _module_info(go: str, module: str, version: str, workdir: Path, log: Path) -
     return json.loads(out)
 
 
-def _staging_replaces(upstream_gomod: str, version: str) -> List[str]:
+def _staging_replaces(upstream_gomod: str, version: str) -> list[str]:
     """k8s.io/kubernetes replaces its staging modules with ./staging paths; outside the
     repository each is the published module at the matching v0 tag (v1.37.2 -> v0.37.2)."""
     staging_tag = "v0" + version[2:]
@@ -108,7 +107,7 @@ def _ldflags_version(version: str) -> str:
     )
 
 
-def _sources_digest(paths: List[Path]) -> str:
+def _sources_digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -152,7 +151,7 @@ def build(component: str, version: str) -> Path:
     return binary
 
 
-def _prepare(go: str, component: str, version: str, workdir: Path, log: Path, sources: List[Path]):
+def _prepare(go: str, component: str, version: str, workdir: Path, log: Path, sources: list[Path]):
     """Write the module that builds ``component``; return (package, ldflags)."""
     header = f"module kubeadm-audit.test/{component}\n\ngo 1.24\n\n"
     if component in KUBERNETES_COMPONENTS:
@@ -189,7 +188,7 @@ def module_dir(module: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
-def _all() -> List[Path]:
+def _all() -> list[Path]:
     pins = versions()
     built = []
     for release in (pins["KUBERNETES_V1BETA4"][0], pins["KUBERNETES_V1BETA3"][0]):
@@ -202,7 +201,7 @@ def _all() -> List[Path]:
     return built
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     try:
         if argv == ["all"]:
             for path in _all():

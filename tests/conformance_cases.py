@@ -152,7 +152,7 @@ def pairs(draw, fields: dict, extra: dict, required: tuple = ()) -> Pairs:
 
 levels = rarely(st.sampled_from(LEVELS), st.one_of(st.sampled_from(["", "metadata", "All", "none"]), _WRONG), 20)
 stages = rarely(st.lists(st.sampled_from(STAGES), max_size=3),
-                st.one_of(st.lists(st.sampled_from(STAGES + ("requestReceived", "Done", "")), max_size=2), _WRONG), 15)
+                st.one_of(st.lists(st.sampled_from((*STAGES, "requestReceived", "Done", "")), max_size=2), _WRONG), 15)
 bools = rarely(st.one_of(st.booleans(), st.none()),
                st.one_of(st.sampled_from(TRICKY_PLAIN).map(Plain), st.just("true")), 15)
 
@@ -241,7 +241,7 @@ def requests(draw) -> dict:
                "resourceRequest": resource_request, "apiVersion": draw(st.sampled_from(["v1", "", "v1beta1"]))}
     if resource_request:
         request.update(namespace=draw(st.sampled_from(NAMESPACES)), apiGroup=draw(st.sampled_from(API_GROUPS)),
-                       resource=draw(st.sampled_from(RESOURCE_NAMES + ["pods*", "*log"])),
+                       resource=draw(st.sampled_from([*RESOURCE_NAMES, "pods*", "*log"])),
                        subresource=draw(st.sampled_from(["", "", "log", "status", "exec", "*", "*log", "x"])),
                        name=draw(st.sampled_from(OBJECT_NAMES)), path=draw(st.sampled_from(PATHS)))
     else:
@@ -257,14 +257,14 @@ def request_sample(count: int, seed: int) -> list:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        user = rng.choice([None] + USERS)
+        user = rng.choice([None, *USERS])
         groups = rng.choice([None, []]) if user is None else \
             rng.choice([None, rng.sample(GROUPS, rng.randint(0, 3))])
         request = {"user": user, "groups": groups, "verb": rng.choice(VERBS), "apiVersion": "v1",
                    "resourceRequest": rng.random() < 0.7}
         if request["resourceRequest"]:
             request.update(namespace=rng.choice(NAMESPACES), apiGroup=rng.choice(API_GROUPS),
-                           resource=rng.choice(RESOURCE_NAMES + ["pods*", "*log"]),
+                           resource=rng.choice([*RESOURCE_NAMES, "pods*", "*log"]),
                            subresource=rng.choice(["", "", "log", "status", "exec", "*", "*log", "x"]),
                            name=rng.choice(OBJECT_NAMES), path=rng.choice(PATHS))
         else:

@@ -62,7 +62,7 @@ def _host_tree() -> list:
     for path in sorted(HOST_KUBERNETES.rglob("*")):
         stat = path.lstat()
         found.append((str(path), stat.st_mode, stat.st_size, stat.st_mtime_ns))
-    return [(str(HOST_KUBERNETES), HOST_KUBERNETES.exists())] + found
+    return [(str(HOST_KUBERNETES), HOST_KUBERNETES.exists()), *found]
 
 
 def pytest_sessionstart(session):

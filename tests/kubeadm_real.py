@@ -16,8 +16,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import yaml
 
@@ -29,7 +29,7 @@ APIS = {"v1beta3": "KUBERNETES_V1BETA3", "v1beta4": "KUBERNETES_V1BETA4"}
 
 # $1 the directory to mount over /etc/kubernetes, $2 a scratch directory, then the command.
 # Without an /etc/kubernetes to mount over, an overlay over /etc (in the namespace only) makes one.
-_SCRIPT = r"""
+_SCRIPT = rf"""
 set -eu
 root=$1; scratch=$2; shift 2
 if [ ! -d /etc/kubernetes ]; then
@@ -38,14 +38,14 @@ if [ ! -d /etc/kubernetes ]; then
   mkdir /etc/kubernetes
 fi
 mount --bind "$root" /etc/kubernetes
-test -e /etc/kubernetes/%s || { echo "private /etc/kubernetes not in place: refusing to run $1" >&2; exit 125; }
+test -e /etc/kubernetes/{MARKER} || {{ echo "private /etc/kubernetes not in place: refusing to run $1" >&2; exit 125; }}
 exec "$@"
-""" % MARKER
+"""
 
 
 def _unshare() -> list:
     prefix = ["unshare", "--mount", "--propagation", "private"]
-    return prefix if os.geteuid() == 0 else prefix + ["--map-root-user"]
+    return prefix if os.geteuid() == 0 else [*prefix, "--map-root-user"]
 
 
 def prepare_root(root: Path) -> Path:
@@ -65,8 +65,8 @@ def run_isolated(root: Path, argv: Sequence[str], **kwargs) -> subprocess.Comple
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=None)
-def unavailable() -> Optional[str]:
+@functools.cache
+def unavailable() -> str | None:
     """Why no private mount namespace can be made here (None: it can)."""
     if shutil.which("unshare") is None:
         return "no unshare(1) for a private mount namespace (util-linux)"

@@ -19,13 +19,12 @@ import json
 import re
 import subprocess
 import threading
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import realk8s
-
 from kubeadm_audit import flags, versions, yamlio
-from kubeadm_audit.policy import document
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.policy import document
 from kubeadm_audit.policy.checker import Checker
 from kubeadm_audit.policy.model import Policy, Request
 from kubeadm_audit.policy.validation import DECODE, ERROR, LOAD, VALIDATE, validate_policy
@@ -139,9 +138,8 @@ def python_policy(text: str, version: versions.KubeVersion, requests: Sequence[d
             decision = checker.evaluate(to_request(item, parse))
             decisions.append({"level": decision.level, "omitStages": sorted(decision.omit_stages),
                               "omitManagedFields": decision.omit_managed_fields})
-    return {"loaded": loaded, "findings": [(f.path, f.message, f.severity, f.stage) for f in findings if "more than once" not in f.message],
-            "duplicates": duplicates,
-            "decisions": decisions}
+    kept = [(f.path, f.message, f.severity, f.stage) for f in findings if "more than once" not in f.message]
+    return {"loaded": loaded, "findings": kept, "duplicates": duplicates, "decisions": decisions}
 
 
 # --- comparing -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import FIXTURES, TLS, run_cli
 
 CAPI = FIXTURES / "capi"

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import realk8s
 
@@ -15,7 +14,7 @@ import realk8s
 KUBERNETES = realk8s.pinned("KUBERNETES_V1BETA4")
 
 
-def kubeadm_audit(*args: str, input: str = None, cwd: Path = None) -> subprocess.CompletedProcess:
+def kubeadm_audit(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real CLI, as a subprocess of this interpreter."""
     return subprocess.run([sys.executable, "-m", "kubeadm_audit", *map(str, args)], input=input, cwd=cwd,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"})
@@ -32,7 +31,7 @@ def install(bundle: Path) -> None:
         os.chmod(dest, int(mode, 8))
 
 
-def extra_args_flags(kubeadm_config: Path) -> List[str]:
+def extra_args_flags(kubeadm_config: Path) -> list[str]:
     """The --audit-* flags the kubeadm config's ClusterConfiguration hands kube-apiserver."""
     import yaml
 
@@ -44,7 +43,7 @@ def extra_args_flags(kubeadm_config: Path) -> List[str]:
     raise AssertionError(f"no ClusterConfiguration in {kubeadm_config}")
 
 
-def explain_all(policy: Path, requests: List[dict], tmp: Path) -> List[dict]:
+def explain_all(policy: Path, requests: list[dict], tmp: Path) -> list[dict]:
     """`policy explain --requests FILE -o json` for every request, one answer per request."""
     path = tmp / "explain-requests.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in requests))

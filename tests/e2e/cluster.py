@@ -5,6 +5,7 @@ Everything lives in a temp dir; every process runs in its own process group and 
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import ipaddress
@@ -18,8 +19,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 #: How long one component may take to become ready on a busy 2-core machine.
 READY_TIMEOUT = 180.0
@@ -108,7 +109,7 @@ class Pki:
 class Process:
     """A child in its own process group, its output in a file; ``stop`` ends the whole group."""
 
-    def __init__(self, name: str, argv: List[str], log: Path, env: Optional[dict] = None) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None) -> None:
         self.name, self.argv, self.log = name, argv, log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -117,7 +118,7 @@ class Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> Optional[int]:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM the group (kube-apiserver then flushes its audit backends), SIGKILL after timeout."""
         if self.proc.poll() is None:
             self._signal(signal.SIGTERM)
@@ -131,10 +132,8 @@ class Process:
         return self.proc.returncode
 
     def _signal(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -203,7 +202,7 @@ class ApiServer:
         ]
         self.process = Process("kube-apiserver", self.argv, root / "kube-apiserver.log")
 
-    def wait(self, client: "Identity", ready: bool = True, timeout: float = READY_TIMEOUT) -> Optional[int]:
+    def wait(self, client: Identity, ready: bool = True, timeout: float = READY_TIMEOUT) -> int | None:
         """None once /readyz answers ok (or, with ready=False, once it answers at all: the flags
         and the policy were accepted and it serves); the exit code if kube-apiserver exits first."""
         context = client.ssl_context()
@@ -224,7 +223,7 @@ class ApiServer:
             time.sleep(0.2)
         raise RuntimeError(f"kube-apiserver neither ready nor exited after {timeout:.0f}s:\n{self.process.tail()}")
 
-    def request(self, identity: "Identity", path: str, method: str = "GET") -> int:
+    def request(self, identity: Identity, path: str, method: str = "GET") -> int:
         """The HTTP status of one plain HTTPS request (kubectl cannot send one without credentials)."""
         request = urllib.request.Request(self.url + path, method=method)
         if identity.token:
@@ -236,7 +235,7 @@ class ApiServer:
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    def stop(self) -> Optional[int]:
+    def stop(self) -> int | None:
         return self.process.stop()
 
 
@@ -245,8 +244,8 @@ class ApiServer:
 class Identity:
     """Who a request comes from: a client certificate, a (bogus) token, or nothing at all."""
 
-    def __init__(self, name: str, cert: Optional[Path] = None, key: Optional[Path] = None,
-                 token: Optional[str] = None, ca: Optional[Path] = None) -> None:
+    def __init__(self, name: str, cert: Path | None = None, key: Path | None = None,
+                 token: str | None = None, ca: Path | None = None) -> None:
         self.name, self.cert, self.key, self.token, self.ca = name, cert, key, token, ca
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -277,7 +276,7 @@ class Kubectl:
         self.binary, self.apiserver, self.root = binary, apiserver, root
         root.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, identity: Identity, *args: str, stdin: Optional[str] = None,
+    def __call__(self, identity: Identity, *args: str, stdin: str | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess:
         config = self.root / f"{identity.name}.kubeconfig"
         if not config.exists():
@@ -296,9 +295,9 @@ class Receiver:
     bearer token (anything else is 401, and counted).
     """
 
-    def __init__(self, cert: Path, key: Path, client_ca: Optional[Path] = None,
-                 token: Optional[str] = None) -> None:
-        self.batches: List[tuple] = []  # (received at, peer certificate subject, [events])
+    def __init__(self, cert: Path, key: Path, client_ca: Path | None = None,
+                 token: str | None = None) -> None:
+        self.batches: list[tuple] = []  # (received at, peer certificate subject, [events])
         self.unauthorized = 0
         self.lock = threading.Lock()
         receiver = self
@@ -306,7 +305,7 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
                     with receiver.lock:
@@ -341,7 +340,7 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def events(self) -> List[dict]:
+    def events(self) -> list[dict]:
         with self.lock:
             return [event for _, _, items in self.batches for event in items]
 
@@ -350,7 +349,7 @@ class Receiver:
         self.server.server_close()
 
 
-def read_log(path: Path) -> List[dict]:
+def read_log(path: Path) -> list[dict]:
     """The JSON audit events of a log backend file (and its rotated siblings, oldest first)."""
     files = sorted(path.parent.glob(path.name + "*"), key=lambda p: p.stat().st_mtime)
     return [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]

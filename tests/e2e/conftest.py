@@ -3,12 +3,12 @@ one etcd for the session, and factories for kube-apiservers and audit receivers 
 whatever they started."""
 from __future__ import annotations
 
-from typing import List
-
 import pytest
-import realk8s
 from bundles import KUBERNETES
 from cluster import ApiServer, Etcd, Identity, Kubectl, Pki, Receiver
+
+import realk8s
+
 
 @pytest.fixture(scope="session")
 def binaries() -> dict:
@@ -50,12 +50,12 @@ def etcd(binaries, tmp_path_factory):
 @pytest.fixture
 def receiver(pki):
     """receiver(mtls=False, token=None): a local HTTPS audit receiver signed by the test CA."""
-    started: List[Receiver] = []
+    started: list[Receiver] = []
     cert, key = pki.root / "receiver.pem", pki.root / "receiver-key.pem"
     if not cert.exists():
         pki.issue("receiver", "receiver", server=True)
 
-    def start(mtls: bool = False, token: str = None) -> Receiver:
+    def start(mtls: bool = False, token: str | None = None) -> Receiver:
         started.append(Receiver(cert, key, client_ca=pki.ca if mtls else None, token=token))
         return started[-1]
 
@@ -68,7 +68,7 @@ def receiver(pki):
 def apiserver(binaries, etcd, pki, who, tmp_path):
     """apiserver(audit_flags, name, ready=True, version) -> (ApiServer, None once ready (or with
     ready=False, once serving) or its exit code)."""
-    started: List[ApiServer] = []
+    started: list[ApiServer] = []
 
     def start(audit_flags, name: str = "apiserver", ready: bool = True, version: str = KUBERNETES):
         binary = binaries["kube-apiserver"] if version == KUBERNETES else realk8s.binary("kube-apiserver", version)

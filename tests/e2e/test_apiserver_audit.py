@@ -15,7 +15,7 @@ import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -79,12 +79,12 @@ class Bundle:
     policy: Path
     webhook: Path
     log: Path
-    flags: List[str]
+    flags: list[str]
     json: dict
 
 
 def generate(tmp: Path, receiver_url: str, pki, *options: str, mtls: bool = False,
-             token: Optional[str] = None) -> Bundle:
+             token: str | None = None) -> Bundle:
     """Generate a bundle whose node paths are under ``tmp/node`` and install it there."""
     node = tmp / "node"
     client = []
@@ -142,7 +142,7 @@ def attributes(event: dict) -> dict:
     return request
 
 
-def event_key(event: dict) -> Tuple[str, str]:
+def event_key(event: dict) -> tuple[str, str]:
     return event["auditID"], event["stage"]
 
 
@@ -166,14 +166,14 @@ class Action:
 
     name: str
     send: Callable
-    user: Optional[str]
+    user: str | None
     path: str
-    verbs: Tuple[str, ...]
+    verbs: tuple[str, ...]
     request: dict
-    stages: Tuple[str, ...] = ORDINARY
-    results: Dict[str, dict] = field(default_factory=dict)
+    stages: tuple[str, ...] = ORDINARY
+    results: dict[str, dict] = field(default_factory=dict)
 
-    def explain_requests(self) -> List[dict]:
+    def explain_requests(self) -> list[dict]:
         return [{**self.request, "verb": verb} for verb in self.verbs]
 
     def owns(self, event: dict) -> bool:
@@ -182,7 +182,7 @@ class Action:
             and event["verb"] in self.verbs
 
 
-def actions(server, kubectl, who) -> List[Action]:
+def actions(server, kubectl, who) -> list[Action]:
     admin = {"user": "e2e-admin", "groups": ["system:masters", "system:authenticated"]}
     ns = "/api/v1/namespaces/default"
 
@@ -242,7 +242,7 @@ def actions(server, kubectl, who) -> List[Action]:
     ]
 
 
-def check_run(bundle: Bundle, log: List[dict], received: List[dict], steps: List[Action],
+def check_run(bundle: Bundle, log: list[dict], received: list[dict], steps: list[Action],
               stopped_at: datetime.datetime, tmp: Path) -> dict:
     """Every event and every driven request against `policy explain`; the receiver against the log."""
     assert log, "the log backend wrote no events"
@@ -287,7 +287,7 @@ def check_run(bundle: Bundle, log: List[dict], received: List[dict], steps: List
     return compared
 
 
-@pytest.mark.parametrize("preset", PRESETS + ("selectors",))
+@pytest.mark.parametrize("preset", (*PRESETS, "selectors"))
 def test_preset_bundle_audits_at_the_levels_explain_predicts(preset, tmp_path, pki, who, receiver,
                                                              apiserver, kubectl_for):
     mtls = preset == MTLS_PRESET
@@ -345,7 +345,7 @@ BURST_SECONDS = 8.0
 BUFFER = 40  # --audit-webhook-batch-buffer-size, small so that a short burst can fill it
 
 
-def burst(server, identity, rate: float, seconds: float) -> Tuple[float, float]:
+def burst(server, identity, rate: float, seconds: float) -> tuple[float, float]:
     """GETs at ``rate`` per second over one kept-alive connection; (start, end) in monotonic time."""
     import http.client
     import time
@@ -385,7 +385,7 @@ def settle(sink, quiet: float = 1.0, limit: float = 30.0) -> None:
         time.sleep(quiet)
 
 
-def webhook_settings(flags: List[str]) -> List[str]:
+def webhook_settings(flags: list[str]) -> list[str]:
     """The bundle's batching flags as `policy simulate` options (absent: simulate's defaults,
     which must be kube-apiserver's)."""
     names = {"batch-max-size": "--webhook-batch-max-size", "batch-throttle-qps": "--webhook-throttle-qps",
@@ -405,7 +405,6 @@ def test_batch_size_1_delivers_as_simulate_predicts(variant, tmp_path, pki, who,
     """The recipe (batch size 1, default throttle) falls behind a burst of 40 events/s and drops
     events once the buffer is full, delivering at the ~10 events/s `simulate` predicts; the
     preset's raised throttle keeps up with the same burst and drops nothing."""
-    import time
 
     sink = receiver()
     options = ["--preset", "zeron", "--webhook-batch-buffer-size", str(BUFFER)]

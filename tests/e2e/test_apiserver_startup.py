@@ -10,8 +10,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-import realk8s
 from bundles import KUBERNETES, kubeadm_audit
+
+import realk8s
 
 #: The older release the version rules are checked against (kubeadm's v1beta3 pin, < 1.36).
 OLDER = realk8s.pinned("KUBERNETES_V1BETA3")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import List
 
 import pytest
-import realk8s
 import yaml
 from bundles import kubeadm_audit
+
+import realk8s
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPI_FIXTURES = ROOT / "tests" / "fixtures" / "capi"
@@ -37,7 +37,7 @@ INPUTS = {
 }
 
 
-def crd_files() -> List[Path]:
+def crd_files() -> list[Path]:
     try:
         module = realk8s.build.module_dir("sigs.k8s.io/cluster-api", realk8s.pinned("CLUSTER_API"))
     except realk8s.build.BuildUnavailable as exc:
@@ -51,7 +51,7 @@ LARGE_RULES = [{"level": "RequestResponse", "users": [f"system:serviceaccount:te
                for i in range(120)]
 
 
-def function_config(preset: str, generate: bool, rules: List[dict] = ()) -> dict:
+def function_config(preset: str, generate: bool, rules: list[dict] = ()) -> dict:
     config = {"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig",
               "metadata": {"name": "audit-files" if generate else "audit", "namespace": "fleet"},
               "spec": {"preset": preset,
@@ -64,11 +64,11 @@ def function_config(preset: str, generate: bool, rules: List[dict] = ()) -> dict
     return config
 
 
-def judged(items: List[dict]) -> List[dict]:
+def judged(items: list[dict]) -> list[dict]:
     return [item for item in items if item.get("kind") in JUDGED]
 
 
-def dry_run(kubectl, who, items: List[dict], path: Path):
+def dry_run(kubectl, who, items: list[dict], path: Path):
     path.write_text("".join("---\n" + json.dumps(item) + "\n" for item in items))
     return kubectl(who.admin, "apply", "--dry-run=server", "-f", str(path))
 
