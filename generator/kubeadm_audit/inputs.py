@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from kubeadm_audit import config as config_mod
 from kubeadm_audit import yamlio
@@ -28,13 +29,13 @@ FILE_FIELDS = (("policy", "file"), ("webhook", "certificateAuthority"),
                ("webhook", "clientCertificate"), ("webhook", "clientKey"))
 
 
-def read_config_file(path: str) -> dict:
+def read_config_file(path: str) -> dict[str, Any]:
     """The ``spec`` of an AuditConfig file, with its file paths made absolute."""
     spec = config_mod.read_document(yamlio.load_file(path), source=path)
     return absolutize(spec, os.path.dirname(os.path.abspath(path)))
 
 
-def absolutize(spec: Mapping[str, Any], base: str) -> dict:
+def absolutize(spec: Mapping[str, Any], base: str) -> dict[str, Any]:
     spec = dict(spec)
     for section, key in FILE_FIELDS:
         block = spec.get(section)
@@ -60,11 +61,11 @@ def read_bytes(path: str, field: str, source: str | None = None) -> bytes:
         raise InputError(f"cannot read {path}: {reason}", source=source, field=field) from None
 
 
-def _pem_blocks(data: bytes) -> list:
+def _pem_blocks(data: bytes) -> list[bytes]:
     import base64
     import binascii
 
-    blocks = []
+    blocks: list[bytes] = []
     for match in _PEM.finditer(data):
         try:
             base64.b64decode(b"".join(match.group(2).split()), validate=True)
@@ -80,7 +81,7 @@ def read_pem(path: str, field: str, want: str) -> bytes:
     labels = _pem_blocks(data)
     if want == "certificate":
         if b"CERTIFICATE" not in labels:
-            found = f" (found {', '.join(l.decode() for l in labels)})" if labels else ""
+            found = f" (found {', '.join(label.decode() for label in labels)})" if labels else ""
             raise InputError(f"not a PEM certificate: expected a '-----BEGIN CERTIFICATE-----' block{found}",
                              source=path, field=field)
     elif not any(label in _KEY_LABELS for label in labels):
@@ -104,14 +105,14 @@ def read_tls(cfg: config_mod.AuditConfig) -> TLSMaterial:
     )
 
 
-def read_policy(cfg: config_mod.AuditConfig) -> Optional[Any]:
+def read_policy(cfg: config_mod.AuditConfig) -> Any | None:
     """The custom policy document, when the AuditConfig names one."""
     if not cfg.policy.file:
         return None
     return yamlio.load_file(cfg.policy.file)
 
 
-def read_bundle_config(directory: str) -> dict:
+def read_bundle_config(directory: str) -> dict[str, Any]:
     """The spec of a bundle's resolved AuditConfig, its policy taken from the bundle itself.
 
     The bundle's policy file already holds the preset's policy with any inline rules and

@@ -7,7 +7,8 @@ log directory read-write (the directory: rotation creates new files in it).
 from __future__ import annotations
 
 import posixpath
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pod import HOST_PATH_TYPES, is_dns1123_label
@@ -48,15 +49,15 @@ class HostPathMount(NamedTuple):
     read_only: bool
     path_type: str
 
-    def kubeadm(self) -> dict:
+    def kubeadm(self) -> dict[str, Any]:
         return {"name": self.name, "hostPath": self.host_path, "mountPath": self.mount_path,
                 "readOnly": self.read_only, "pathType": self.path_type}
 
-    def pod_volume(self) -> dict:
+    def pod_volume(self) -> dict[str, Any]:
         return {"hostPath": {"path": self.host_path, "type": self.path_type}, "name": self.name}
 
-    def volume_mount(self) -> dict:
-        mount = {"mountPath": self.mount_path, "name": self.name}
+    def volume_mount(self) -> dict[str, Any]:
+        mount: dict[str, Any] = {"mountPath": self.mount_path, "name": self.name}
         if self.read_only:
             mount["readOnly"] = True
         return mount
@@ -67,7 +68,7 @@ def is_within(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def normalise_node_path(text: str) -> tuple:
+def normalise_node_path(text: str) -> tuple[str, None] | tuple[None, str]:
     """(normalised path, None) or (None, why it is refused) for a path on a control-plane node.
 
     Refused: relative paths, ``..`` segments (what they reach depends on symlinks on the
@@ -93,12 +94,12 @@ def normalise_node_path(text: str) -> tuple:
     return path, None
 
 
-def plan(files: Sequence[str], log_path: Optional[str], names: Mapping[str, str]) -> list:
+def plan(files: Sequence[str], log_path: str | None, names: Mapping[str, str]) -> list[HostPathMount]:
     """Mounts for read-only ``files`` (policy, webhook kubeconfig) and the log directory.
 
     ``names`` maps roles (config, policy, webhookConfig, log) to volume names.
     """
-    mounts: list = []
+    mounts: list[HostPathMount] = []
     pending = [posixpath.normpath(f) for f in files if f]
     pending = [f for f in pending if not any(is_within(f, d) for d in ALWAYS_MOUNTED)]
     dirs = {posixpath.dirname(f) for f in pending}
@@ -107,7 +108,7 @@ def plan(files: Sequence[str], log_path: Optional[str], names: Mapping[str, str]
         directory = dirs.pop()
         mounts.append(HostPathMount(names["config"], directory, directory, True, "Directory"))
     else:
-        mounted: set = set()
+        mounted: set[str] = set()
         for role, path in zip(roles, [posixpath.normpath(f) for f in files if f]):
             if path not in pending:
                 continue
@@ -139,8 +140,8 @@ def plan(files: Sequence[str], log_path: Optional[str], names: Mapping[str, str]
 
 def check(mounts: Iterable[HostPathMount]) -> None:
     """Refuse what the kubelet would reject, or what would clash with kubeadm's own mounts."""
-    names: set = set()
-    paths: set = set()
+    names: set[str] = set()
+    paths: set[str] = set()
     for mount in mounts:
         if not is_dns1123_label(mount.name):
             raise InputError(f"volume name {mount.name!r} is not a DNS-1123 label", field="extraVolumes")
@@ -158,7 +159,7 @@ def check(mounts: Iterable[HostPathMount]) -> None:
         paths.add(mount.mount_path)
 
 
-def uncovered(args: Sequence[tuple], mounts: Sequence[HostPathMount]) -> list:
+def uncovered(args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount]) -> list[str]:
     """Paths named by audit flags that no mount (ours or kubeadm's) makes visible, as messages."""
     problems = []
     for name, value in args:

@@ -7,7 +7,11 @@ check found problems, 2 usage or input errors. Commands are imported lazily so
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                 # click is imported only when a command needs it
+    import click
 
 #: command name -> (module, attribute). A command whose module is absent is not listed.
 COMMANDS = {
@@ -24,7 +28,7 @@ COMMANDS = {
 PROG = "kubeadm-audit"
 
 
-def _build_group():
+def _build_group() -> click.Group:
     import importlib
     import importlib.util
 
@@ -33,17 +37,18 @@ def _build_group():
     from kubeadm_audit import __version__
 
     class LazyGroup(click.Group):
-        def list_commands(self, ctx: click.Context) -> list:
+        def list_commands(self, ctx: click.Context) -> list[str]:
             return sorted(name for name, (module, _) in COMMANDS.items()
                           if importlib.util.find_spec(module) is not None)
 
-        def get_command(self, ctx: click.Context, name: str):
+        def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
             if name not in COMMANDS:
                 return None
             module, attr = COMMANDS[name]
             if importlib.util.find_spec(module) is None:
                 return None
-            return getattr(importlib.import_module(module), attr)
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
 
     @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                   "max_content_width": 100})
@@ -73,7 +78,7 @@ def _exhausted(exc: BaseException) -> str:
     return f"out of {what} while processing the input"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["krm"]:
         from kubeadm_audit.krm import main as krm_main
@@ -93,8 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         click.echo("aborted", err=True)
         return 2
     except click.ClickException as exc:
-        where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else f"{PROG}: "
-        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        ctx: click.Context | None = getattr(exc, "ctx", None)     # usage errors carry the command
+        where = f"{ctx.command_path}: " if ctx else f"{PROG}: "
+        hint = f" (see '{ctx.command_path} --help')" if ctx else ""
         from kubeadm_audit.cli.output import one_line
 
         click.echo(one_line(f"{where}error: {exc.format_message()}{hint}"), err=True)

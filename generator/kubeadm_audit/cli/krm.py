@@ -7,7 +7,7 @@ import click
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def krm(args: tuple) -> int:
+def krm(args: tuple[str, ...]) -> int:
     """KRM function (kpt, kustomize --enable-exec) and legacy Kustomize exec plugin.
 
     A ResourceList on stdin gives a ResourceList on stdout; otherwise the first

@@ -42,9 +42,10 @@ def install(home: str) -> int:
 
     why = "--plugin-home"
     if not home:
-        home, why = kustomize_plugin.install_home(os.environ)
-        if home is None:
+        chosen, why = kustomize_plugin.install_home(os.environ)
+        if chosen is None:
             raise InputError(f"cannot choose a plugin home: {why}; pass --plugin-home DIR")
+        home = chosen
     target = kustomize_plugin.plugin_path(os.path.abspath(home))
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -67,9 +68,8 @@ def _precompile(package_root: str) -> None:
     installation that is read-only for the user (or PYTHONDONTWRITEBYTECODE) would otherwise
     compile every module on every call."""
     import compileall
+    import contextlib
     import os
 
-    try:
+    with contextlib.suppress(OSError):
         compileall.compile_dir(os.path.join(package_root, "kubeadm_audit"), quiet=2)
-    except OSError:
-        pass

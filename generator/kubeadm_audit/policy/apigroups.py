@@ -9,7 +9,7 @@ enough in policies (HPA traffic) to count as known.
 """
 from __future__ import annotations
 
-BUILTIN_GROUPS: dict[str, dict[str, "int | None"]] = {
+BUILTIN_GROUPS: dict[str, dict[str, int | None]] = {
     "": {
         "bindings": None, "componentstatuses": None, "configmaps": None, "endpoints": None,
         "events": None, "limitranges": None, "namespaces": None, "nodes": None,
@@ -60,5 +60,9 @@ BUILTIN_GROUPS: dict[str, dict[str, "int | None"]] = {
 
 def groups_serving(resource: str, minor: int) -> list[str]:
     """Built-in groups that serve ``resource`` in Kubernetes 1.minor (core shown as '')."""
-    return [group for group, resources in BUILTIN_GROUPS.items()
-            if resource in resources and (resources[resource] is None or resources[resource] > minor)]
+    serving = []
+    for group, resources in BUILTIN_GROUPS.items():
+        removed_in = resources.get(resource, 0)     # None: still served; absent: never was
+        if removed_in is None or removed_in > minor:
+            serving.append(group)
+    return serving

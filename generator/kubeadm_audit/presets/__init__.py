@@ -11,8 +11,9 @@ May import: errors, yamlio.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Any, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, NamedTuple
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
@@ -31,13 +32,13 @@ class Preset(NamedTuple):
     description: str
     policy: Mapping[str, Any]
     spec: Mapping[str, Any]
-    recipe_only: Optional[Mapping[str, Any]] = None
+    recipe_only: Mapping[str, Any] | None = None
     requires_webhook: bool = False
     webhook_hint: str = ""
     volume_names: Mapping[str, str] = DEFAULT_VOLUME_NAMES
 
 
-def names() -> tuple:
+def names() -> tuple[str, ...]:
     return NAMES
 
 
@@ -51,7 +52,7 @@ def deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spec(name: str) -> Mapping[str, Any]:
     """The ``spec`` of data file ``name``, over the one it ``extends``."""
     raw = yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"), trusted=True)
@@ -59,7 +60,7 @@ def _spec(name: str) -> Mapping[str, Any]:
     return deep_merge(dict(_spec(raw["extends"])), spec) if "extends" in raw else spec
 
 
-@lru_cache(maxsize=None)
+@cache
 def get(name: str) -> Preset:
     """The preset called ``name``; InputError naming the choices otherwise."""
     if name not in NAMES:
