@@ -17,7 +17,8 @@ goes into a Secret and the server is fixed. Pure: plain data in, plain data out.
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Mapping, MutableMapping, Optional, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
 
 from kubeadm_audit import capi
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
@@ -30,7 +31,7 @@ TEMPLATE_SPEC = ("spec", "template", "spec", "kubeadmConfigSpec")
 _PLACEHOLDER = "https://kubeadm-audit.invalid/server-placeholder"
 
 
-def template_ref(cluster_class: Mapping, source: str) -> dict:
+def template_ref(cluster_class: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The control-plane template the class names: v1beta1 ``ref``, v1beta2 ``templateRef``."""
     from kubeadm_audit.yamlio import expect
 
@@ -67,9 +68,9 @@ def _nest(parts: Sequence[str], value: Any) -> Any:
 class _Planner:
     """JSON patch operations planned against a copy of the template, applied as they are planned."""
 
-    def __init__(self, template: Mapping, force: bool, source: str) -> None:
+    def __init__(self, template: Mapping[str, Any], force: bool, source: str) -> None:
         self.doc = copy.deepcopy(dict(template))
-        self.ops: List[dict] = []
+        self.ops: list[dict[str, Any]] = []
         self.force = force
         self.source = source
 
@@ -85,20 +86,20 @@ class _Planner:
         self.ops.append({"op": "add", "path": _pointer(parts[:depth]), "value": copy.deepcopy(nested)})
         parent[parts[depth - 1]] = nested
 
-    def map_entries(self, parts: Sequence[str], entries: Sequence[tuple]) -> None:
+    def map_entries(self, parts: Sequence[str], entries: Sequence[tuple[str, Any]]) -> None:
         current = _get(self.doc, parts)
         if current is None:
-            self._create(parts, {name: value for name, value in entries})
+            self._create(parts, dict(entries))
             return
         for name, value in entries:
             if name in current and str(current[name]) != value and not self.force:
                 raise ForceableConflict(f"{'.'.join(parts)}.{name} is {current[name]!r} in the template but the "
                                     f"audit configuration sets {value!r}", source=self.source)
             if current.get(name) != value:
-                self.ops.append({"op": "add", "path": _pointer(list(parts) + [name]), "value": value})
+                self.ops.append({"op": "add", "path": _pointer([*parts, name]), "value": value})
                 current[name] = value
 
-    def list_entries(self, parts: Sequence[str], entries: Sequence[Mapping], key: str) -> None:
+    def list_entries(self, parts: Sequence[str], entries: Sequence[Mapping[str, Any]], key: str) -> None:
         current = _get(self.doc, parts)
         if current is None:
             self._create(parts, [dict(e) for e in entries])
@@ -110,25 +111,25 @@ class _Planner:
             if same:
                 raise ConflictError(f"{'.'.join(parts)} already has {key} {entry[key]!r} in the template; the "
                                     "ClusterClass patch can only append", source=self.source)
-            self.ops.append({"op": "add", "path": _pointer(list(parts) + ["-"]), "value": dict(entry)})
+            self.ops.append({"op": "add", "path": _pointer([*parts, "-"]), "value": dict(entry)})
             current.append(dict(entry))
 
 
-def plan(template: Mapping, shape: str, args: Sequence[tuple], mounts: Sequence[Mapping],
-         files: Sequence[Mapping], force: bool, source: str) -> List[dict]:
+def plan(template: Mapping[str, Any], shape: str, args: Sequence[tuple[str, str]], mounts: Sequence[Mapping[str, Any]],
+         files: Sequence[Mapping[str, Any]], force: bool, source: str) -> list[dict[str, Any]]:
     """The JSON patch operations that put args, volumes and files into ``template``."""
     planner = _Planner(template, force, source)
-    api_server = list(TEMPLATE_SPEC) + ["clusterConfiguration", "apiServer"]
+    api_server = [*TEMPLATE_SPEC, "clusterConfiguration", "apiServer"]
     if shape == "map":
-        planner.map_entries(api_server + ["extraArgs"], args)
+        planner.map_entries([*api_server, "extraArgs"], args)
     else:
-        planner.list_entries(api_server + ["extraArgs"], [{"name": n, "value": v} for n, v in args], "name")
-    planner.list_entries(api_server + ["extraVolumes"], mounts, "name")
-    planner.list_entries(list(TEMPLATE_SPEC) + ["files"], files, "path")
+        planner.list_entries([*api_server, "extraArgs"], [{"name": n, "value": v} for n, v in args], "name")
+    planner.list_entries([*api_server, "extraVolumes"], mounts, "name")
+    planner.list_entries([*TEMPLATE_SPEC, "files"], files, "path")
     return planner.ops
 
 
-def templated(ops: List[dict]) -> List[dict]:
+def templated(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Turn the operations that carry the webhook server into ``valueFrom.template`` ones."""
     from kubeadm_audit import yamlio
 
@@ -143,14 +144,14 @@ def templated(ops: List[dict]) -> List[dict]:
     return out
 
 
-def variable(server: str) -> dict:
+def variable(server: str) -> dict[str, Any]:
     return {"name": SERVER_VARIABLE, "required": False,
             "schema": {"openAPIV3Schema": {
                 "type": "string", "default": server, "pattern": r"^https?://[^\s]+$",
                 "description": "Audit webhook receiver URL for this cluster's kube-apiserver (kubeadm-audit)."}}}
 
 
-def patch(template_ref_: Mapping, ops: List[dict], description: str) -> dict:
+def patch(template_ref_: Mapping[str, Any], ops: list[dict[str, Any]], description: str) -> dict[str, Any]:
     return {"name": PATCH_NAME, "description": description, "definitions": [{
         "selector": {"apiVersion": template_ref_.get("apiVersion") or f"{capi.GROUP}/v1beta1",
                      "kind": template_ref_.get("kind") or "KubeadmControlPlaneTemplate",
@@ -158,7 +159,7 @@ def patch(template_ref_: Mapping, ops: List[dict], description: str) -> dict:
         "jsonPatches": ops}]}
 
 
-def upsert(cluster_class: MutableMapping, key: str, entry: Mapping, source: str) -> bool:
+def upsert(cluster_class: MutableMapping[str, Any], key: str, entry: Mapping[str, Any], source: str) -> bool:
     """Put ``entry`` into ``spec.<key>`` by name; True when something changed."""
     spec = cluster_class.setdefault("spec", {})
     if not isinstance(spec, MutableMapping):
@@ -183,7 +184,7 @@ def upsert(cluster_class: MutableMapping, key: str, entry: Mapping, source: str)
     return True
 
 
-def remove(cluster_class: MutableMapping, key: str, name: str) -> bool:
+def remove(cluster_class: MutableMapping[str, Any], key: str, name: str) -> bool:
     items = (cluster_class.get("spec") or {}).get(key)
     if not isinstance(items, list):
         return False
@@ -194,7 +195,7 @@ def remove(cluster_class: MutableMapping, key: str, name: str) -> bool:
     return True
 
 
-def placeholder_kubeconfig(kubeconfig: Mapping) -> Optional[dict]:
+def placeholder_kubeconfig(kubeconfig: Mapping[str, Any]) -> dict[str, Any] | None:
     """The kubeconfig with the server replaced by the placeholder, or None when it holds a
     credential (a client key, a token, or a password in the server URL): that stays in a Secret."""
     from kubeadm_audit.webhook import has_userinfo

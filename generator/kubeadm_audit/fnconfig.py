@@ -34,9 +34,11 @@ section (``log=null``) -- and a value starting with ``[`` or ``{`` as YAML
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from kubeadm_audit import config as config_mod
+from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.transform import FORCE_ANNOTATION, MODES, Settings
 
@@ -51,10 +53,10 @@ CONFIG_PATHS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path
 
 
 class FunctionConfig(NamedTuple):
-    spec: dict
+    spec: dict[str, Any]
     settings: Settings
     source: str
-    base_dir: Optional[str]      # where relative file paths point; None: the caller decides
+    base_dir: str | None      # where relative file paths point; None: the caller decides
 
 
 def read(document: Any, source: str) -> FunctionConfig:
@@ -62,12 +64,12 @@ def read(document: Any, source: str) -> FunctionConfig:
     if not isinstance(document, Mapping):
         raise InputError("no function config: give an AuditConfig (kubeadm-audit.dev/v1alpha1) "
                          "with --fn-config, a Kptfile configPath, or kpt's -- key=value form", source=source)
-    meta = document.get("metadata") if isinstance(document.get("metadata"), Mapping) else {}
+    meta = yamlio.mapping_in(document, "metadata")
     base = _package_dir(meta)
     if document.get("kind") == "ConfigMap" and document.get("apiVersion") == "v1":
         return _from_configmap(document, meta, source, base)
     spec = config_mod.read_document(document, source)
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+    annotations = yamlio.mapping_in(meta, "annotations")
     unknown = [key for key in annotations if str(key).startswith(ANNOTATION_PREFIX) and key not in ANNOTATIONS]
     if unknown:
         raise InputError(f"unknown annotation (known: {', '.join(ANNOTATIONS)})",
@@ -78,9 +80,9 @@ def read(document: Any, source: str) -> FunctionConfig:
     return FunctionConfig(dict(spec), settings, source, base)
 
 
-def _package_dir(meta: Mapping) -> Optional[str]:
+def _package_dir(meta: Mapping[str, Any]) -> str | None:
     """kpt fn render: the config's directory, from the annotations kpt adds."""
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+    annotations = yamlio.mapping_in(meta, "annotations")
     package = annotations.get(PACKAGE_PATH)
     if not package:
         return None
@@ -124,11 +126,12 @@ def _check_secret_names(settings: Settings, source: str, mode_field: str) -> Non
                          "letters, digits and '-', at most 63)", source=source, field=f"{where}namespace")
 
 
-def _from_configmap(document: Mapping, meta: Mapping, source: str, base: Optional[str]) -> FunctionConfig:
+def _from_configmap(document: Mapping[str, Any], meta: Mapping[str, Any], source: str,
+                    base: str | None) -> FunctionConfig:
     data = document.get("data") or {}
     if not isinstance(data, Mapping):
         raise InputError("expected a mapping", source=source, field="data")
-    spec: dict = {}
+    spec: dict[str, Any] = {}
     for key, raw in data.items():
         key = str(key)
         if key in SETTING_KEYS:
@@ -168,7 +171,7 @@ def _value(raw: Any, source: str, field: str) -> Any:
     return raw
 
 
-def file_references(spec: Mapping[str, Any], base: str, allow_external: bool, source: str) -> dict:
+def file_references(spec: Mapping[str, Any], base: str, allow_external: bool, source: str) -> dict[str, Any]:
     """``spec`` with its file paths made absolute against ``base``, each checked to stay inside it.
 
     ``base`` is the function config's directory. A path that leaves it -- absolute,

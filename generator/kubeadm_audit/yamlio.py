@@ -126,6 +126,13 @@ def expect(value: Any, kind: str, source: str, field: str, required: bool = Fals
     return value
 
 
+def mapping_in(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``data[key]`` when it is a mapping, else an empty one: for fields read leniently, where a
+    wrong type counts as absent (metadata and annotations of resources passed through)."""
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader: YAML 1.2 core canonical scalars, no duplicate keys."""
 
