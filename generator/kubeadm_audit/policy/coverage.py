@@ -7,13 +7,13 @@ means "not provable", never "reachable".
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from kubeadm_audit.policy.checker import pattern_matches
 from kubeadm_audit.policy.model import GroupResources, Rule
 
 
-def _subset(inner: tuple, outer: tuple) -> bool:
+def _subset(inner: tuple[str, ...], outer: tuple[str, ...]) -> bool:
     """Every value allowed by an ``inner`` list is allowed by ``outer`` (empty = any)."""
     return not outer or (bool(inner) and set(inner) <= set(outer))
 
@@ -138,14 +138,14 @@ def can_match(pattern: str) -> bool:
 # the set of earlier rules (or resources[] entries) that satisfy it, intersected in C. Each
 # index mirrors one branch of ``subsumes``/``pattern_covers`` exactly; a test compares the two.
 
-def _inner_resource_key(pattern: str) -> Optional[str]:
+def _inner_resource_key(pattern: str) -> str | None:
     """The R an outer ``R/*`` must name to cover ``pattern`` (None: no ``R/*`` covers it)."""
     if pattern.startswith("*/"):
         return None
     return pattern.rstrip("/*") if pattern.endswith("/*") else pattern.split("/", 1)[0]
 
 
-def _inner_subresource_key(pattern: str) -> Optional[str]:
+def _inner_subresource_key(pattern: str) -> str | None:
     """The S an outer ``*/S`` must name to cover ``pattern`` (None: no ``*/S`` covers it)."""
     if pattern.endswith("/*"):
         return None
@@ -158,20 +158,20 @@ class _Members:
     """Which indexed items allow a list value: those with the list empty ("any") or holding it."""
 
     def __init__(self) -> None:
-        self.any: set = set()
-        self.holding: dict = {}
+        self.any: set[int] = set()
+        self.holding: dict[str, set[int]] = {}
 
-    def add(self, item: int, values: tuple) -> None:
+    def add(self, item: int, values: tuple[str, ...]) -> None:
         if not values:
             self.any.add(item)
         for value in set(values):
             self.holding.setdefault(value, set()).add(item)
 
-    def allowing(self, values: tuple) -> set:
+    def allowing(self, values: tuple[str, ...]) -> set[int]:
         """Items whose list is empty or contains every one of ``values`` (``_subset``)."""
         if not values:
             return self.any
-        result: Optional[set] = None
+        result: set[int] | None = None
         for value in set(values):
             holders = self.holding.get(value)
             if not holders:
@@ -188,22 +188,22 @@ class _Index:
     def __init__(self) -> None:
         self.users, self.user_groups, self.verbs = _Members(), _Members(), _Members()
         self.namespaces = _Members()
-        self.everything: set = set()       # rules matching every request
-        self.whole_resource: set = set()   # resource rules without resources (namespaces only)
-        self.non_resource: set = set()
+        self.everything: set[int] = set()       # rules matching every request
+        self.whole_resource: set[int] = set()   # resource rules without resources (namespaces only)
+        self.non_resource: set[int] = set()
         # resources[] entries (ids); owner[id] is the rule index
-        self.owner: list = []
-        self.whole_group: dict = {}        # group -> rules with an entry of that group, no resources
-        self.names = _Members()            # entries by resourceNames
-        self.star: dict = {}               # group -> entries with '*'
-        self.exact: dict = {}              # (group, pattern) -> entries
-        self.by_resource: dict = {}        # (group, R) -> entries with 'R/*'
-        self.by_subresource: dict = {}     # (group, S) -> entries with '*/S'
+        self.owner: list[int] = []
+        self.whole_group: dict[str, set[int]] = {}   # group -> rules with an entry of that group, no resources
+        self.names = _Members()                      # entries by resourceNames
+        self.star: dict[str, set[int]] = {}          # group -> entries with '*'
+        self.exact: dict[tuple[str, str], set[int]] = {}           # (group, pattern) -> entries
+        self.by_resource: dict[tuple[str, str], set[int]] = {}     # (group, R) -> entries with 'R/*'
+        self.by_subresource: dict[tuple[str, str], set[int]] = {}  # (group, S) -> entries with '*/S'
         # nonResourceURLs of non-resource rules
-        self.url_star: set = set()
-        self.url_exact: dict = {}
-        self.url_prefix: dict = {}         # prefix -> rules with 'prefix*'
-        self.url_prefix_lengths: set = set()
+        self.url_star: set[int] = set()
+        self.url_exact: dict[str, set[int]] = {}
+        self.url_prefix: dict[str, set[int]] = {}    # prefix -> rules with 'prefix*'
+        self.url_prefix_lengths: set[int] = set()
 
     def add(self, index: int, rule: Rule) -> None:
         self.users.add(index, rule.users)
@@ -247,7 +247,7 @@ class _Index:
             elif pattern.startswith("*/"):
                 self.by_subresource.setdefault((group, pattern.lstrip("*/")), set()).add(entry_id)
 
-    def subsuming(self, rule: Rule) -> set:
+    def subsuming(self, rule: Rule) -> set[int]:
         """The indexed rules that take every request ``rule`` can match."""
         candidates = self.users.allowing(rule.users) & self.user_groups.allowing(rule.user_groups)
         if candidates:
@@ -264,9 +264,9 @@ class _Index:
             found |= self._covering_urls(rule.non_resource_urls, candidates & self.non_resource)
         return found
 
-    def _covering_entries(self, entries: tuple, candidates: set) -> set:
+    def _covering_entries(self, entries: tuple[GroupResources, ...], candidates: set[int]) -> set[int]:
         """Candidates having, for each inner entry, one entry that covers it whole."""
-        empty: set = set()
+        empty: set[int] = set()
         for entry in entries:
             group = entry.group
             rules = self.whole_group.get(group, empty) | self.whole_group.get("*", empty)
@@ -281,9 +281,9 @@ class _Index:
                 break
         return candidates
 
-    def _entries_covering_patterns(self, group: str, patterns: tuple) -> Optional[set]:
+    def _entries_covering_patterns(self, group: str, patterns: tuple[str, ...]) -> set[int] | None:
         groups = (group,) if group == "*" else (group, "*")
-        running: Optional[set] = None
+        running: set[int] | None = None
         for pattern in set(patterns):
             parts = [self.star.get(g) for g in groups]
             if pattern != "*":
@@ -295,7 +295,7 @@ class _Index:
                         parts.append(self.by_resource.get((g, resource_key)))
                     if subresource_key is not None:
                         parts.append(self.by_subresource.get((g, subresource_key)))
-            covering: set = set()
+            covering: set[int] = set()
             for part in parts:
                 if part:
                     covering |= part if running is None else running & part
@@ -304,8 +304,8 @@ class _Index:
                 return None
         return running
 
-    def _covering_urls(self, urls: tuple, candidates: set) -> set:
-        empty: set = set()
+    def _covering_urls(self, urls: tuple[str, ...], candidates: set[int]) -> set[int]:
+        empty: set[int] = set()
         for url in set(urls):
             rules = set(self.url_star)
             if url != "*":
@@ -319,14 +319,14 @@ class _Index:
         return candidates
 
 
-def first_subsuming(rules: Sequence[Rule]) -> list:
+def first_subsuming(rules: Sequence[Rule]) -> list[int | None]:
     """For each rule, the index of the first earlier rule that ``subsumes`` it, or None.
 
     The same answers as trying ``subsumes`` on every earlier rule, in about linear time
     for the policies people write (sets of earlier rules intersected per condition).
     """
     index = _Index()
-    result: list = []
+    result: list[int | None] = []
     for position, rule in enumerate(rules):
         found = index.subsuming(rule) if position else set()
         result.append(min(found) if found else None)
