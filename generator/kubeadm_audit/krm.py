@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:                 # imported when used: the KRM start-up path stays short
+    from kubeadm_audit.resourcelist import Document
 
 USAGE = """\
 usage: kubeadm-audit krm                      KRM function: a ResourceList on stdin, one on stdout
@@ -36,7 +40,8 @@ Install the legacy plugin for kubectl kustomize with: kubeadm-audit plugin insta
 
 Examples:
   kpt fn eval pkg --exec "kubeadm-audit krm" --fn-config audit.yaml
-  kpt fn eval pkg --exec "kubeadm-audit krm" -- preset=zeron webhook.server=https://10.0.0.5:8080 webhook.certificateAuthority=ca.pem
+  kpt fn eval pkg --exec "kubeadm-audit krm" -- preset=zeron \\
+      webhook.server=https://10.0.0.5:8080 webhook.certificateAuthority=ca.pem
   KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlays/prod
   kubectl kustomize --enable-alpha-plugins kubeadm/ | kubeadm-audit krm --strip-kubeadm-metadata > kubeadm.yaml
 """
@@ -102,7 +107,7 @@ def _say(severity: str, message: str) -> None:
     sys.stderr.write(f"{PROG}: {severity}: {message}\n")
 
 
-def _report(results: Sequence[dict], severities: Sequence[str] = ("error", "warning")) -> None:
+def _report(results: Sequence[dict[str, Any]], severities: Sequence[str] = ("error", "warning")) -> None:
     """Results as stderr lines: KRM callers show ``results`` themselves, so there only errors."""
     for entry in results:
         if entry.get("severity", "error") not in severities:
@@ -150,14 +155,14 @@ def _krm(text: bytes) -> int:
     return code
 
 
-def _empty_list(results: List[dict]) -> str:
+def _empty_list(results: list[dict[str, Any]]) -> str:
     from kubeadm_audit import resourcelist, yamlio
 
     return yamlio.dump({"apiVersion": resourcelist.DEFAULT_API_VERSION, "kind": resourcelist.RESOURCE_LIST_KIND,
                         "items": [], "results": results})
 
 
-def _new_document(obj: dict) -> Any:
+def _new_document(obj: dict[str, Any]) -> Document:
     from kubeadm_audit.resourcelist import Document
 
     return Document(obj=obj, source=f"{obj.get('kind')} {obj.get('metadata', {}).get('name')}")
@@ -166,7 +171,7 @@ def _new_document(obj: dict) -> Any:
 _OPTION = None
 
 
-def _in_config_words(results: Sequence[dict]) -> List[dict]:
+def _in_config_words(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages in the function config's words: the AuditConfig field for a command-line option.
 
     The configuration checks are shared with the command line, whose messages name its
@@ -203,7 +208,7 @@ def transform_force() -> str:
 
 # --- legacy exec plugin -------------------------------------------------------------------
 
-def _legacy(text: str, args: List[str]) -> int:
+def _legacy(text: str, args: list[str]) -> int:
     from kubeadm_audit import fnconfig, resourcelist, transform, yamlio
     from kubeadm_audit.errors import InputError
 
@@ -245,9 +250,9 @@ class _Auditor:
         self.spec = fnconfig.file_references(fn.spec, base, fn.settings.allow_external_files, fn.source)
         self.source = fn.source
         self.pinned = "kubernetesVersion" in self.spec
-        self.cache: Dict[Optional[str], Any] = {}
+        self.cache: dict[str | None, Any] = {}
 
-    def __call__(self, version: Optional[str]) -> Any:
+    def __call__(self, version: str | None) -> Any:
         key = None if self.pinned else version
         if key not in self.cache:
             from kubeadm_audit import config, targets, transform
