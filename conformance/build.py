@@ -29,6 +29,23 @@ HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE / "versions.mk"
 ORACLE_SOURCE = HERE / "oracle"
 
+#: Our own small Go programs over one pinned upstream module each: component -> (folder of
+#: conformance/ holding the sources, the upstream module, our module's path). kind's config loader,
+#: patcher and kubeadm config template are internal packages of sigs.k8s.io/kind/pkg and
+#: .../pkg/cluster, which Go lets only import paths below those use: hence that checker's path.
+CHECKERS = {
+    "oracle": ("oracle", "k8s.io/apiserver", "kubeadm-audit.test/oracle"),
+    "kind-check": ("kind", "sigs.k8s.io/kind", "sigs.k8s.io/kind/pkg/cluster/kubeadmauditcheck"),
+    "talos-check": ("talos", "github.com/siderolabs/talos/pkg/machinery", "kubeadm-audit.test/talos-check"),
+}
+#: Dependencies of a checker's upstream module the module proxy refuses (403), replaced by the
+#: nearest release it serves: versions.mk key -> replace lines. Only what the build needs.
+CHECKER_REPLACES = {
+    "talos-check": ("github.com/cosi-project/runtime v1.16.3 => github.com/cosi-project/runtime v1.16.2",
+                    ("github.com/jsimonetti/rtnetlink/v2 v2.2.1-0.20260802200809-43bafec815b3 => "
+                     "github.com/jsimonetti/rtnetlink/v2 v2.2.1-0.20260317095713-310581b9c6ac")),
+}
+
 #: What each component is built from: (module, package inside it).
 KUBERNETES_COMPONENTS = {"kubeadm": "cmd/kubeadm", "kube-apiserver": "cmd/kube-apiserver", "kubectl": "cmd/kubectl"}
 
@@ -125,12 +142,13 @@ def build(component: str, version: str) -> Path:
     """The path of ``component`` at ``version``, built first if the cache lacks it.
 
     component: kubeadm | kube-apiserver | kubectl (version: a Kubernetes release, v1.X.Y),
-    etcd (an etcd release), oracle (a k8s.io/apiserver release, v0.X.Y).
+    etcd (an etcd release), oracle (a k8s.io/apiserver release, v0.X.Y), a checker of CHECKERS
+    (a release of its upstream module).
     """
     go = go_binary()
     cache = cache_dir()
-    oracle_sources = sorted(ORACLE_SOURCE.glob("*.go")) if component == "oracle" else []
-    suffix = f"-{_sources_digest(oracle_sources)}" if oracle_sources else ""
+    checker_sources = sorted((HERE / CHECKERS[component][0]).glob("*.go")) if component in CHECKERS else []
+    suffix = f"-{_sources_digest(checker_sources)}" if checker_sources else ""
     binary = cache / "bin" / f"{component}-{version}{suffix}"
     if binary.exists():
         return binary
@@ -143,7 +161,7 @@ def build(component: str, version: str) -> Path:
         (cache / "logs").mkdir(exist_ok=True)
         log = cache / "logs" / f"{component}-{version}.log"
         log.write_text("")
-        target, ldflags = _prepare(go, component, version, workdir, log, oracle_sources)
+        target, ldflags = _prepare(go, component, version, workdir, log, checker_sources)
         binary.parent.mkdir(parents=True, exist_ok=True)
         partial = binary.with_name(f".{binary.name}.partial")
         _run([go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), target], workdir, log)
@@ -167,13 +185,17 @@ def _prepare(go: str, component: str, version: str, workdir: Path, log: Path, so
         (workdir / "go.mod").write_text(header + f"require go.etcd.io/etcd/server/v3 {version}\n")
         _run([go, "get", f"go.etcd.io/etcd/server/v3@{version}"], workdir, log)
         return "go.etcd.io/etcd/server/v3", "-s -w"
-    if component == "oracle":
+    if component in CHECKERS:
+        folder, upstream, module = CHECKERS[component]
         if not sources:
-            raise BuildFailed(f"no Go sources in {ORACLE_SOURCE}")
-        (workdir / "go.mod").write_text(header + f"require k8s.io/apiserver {version}\n")
+            raise BuildFailed(f"no Go sources in {HERE / folder}")
+        replaces = "".join(f"\t{line}\n" for line in CHECKER_REPLACES.get(component, ()))
+        (workdir / "go.mod").write_text(f"module {module}\n\ngo 1.24\n\nrequire {upstream} {version}\n"
+                                        + (f"\nreplace (\n{replaces})\n" if replaces else ""))
         for source in sources:
             shutil.copy2(source, workdir / source.name)
-        _run([go, "mod", "tidy"], workdir, log)
+        # -e: a dependency only the upstream module's own tests import may be one the proxy refuses
+        _run([go, "mod", "tidy", "-e"], workdir, log)
         return ".", "-s -w"
     raise BuildFailed(f"unknown component {component!r}")
 
@@ -198,6 +220,8 @@ def _all() -> list[Path]:
     built.append(build("etcd", pins["ETCD"][0]))
     if ORACLE_SOURCE.is_dir():
         built.extend(build("oracle", release) for release in pins["ORACLE_APISERVER"])
+    built.append(build("kind-check", pins["KIND"][0]))
+    built.append(build("talos-check", pins["TALOS_MACHINERY"][0]))
     return built
 
 

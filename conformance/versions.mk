@@ -13,3 +13,14 @@ ORACLE_APISERVER = v0.35.10 v0.37.2
 # etcd for the real kube-apiserver, and the Cluster API CRDs the emitted objects are checked against.
 ETCD = v3.6.16
 CLUSTER_API = v1.14.2
+
+# The distributions `generate --target` writes for, checked by their own code: kind's config loader
+# and kubeadm patcher (conformance/kind), Talos's config loader, patcher and validator
+# (conformance/talos), both from the Go module proxy.
+KIND = v0.33.0
+TALOS_MACHINERY = v1.14.1
+# k3s and RKE2 tag releases as vX.Y.Z+k3sN / +rke2rN, which Go cannot name: pinned by commit.
+# RKE2 v1.36.3+rke2r1 and the k3s commit its go.mod requires. The tests read their flag
+# definitions from the module proxy's copy and skip, naming the reason, where the proxy has none.
+RKE2 = c4f306e6c5fa18dfb447bf6b8a0423f2da68c939
+K3S = 4ca29faac89e
