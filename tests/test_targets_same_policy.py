@@ -1,0 +1,50 @@
+"""One AuditConfig, every distribution: each target writes the same audit policy.
+
+From the same AuditConfig every `generate --target` writes a byte-identical audit-policy.yaml, and
+Talos's inline cluster.apiServer.auditPolicy is that policy. With each target's own default node
+paths the files differ only in the header line that says where to install them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import WEBHOOK_ARGS, run_cli
+
+from kubeadm_audit import presets, targets, yamlio
+
+#: Node paths every target can use (Talos writes machine files only below /var, and its
+#: kube-apiserver logs only to /var/log/audit/kube).
+SHARED_PATHS = ["--policy-path", "/var/lib/kubernetes-audit/audit-policy.yaml",
+                "--webhook-config-path", "/var/lib/kubernetes-audit/audit-webhook.yaml",
+                "--log-path", "/var/log/audit/kube/kube-apiserver.log"]
+
+
+def generate(out: Path, target: str, *args: object) -> Path:
+    result = run_cli("generate", "--target", target, "--out", out, *args)
+    assert result.returncode == 0, (target, result.stderr)
+    return out
+
+
+@pytest.mark.parametrize("preset", presets.names())
+def test_every_target_writes_the_same_policy_from_the_same_audit_config(tmp_path, preset):
+    options = ["--preset", preset, *WEBHOOK_ARGS.get(preset, []), *SHARED_PATHS]
+    first = generate(tmp_path / "first", targets.DEFAULT, *options)
+    policy = (first / "audit-policy.yaml").read_bytes()
+    config = first / "audit-config.yaml"
+    for name in targets.NAMES:
+        out = generate(tmp_path / name, name, "--config", config)
+        assert (out / "audit-policy.yaml").read_bytes() == policy, name
+        webhook = first / "audit-webhook.yaml"
+        if webhook.exists():
+            assert (out / "audit-webhook.yaml").read_bytes() == webhook.read_bytes(), name
+    inline = yamlio.load_file(str(tmp_path / "talos" / "talos-patch.yaml"))["cluster"]["apiServer"]["auditPolicy"]
+    assert inline == yamlio.load_file(str(first / "audit-policy.yaml"))
+
+
+def test_each_targets_default_paths_change_only_where_the_policy_is_installed(tmp_path):
+    texts = {name: (generate(tmp_path / name, name, *WEBHOOK_ARGS["zeron"]) / "audit-policy.yaml").read_text()
+             for name in targets.NAMES}
+    bodies = {name: text.split("\n", 1)[1] for name, text in texts.items()}
+    assert len(set(bodies.values())) == 1
+    assert len({text.split("\n", 1)[0] for text in texts.values()}) > 1   # the header names the node path
