@@ -107,8 +107,9 @@ def upstream_options(target: str) -> set[str]:
     except realk8s.build.BuildUnavailable as exc:
         pytest.skip(f"{module}@{version}: {exc}")
     except realk8s.build.BuildFailed as exc:
-        if "403" in str(exc) or "not available" in str(exc):
-            pytest.skip(f"{module}@{version}: the module proxy serves no copy ({str(exc).splitlines()[-1]})")
+        refused = [line.strip(' "\t,') for line in str(exc).splitlines() if "403" in line]
+        if refused:
+            pytest.skip(f"{module}@{version}: the module proxy serves no copy: {refused[-1]}")
         raise
     text = "\n".join(p.read_text() for p in (root / folder).glob("*.go"))
     names = set(re.findall(r'Name:\s*"([a-z0-9-]+)"', text))

@@ -20,6 +20,7 @@ from pathlib import Path
 import kubeadm_real
 import pytest
 import realk8s
+import test_real_kubeadm
 from conftest import WEBHOOK_ARGS, one_error_line, run_cli
 
 from kubeadm_audit import yamlio
@@ -75,20 +76,6 @@ def test_kind_resolves_relative_host_paths_against_the_working_directory(tmp_pat
     assert "Run from this directory" in (out / "kind-config.yaml").read_text()
 
 
-def kubeadm_meant(bundle: Path) -> dict:
-    """The audit flags and volumes the kubeadm target writes for ``bundle``'s AuditConfig, as they
-    must appear in kube-apiserver's Pod."""
-    cluster = next(d for d in yamlio.load_all_file(str(bundle / "kubeadm-config.yaml"))
-                   if d["kind"] == "ClusterConfiguration")
-    extra = cluster["apiServer"]["extraArgs"]
-    pairs = extra.items() if isinstance(extra, dict) else [(a["name"], a["value"]) for a in extra]
-    volumes = {v["name"]: {"hostPath": {"path": v["hostPath"], "type": v["pathType"]}, "name": v["name"]}
-               for v in cluster["apiServer"]["extraVolumes"]}
-    mounts = {v["name"]: {"mountPath": v["mountPath"], "name": v["name"], **({"readOnly": True} if v["readOnly"] else {})}
-              for v in cluster["apiServer"]["extraVolumes"]}
-    return {"command": Counter(f"--{n}={v}" for n, v in pairs), "volumes": volumes, "mounts": mounts}
-
-
 @pytest.mark.parametrize("api", sorted(kubeadm_real.APIS))
 def test_kubeadm_takes_the_config_kind_makes_and_renders_the_audit_of_the_kubeadm_target(tmp_path, api):
     release = kubeadm_real.release(api)
@@ -107,7 +94,7 @@ def test_kubeadm_takes_the_config_kind_makes_and_renders_the_audit_of_the_kubead
     assert kubelet_problems(pod) == []
     # the same AuditConfig through the kubeadm target: what kind's cluster must get
     kubeadm = generate(tmp_path / "kubeadm", "--config", out / "audit-config.yaml", target="kubeadm")
-    meant = kubeadm_meant(kubeadm)
+    meant = test_real_kubeadm.meant(kubeadm)     # what the kubeadm target's own tests expect
     container = apiserver_container(pod)
     assert Counter(a for a in container["command"] if a.startswith("--audit-")) == meant["command"]
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}

@@ -108,8 +108,9 @@ def test_talos_multidoc_machine_configs_refuse_cluster_apiserver(tmp_path):
 
 @pytest.mark.parametrize("args, field", [
     (["--webhook-token-file", "/var/lib/token"], "spec.webhook.tokenFile"),
-    (["--log-path", "/system/config/kubernetes/kube-apiserver/audit.log"], "spec.log.path"),
-    (["--webhook-config-path", "/var/log/audit/kube/hook.yaml"], "spec.paths.webhookConfigFile"),
+    (["--log-path", "/system/secrets/kubernetes/kube-apiserver/audit.log"], "spec.log.path"),
+    (["--webhook-config-path", "/system/secrets/kubernetes/kube-apiserver/hook.yaml"],
+     "spec.paths.webhookConfigFile"),
 ])
 def test_talos_refuses_what_a_talos_node_cannot_do(tmp_path, args, field):
     result = run_cli("generate", "--target", "talos", "--out", tmp_path / "out",
