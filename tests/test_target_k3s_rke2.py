@@ -18,7 +18,7 @@ from pathlib import Path
 import oracle
 import pytest
 import realk8s
-from conftest import WEBHOOK_ARGS, run_cli
+from conftest import WEBHOOK_ARGS, one_error_line, run_cli
 
 from kubeadm_audit import flags, presets, yamlio
 from kubeadm_audit.targets import k3s, rke2
@@ -124,3 +124,17 @@ def test_every_key_of_the_drop_in_is_an_option_of_the_pinned_source(tmp_path, ta
                    "--ca-file", WEBHOOK_ARGS["zeron"][3], "--webhook-token-file", "/etc/rancher/token")
     keys = {key.removesuffix(k3s.APPEND) for key in drop_in(out)}
     assert keys <= upstream_options(target)
+
+
+@pytest.mark.parametrize("target, module", [("k3s", k3s), ("rke2", rke2)])
+def test_no_audit_file_where_the_distribution_reads_its_configuration(tmp_path, target, module):
+    drop_in_dir = f"{module.CONFIG_DIRECTORY}/config.yaml.d"
+    inside = run_cli("generate", "--target", target, "--out", tmp_path / "inside",
+                     "--policy-path", f"{drop_in_dir}/audit-policy.yaml")
+    assert inside.returncode == 2
+    assert "spec.paths.policyFile" in one_error_line(inside) and "configuration" in inside.stderr
+    same = run_cli("generate", "--target", target, "--out", tmp_path / "same",
+                   "--policy-path", k3s.drop_in_path(module.CONFIG_DIRECTORY))
+    assert same.returncode == 2
+    assert "config drop-in" in one_error_line(same)
+    assert not (tmp_path / "inside").exists() and not (tmp_path / "same").exists()

@@ -20,9 +20,10 @@ import posixpath
 from typing import Any
 
 from kubeadm_audit import yamlio
-from kubeadm_audit.bundle import POLICY_FILE, WEBHOOK_FILE, BundleFile, Parts
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
+from kubeadm_audit.pipeline.parts import BundleFile, Parts
 
 NAME = "kind"
 SUMMARY = "kind-config.yaml: a local kind cluster with audit (kubeadmConfigPatches + extraMounts)"

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubeadm_audit.bundle import BundleFile, Parts
 from kubeadm_audit.config import AuditConfig
+from kubeadm_audit.pipeline.parts import BundleFile, Parts
 from kubeadm_audit.targets import k3s
 
 NAME = "rke2"
@@ -50,4 +50,9 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
                                 k3s.APISERVER_ARG + k3s.APPEND: k3s.arg_entries(args)}
     if cfg.webhook is not None and cfg.webhook.token_file:
         settings[EXTRA_MOUNT + k3s.APPEND] = [f"{cfg.webhook.token_file}:{cfg.webhook.token_file}:ro"]
-    return [k3s.drop_in("RKE2", CONFIG_DIRECTORY, settings, "systemctl restart rke2-server")]
+    return [k3s.drop_in(cfg, "RKE2", CONFIG_DIRECTORY, settings, "systemctl restart rke2-server")]
+
+
+def node_files(options: object) -> list[tuple[str, str]]:
+    """The drop-in, so that no other file of the bundle is given its node path."""
+    return [(f"the {NAME} config drop-in", k3s.drop_in_path(CONFIG_DIRECTORY))]

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubeadm_audit import volumes, yamlio
-from kubeadm_audit.bundle import BundleFile, Parts
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.pipeline.parts import BundleFile, Parts
 
 NAME = "talos"
 SUMMARY = "Talos Linux: machine-config patch (cluster.apiServer auditPolicy, extraArgs, extraVolumes)"
@@ -80,11 +80,11 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
         node_path = path
         if not volumes.is_within(directory, FILES_ROOT) or directory in volumes.SHARED_DIRECTORIES:
             node_path = posixpath.join(FILES_DIRECTORY, posixpath.basename(path))
-            notes.append(f"the webhook kubeconfig is {node_path} on the node")
         extra_volumes.append({"hostPath": posixpath.dirname(node_path), "mountPath": directory, "readonly": True})
         machine["files"] = [{"content": yamlio.dump(parts.kubeconfig), "permissions": READABLE,
                              "path": node_path, "op": "create"}]
-        notes.append("it holds the webhook credentials, mode 0644: kube-apiserver runs as uid 65534")
+        notes.append(f"machine.files writes the webhook kubeconfig (its credentials) to {node_path} with mode "
+                     "0644: kube-apiserver runs as uid 65534")
     api_server: dict[str, Any] = {"extraArgs": args}
     if extra_volumes:
         api_server["extraVolumes"] = extra_volumes
