@@ -15,11 +15,11 @@ import json
 import re
 from pathlib import Path
 
-import oracle
 import pytest
+
+import oracle
 import realk8s
 from conftest import WEBHOOK_ARGS, one_error_line, run_cli
-
 from kubeadm_audit import flags, presets, yamlio
 from kubeadm_audit.targets import k3s, rke2
 

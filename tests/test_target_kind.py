@@ -17,12 +17,12 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import kubeadm_real
 import pytest
+
+import kubeadm_real
 import realk8s
 import test_real_kubeadm
 from conftest import WEBHOOK_ARGS, one_error_line, run_cli
-
 from kubeadm_audit import yamlio
 from kubeadm_audit.pod import apiserver_container, kubelet_problems
 

@@ -16,9 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 import realk8s
 from conftest import WEBHOOK_ARGS, one_error_line, run_cli
-
 from kubeadm_audit import presets, yamlio
 from kubeadm_audit.targets import talos
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import WEBHOOK_ARGS, run_cli
 
+from conftest import WEBHOOK_ARGS, run_cli
 from kubeadm_audit import presets, targets, yamlio
 
 #: Node paths every target can use (Talos writes machine files only below /var, and its
