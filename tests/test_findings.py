@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kubeadm_audit import flags
+from kubeadm_audit import flags, yamlio
 from kubeadm_audit.findings import Finding, Severity, at_or_above
 from kubeadm_audit.policy import document, validation
 
@@ -75,8 +75,8 @@ rules:
 
 
 def test_findings_are_placed_on_their_lines():
-    data, read = document.read(POLICY, "p.yaml")
-    found = document.place(document.dedupe(read + validation.validate_policy(data)), POLICY, "p.yaml")
+    data, read, locate = document.read_located(POLICY, "p.yaml")
+    found = document.place(document.dedupe(read + validation.validate_policy(data)), locate, "p.yaml")
     where = {(f.path, f.line, f.column) for f in found}
     assert ("rules[0].resources[0].verbs", 8, 5) in where    # the key of the misplaced field
     assert ("line 10", 10, None) in where                    # the repeated key keeps its own line
@@ -92,16 +92,26 @@ def test_findings_are_placed_on_their_lines():
 ])
 def test_path_positions(path, expected):
     finding = Finding("X", "info", "m", path=path)
-    assert (document.place([finding], POLICY, "p")[0].line,
-            document.place([finding], POLICY, "p")[0].column) == expected
+    placed = document.place([finding], document.read_located(POLICY)[2], "p")[0]
+    assert (placed.line, placed.column) == expected
+    # the same, composed again from the text (what JSON policies use)
+    assert yamlio.positions(POLICY)(path) == (expected if path != "rules[7].level" else None)
 
 
 def test_json_policies_are_placed_too():
     text = '{"apiVersion": "audit.k8s.io/v1",\n "rules": [\n  {"level": "Loud"}]}'
-    data, read = document.read(text)
-    found = document.place(validation.validate_policy(data), text, "p.json")
+    data, _, locate = document.read_located(text)
+    found = document.place(validation.validate_policy(data), locate, "p.json")
     assert [(f.path, f.line) for f in found] == [("rules[0].level", 3)]
 
 
 def test_unparsable_text_places_nothing():
-    assert document.place([Finding("X", "info", "m", path="rules")], "a: [", "p")[0].line is None
+    assert yamlio.positions("a: [")("a") is None
+    assert document.place([Finding("X", "info", "m", path="rules")], yamlio.positions("a: ["), "p")[0].line is None
+
+
+def test_many_keys_are_located_in_linear_time():
+    text = "a:\n" + "".join(f"  k{i}: {i}\n" for i in range(50000))
+    locate = yamlio.positions(text)
+    assert [locate(f"a.k{i}") for i in (0, 49999)] == [(2, 3), (50001, 3)]
+    assert locate("a.k50000") is None and locate("a.k1.x") is None and locate("a[0]") is None

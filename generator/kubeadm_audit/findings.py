@@ -68,7 +68,7 @@ class Severity(str, enum.Enum):
 _RANK = {"info": 0, "warning": 1, "error": 2}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Finding:
     """One problem: what (``id``), how bad, what is wrong and where.
 
@@ -89,9 +89,15 @@ class Finding:
     hint: str = ""
     stage: str = ""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.severity, Severity):   # a plain "error" from a caller
-            object.__setattr__(self, "severity", Severity.parse(self.severity))
+    # Written out, not generated: a frozen dataclass's __init__ sets each field through
+    # object.__setattr__ (4x slower), and lint can make tens of thousands of findings.
+    def __init__(self, id: str, severity: Severity | str, message: str, path: str = "",
+                 source: str = "", line: int | None = None, column: int | None = None,
+                 hint: str = "", stage: str = "") -> None:
+        if not isinstance(severity, Severity):    # a plain "error" from a caller
+            severity = Severity.parse(severity)
+        self.__dict__.update(id=id, severity=severity, message=message, path=path, source=source,
+                             line=line, column=column, hint=hint, stage=stage)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

@@ -188,6 +188,11 @@ class LenientLoader(Loader):
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self.duplicates: list[tuple[int, Any]] = []
+        self.root: Any = None       # the composed first document (for positions)
+
+    def construct_document(self, node: Any) -> Any:
+        self.root = node
+        return super().construct_document(node)
 
     def duplicate_key(self, node: Any, key_node: Any, key: Any) -> None:
         self.duplicates.append((key_node.start_mark.line + 1, key))
@@ -218,6 +223,15 @@ def load_lenient(text: str, source: str = "<input>") -> tuple[Any, list[tuple[in
     kube-apiserver's decoder reads a policy file's first document and never parses the rest,
     so neither does this: a broken later document is no error here either.
     """
+    return load_lenient_located(text, source)[:3]
+
+
+#: Field path -> (line, column) where it is written, or None (see :func:`positions`).
+Locator = Callable[[str], 'tuple[int, int] | None']
+
+
+def load_lenient_located(text: str, source: str = "<input>") -> tuple[Any, list[tuple[int, Any]], bool, Locator]:
+    """:func:`load_lenient`, and where each field is written (:func:`positions`) from the same parse."""
     loader = LenientLoader(text)
     try:
         data = loader.get_data() if loader.check_data() else None
@@ -226,17 +240,18 @@ def load_lenient(text: str, source: str = "<input>") -> tuple[Any, list[tuple[in
         raise InputError(f"malformed YAML: {_describe(exc)}", source=source) from None
     finally:
         loader.dispose()
-    return data, loader.duplicates, more
+    return data, loader.duplicates, more, _locator(loader.root)
 
 
-def positions(text: str) -> Callable[[Sequence[str | int]], tuple[int, int] | None]:
+def positions(text: str) -> Locator:
     """Where fields are written in the first document of ``text`` (YAML, or JSON read as YAML).
 
-    Returns a lookup: a field path as keys and list indexes (``["rules", 3, "level"]``) ->
-    (line, column), 1-based, of the entry's key (a list item's start); a path going past what
-    is written gives the deepest part that is. Only composed, never constructed: for reports
-    on a document already loaded with :func:`load_lenient` (a repeated key: the last one).
-    Text that does not parse locates nothing (every lookup is None).
+    Returns a lookup: field path -> (line, column), 1-based, or None when the text does not
+    hold that path. ``"rules[3].resources[0].group"`` is the key ``group`` of that entry,
+    ``"rules[3]"`` the start of the list item, ``""`` the document. For reports on a document
+    already loaded with :func:`load_lenient`: a repeated key is the last one, as there. Only
+    composed, never constructed; each lookup walks from the nearest path already looked up,
+    so n lookups cost about n steps. Text that does not parse locates nothing.
     """
     loader = _BaseLoader(text)
     try:
@@ -245,24 +260,47 @@ def positions(text: str) -> Callable[[Sequence[str | int]], tuple[int, int] | No
         root = None
     finally:
         loader.dispose()
+    return _locator(root)
 
-    def lookup(path: Sequence[str | int]) -> tuple[int, int] | None:
-        node, mark = root, None
-        for part in path:
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                found = [pair for pair in node.value
-                         if isinstance(pair[0], ScalarNode) and pair[0].value == part]
-                if not found:
-                    break
-                mark, node = found[-1][0].start_mark, found[-1][1]
-            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                node = node.value[part]
-                mark = node.start_mark
-            else:
-                break
-        if mark is None and root is not None:
-            mark = root.start_mark
-        return None if mark is None else (mark.line + 1, mark.column + 1)
+
+def _locator(root: Any) -> Locator:
+    """The lookup of :func:`positions` over a composed document (None: locates nothing)."""
+    resolved: dict[str, Any] = {} if root is None else {"": (root, root.start_mark)}
+    keys: dict[int, dict[str, Any]] = {}     # id(mapping node) -> key -> (key node, value node)
+
+    def resolve(path: str) -> Any:
+        hit = resolved.get(path)
+        if hit is not None or not path:
+            return hit
+        cut = max(path.rfind("."), path.rfind("["))
+        parent = resolve(path[:max(cut, 0)])
+        if parent is None:
+            return None
+        node = parent[0]
+        part = path[cut + 1:] if cut >= 0 and path[cut] == "." else path[max(cut, 0):]
+        if isinstance(node, SequenceNode) and part.startswith("[") and part.endswith("]"):
+            index = part[1:-1]
+            if not index.isdigit() or int(index) >= len(node.value):
+                return None
+            child = node.value[int(index)]
+            hit = (child, child.start_mark)
+        elif isinstance(node, MappingNode):
+            table = keys.get(id(node))
+            if table is None:
+                table = keys[id(node)] = {k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+            pair = table.get(part)
+            if pair is None:
+                return None
+            hit = (pair[1], pair[0].start_mark)
+        else:
+            return None
+        if not isinstance(hit[0], ScalarNode):     # only containers are walked from again
+            resolved[path] = hit
+        return hit
+
+    def lookup(path: str) -> tuple[int, int] | None:
+        hit = resolve(path)
+        return None if hit is None else (hit[1].line + 1, hit[1].column + 1)
 
     return lookup
 

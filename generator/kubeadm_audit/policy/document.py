@@ -14,8 +14,8 @@ with different results, which the real k8s.io/apiserver shows (tests/test_confor
 """
 from __future__ import annotations
 
+import gc
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -41,13 +41,19 @@ def repeated(where: str, key: str, line: int | None = None) -> Finding:
 def read(text: str, source: str = "<input>") -> tuple[Any, list[Finding]]:
     """(document, findings of the reading itself: repeated fields, and type errors in
     occurrences that a later one replaced, which kube-apiserver still refuses)."""
+    data, findings, _ = read_located(text, source)
+    return data, findings
+
+
+def read_located(text: str, source: str = "<input>") -> tuple[Any, list[Finding], yamlio.Locator]:
+    """:func:`read`, and where each field is written (for :func:`place`; YAML: from the same parse)."""
     if not text.lstrip(" \t\r\n").startswith("{"):
-        data, duplicates, more = yamlio.load_lenient(text, source=source)
+        data, duplicates, more, locate = yamlio.load_lenient_located(text, source=source)
         findings = [repeated(f"line {line}", key, line) for line, key in duplicates]
         if more:
             findings.append(finding("", "more YAML documents follow the first: kube-apiserver reads one policy "
                                     "per file, the first document, and ignores the rest unread", WARNING, DECODE))
-        return data, findings
+        return data, findings, locate
     try:
         pairs = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_no_constant)
     except (json.JSONDecodeError, ValueError) as exc:
@@ -55,7 +61,19 @@ def read(text: str, source: str = "<input>") -> tuple[Any, list[Finding]]:
         raise InputError(f"malformed JSON{where}: {getattr(exc, 'msg', exc)}: kube-apiserver reads a "
                          "policy that starts with '{' as JSON", source=source) from None
     decoded: list[Finding] = []
-    return _struct(None, pairs, "policy", "", decoded), decoded
+    # JSON is YAML to the composer: composed again only when a finding is placed
+    return _struct(None, pairs, "policy", "", decoded), decoded, _lazy_positions(text)
+
+
+def _lazy_positions(text: str) -> yamlio.Locator:
+    located: list[yamlio.Locator] = []
+
+    def locate(path: str) -> tuple[int, int] | None:
+        if not located:
+            located.append(yamlio.positions(text))
+        return located[0](path)
+
+    return locate
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -160,29 +178,34 @@ def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return out
 
 
-_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+def place(findings: Sequence[Finding], locate: yamlio.Locator, source: str) -> list[Finding]:
+    """The findings placed in ``source``: the line and column each one's field path is on
+    (``locate`` from :func:`read_located`).
 
-
-def path_parts(path: str) -> list[str | int]:
-    """``rules[3].resources[0].group`` -> ["rules", 3, "resources", 0, "group"]."""
-    return [int(index) if index else name for index, name in _PATH_PART.findall(path)]
-
-
-def place(findings: Sequence[Finding], text: str, source: str) -> list[Finding]:
-    """The findings placed in ``source``: the line and column each one's field path is on.
-
-    The text is composed again only when there is something to place (a clean policy pays
-    nothing). A finding that already has a line (a repeated key) keeps it; a path the text
-    does not hold (a missing field) gets the position of its nearest written parent.
+    A finding that already has a line (a repeated key) keeps it; a path the text does not
+    hold (a missing field) gets the position of its nearest written parent.
     """
-    if not findings:
-        return []
-    locate = yamlio.positions(text)
-    placed = []
-    for item in findings:
-        if item.line is not None:
-            placed.append(item.at(source=source))
-            continue
-        where = locate(path_parts(item.path))
-        placed.append(item.at(source, *where) if where else item.at(source=source))
-    return placed
+    # Tens of thousands of findings are made here while the composed document is alive: the
+    # cyclic collector would walk it again and again (a third of the time) for objects that
+    # cannot form cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return [_placed(item, locate, source) for item in findings]
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _placed(item: Finding, locate: yamlio.Locator, source: str) -> Finding:
+    line, column = item.line, item.column
+    if line is None:
+        path = item.path
+        where = locate(path)
+        while where is None and path:
+            path = path[:max(path.rfind("."), path.rfind("["), 0)]
+            where = locate(path)
+        if where is not None:
+            line, column = where
+    return Finding(item.id, item.severity, item.message, item.path, source, line, column,
+                   item.hint, item.stage)
