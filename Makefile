@@ -16,7 +16,7 @@ CA_FILE     ?=
 CONFIG      ?=
 DESTDIR     ?=
 
-.PHONY: help demo test lint e2e generate install bench clean
+.PHONY: help demo test lint e2e generate install bench docs clean
 
 help:
 	@echo "make demo                      install and generate the 'recommended' bundle into ./audit-bundle"
@@ -26,6 +26,7 @@ help:
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
+	@echo "make docs                      regenerate docs/lint-checks.md from the lint check registry"
 	@echo "cluster lifecycle (on a control-plane node; CONFIG=audit.yaml or PRESET/SERVER/CA_FILE as for generate):"
 	@echo "make init BUNDLE=audit [INIT_CONFIG=mine.yaml] [KUBEADM_FLAGS=--upload-certs]   the FIRST control-plane node:"
 	@echo "                               kubeadm init with the bundle's config (or a copy of yours with audit merged in), then verify"
@@ -76,6 +77,10 @@ install:
 
 bench: $(VENV)/.installed-test
 	@for script in bench/bench_*.py; do $(VPY) $$script || exit 1; done
+
+# Documentation generated from the code (a test fails when the committed copy is stale).
+docs: $(VENV)/.installed
+	$(VPY) docs/generate.py
 
 clean:
 	rm -rf $(VENV) audit-bundle .pytest_cache .ruff_cache .mypy_cache bench/.data

@@ -38,8 +38,8 @@ def test_validate_refused_policy_exits_1(tmp_path):
     path = write(tmp_path, "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Everything\n")
     result = run("validate", path, RECIPE)
     assert result.returncode == 1
-    assert f"{path}: error: apiVersion:" in result.stdout
-    assert f"{path}: error: rules[0].level: unsupported value 'Everything'" in result.stdout
+    assert f"{path}:1:1: error: apiVersion:" in result.stdout
+    assert f"{path}:4:3: error: rules[0].level: unsupported value 'Everything'" in result.stdout
     assert "invalid" in result.stdout and f"{RECIPE}: valid" in result.stdout
 
 
@@ -49,9 +49,9 @@ def test_validate_json(tmp_path):
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report == [{"file": str(path), "loadable": False, "findings": [
-        {"path": "rules", "severity": "error",
+        {"id": "KA001", "path": "rules", "severity": "error", "stage": "load",
          "message": "a policy needs at least one rule: kube-apiserver refuses to load a policy "
-                    "with 0 rules"}]}]
+                    "with 0 rules", "source": str(path), "line": 2, "column": 1, "hint": ""}]}]
 
 
 @pytest.mark.parametrize("text,message", [("rules: [\n", "malformed YAML"),
@@ -130,7 +130,7 @@ def test_explain_refuses_a_policy_kube_apiserver_refuses(tmp_path):
 def test_lint_recipe_exits_1_with_id_and_hint():
     result = run("lint", RECIPE)
     assert result.returncode == 1
-    assert "rules[3].resources[0].verbs: error KA003:" in result.stdout
+    assert f"{RECIPE}:33:5: rules[3].resources[0].verbs: error KA003:" in result.stdout
     assert "    fix: indent 'verbs' as a field of rules[3]" in result.stdout
     assert "1 error, 0 warnings, 1 info" in result.stdout
 
@@ -152,6 +152,70 @@ def test_lint_clean_and_list_checks(tmp_path):
     result = run("lint", path)
     assert (result.returncode, result.stdout.strip()) == (0, f"{path}: clean")
     assert "KA010" in run("lint", "--list-checks").stdout
+
+
+LINT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: None
+  verbs: [GET]
+- level: RequestResponse
+  resources:
+  - group: ""
+    resources: [pods]
+"""
+
+
+def test_lint_json_has_every_finding_with_its_line(tmp_path):
+    path = write(tmp_path, LINT_POLICY)
+    result = run("lint", path, "-o", "json")
+    assert result.returncode == 0, result.stderr    # warnings and infos only
+    (report,) = json.loads(result.stdout)
+    assert [(f["id"], f["severity"], f["path"], f["line"], f["column"]) for f in report["findings"]] == [
+        ("KA033", "info", "omitManagedFields", 1, 1),     # not written: the document's start
+        ("KA031", "warning", "omitStages", 1, 1),
+        ("KA030", "warning", "rules", 3, 1)] + [("KA032", "warning", "rules", 3, 1)] * 7 + [
+        ("KA035", "warning", "rules[0].verbs[0]", 5, 11)]
+    assert all(f["source"] == str(path) for f in report["findings"])
+
+
+def test_lint_fail_on(tmp_path):
+    path = write(tmp_path, LINT_POLICY)
+    assert run("lint", path).returncode == 0
+    assert run("lint", path, "--fail-on", "error").returncode == 0
+    assert run("lint", path, "--fail-on", "warning").returncode == 1
+    assert run("lint", path, "--fail-on", "info", "--disable", "KA030", "--disable", "KA031",
+               "--disable", "KA032", "--disable", "KA035").returncode == 1      # KA033 is info
+    quiet = run("lint", path, "--fail-on", "info", "--disable", "KA030", "--disable", "KA031",
+                "--disable", "KA032", "--disable", "KA035", "--disable", "KA033")
+    assert (quiet.returncode, quiet.stdout.strip()) == (0, f"{path}: clean")
+    assert run("lint", path, "--fail-on", "fatal").returncode == 2
+
+
+def test_lint_disable_and_enable(tmp_path):
+    path = write(tmp_path, LINT_POLICY + "- level: Metadata\n")
+    ids = lambda *args: [f["id"] for f in json.loads(run("lint", path, "-o", "json", *args).stdout)[0]["findings"]]
+    assert "KA035" in ids() and "KA035" not in ids("--disable", "KA035")
+    assert "KA036" not in ids()                                # off by default
+    assert ids("--enable", "ka036").count("KA036") == 3        # /healthz, /livez, /readyz
+    assert "KA036" not in ids("--enable", "KA036", "--disable", "KA036")
+
+
+@pytest.mark.parametrize("option", ["--disable", "--enable"])
+def test_lint_unknown_check_id_exits_2_naming_it(tmp_path, option):
+    result = run("lint", write(tmp_path, LINT_POLICY), option, "KA010", option, "KA999")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "'KA999'" in result.stderr and option in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_lint_reports_repeated_fields_on_their_line(tmp_path):
+    path = write(tmp_path, "apiVersion: audit.k8s.io/v1\nomitStages: [RequestReceived]\nrules:\n"
+                           "- level: None\n  level: Metadata\n")
+    result = run("lint", path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert f"{path}:5: line 5: warning KA003: 'level' is given more than once" in result.stdout
 
 
 def test_lint_bad_version_and_no_files_exit_2():

@@ -5,13 +5,16 @@ Thin: parse options, read files through yamlio, call the pure functions in
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
 from kubeadm_audit import versions
-from kubeadm_audit.cli.output import (OUTPUT_OPTION, emit_json, style, terminal_safe,
-                                       terminal_safe_data, warn)
+from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style, terminal_safe, terminal_safe_data, warn
+
+if TYPE_CHECKING:
+    from kubeadm_audit.findings import Finding
+    from kubeadm_audit.policy.model import Policy
 
 
 @click.group()
@@ -29,17 +32,7 @@ def policy() -> None:
     """
 
 
-def _load(path: str, quiet: bool = False) -> Any:
-    """The policy document, read the way kube-apiserver reads it: a repeated field is a
-    warning and the last value wins."""
-    data, duplicates = _read(path)
-    if not quiet:
-        for finding in duplicates:
-            warn(f"{path}: {finding}")
-    return data
-
-
-def _read(path: str) -> tuple:
+def _read(path: str) -> tuple[Any, list[Finding]]:
     """(document, findings of the reading: repeated fields and what they hide)."""
     from kubeadm_audit import yamlio
     from kubeadm_audit.policy import document
@@ -47,7 +40,7 @@ def _read(path: str) -> tuple:
     return document.read(yamlio.read_text(path), source=path)
 
 
-def _load_policy(path: str):
+def _load_policy(path: str) -> Policy:
     """The decoded Policy; warns about silently dropped fields; exit 2 if refused."""
     from kubeadm_audit.policy.document import dedupe
     from kubeadm_audit.policy.validation import WARNING, load_policy, validate_policy
@@ -60,7 +53,7 @@ def _load_policy(path: str):
     return policy
 
 
-def _minor(kubernetes_version: Optional[str]) -> int:
+def _minor(kubernetes_version: str | None) -> int:
     from kubeadm_audit import versions
 
     return versions.parse(kubernetes_version or versions.DEFAULT_KUBERNETES_VERSION,
@@ -78,7 +71,7 @@ _VERSION_OPTION = click.option(
 @click.argument("files", nargs=-1, required=True, metavar="FILE...", type=click.Path())
 @_VERSION_OPTION
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> int:
+def validate(files: tuple[str, ...], kubernetes_version: str | None, output: str) -> int:
     """Would kube-apiserver load these policies? Exit 1 if it would refuse one.
 
     Errors are what makes kube-apiserver refuse to start; warnings are fields it
@@ -90,14 +83,17 @@ def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> in
       kubeadm-audit policy validate old.yaml new.yaml -o json
       kubeadm-audit policy validate --kubernetes-version v1.30.4 audit-policy.yaml
     """
-    from kubeadm_audit.policy.document import dedupe
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.policy import document
     from kubeadm_audit.policy.validation import is_loadable, validate_policy
 
     minor = _minor(kubernetes_version)
     results = []
     for path in files:
-        data, read = _read(path)
-        results.append((path, dedupe(read + validate_policy(data, minor))))
+        text = yamlio.read_text(path)
+        data, read, locate = document.read_located(text, source=path)
+        results.append((path, document.place(document.dedupe(read + validate_policy(data, minor)),
+                                             locate, path)))
     failed = False
     report = []
     for path, findings in results:
@@ -105,12 +101,12 @@ def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> in
         failed = failed or not loadable
         if output == "json":
             report.append({"file": path, "loadable": loadable,
-                           "findings": [{"path": f.path, "severity": f.severity,
-                                         "message": f.message} for f in findings]})
+                           "findings": [f.to_json() for f in findings]})
             continue
         shown = terminal_safe(path)
         for finding in findings:
-            click.echo(f"{shown}: {_severity(finding.severity)}: {terminal_safe(str(finding))}")
+            click.echo(f"{_where(path, finding)}: {_severity(finding.severity)}: "
+                       f"{terminal_safe(str(finding))}")
         errors = sum(f.severity == "error" for f in findings)
         warnings = len(findings) - errors
         if loadable:
@@ -126,7 +122,7 @@ def validate(files: tuple, kubernetes_version: Optional[str], output: str) -> in
 
 def _severity(severity: str) -> str:
     colours = {"error": "red", "warning": "yellow", "info": "cyan"}
-    return style(severity, fg=colours.get(severity), bold=severity == "error")
+    return style(str(severity), fg=colours.get(severity), bold=severity == "error")
 
 
 # --- explain -------------------------------------------------------------------------------
@@ -224,52 +220,108 @@ def _print_explanation(item, checker) -> None:
 
 # --- lint ----------------------------------------------------------------------------------
 
+_SEVERITIES = ("error", "warning", "info")
+
+
+def _check_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Ids as given, upper-cased; an unknown one is a usage error (exit 2) naming it."""
+    from kubeadm_audit.policy.lint import REGISTRY
+
+    ids = tuple(v.strip().upper() for v in value)
+    for given, check_id in zip(value, ids):
+        if check_id not in REGISTRY:
+            raise click.BadParameter(f"unknown check id {given!r} (policy lint --list-checks lists them)",
+                                     ctx=ctx, param=param)
+    return ids
+
+
 @policy.command()
 @click.argument("files", nargs=-1, metavar="FILE...", type=click.Path())
 @_VERSION_OPTION
-@click.option("--list-checks", is_flag=True, help="List the check ids and exit.")
-@click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def lint(files: tuple, kubernetes_version: Optional[str], list_checks: bool, output: str) -> int:
-    """Findings with stable ids (KA0nn), severity and a fix hint. Exit 1 on any error.
+@click.option("--disable", "disable", multiple=True, metavar="ID", callback=_check_ids,
+              help="Do not run check ID (repeatable).")
+@click.option("--enable", "enable", multiple=True, metavar="ID", callback=_check_ids,
+              help="Run check ID, also one that is off by default (repeatable; --disable wins).")
+@click.option("--fail-on", "fail_on", type=click.Choice(_SEVERITIES), default="error", show_default=True,
+              help="Exit 1 when a finding is at least this severe.")
+@click.option("--list-checks", is_flag=True, help="List the checks (id, severity, default, summary) and exit.")
+@click.option("-o", "--output", "output", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="Output format (sarif: SARIF 2.1.0, for code-scanning UIs).")
+def lint(files: tuple[str, ...], kubernetes_version: str | None, disable: tuple[str, ...],
+         enable: tuple[str, ...], fail_on: str, list_checks: bool, output: str) -> int:
+    """Findings with stable ids (KA0nn), severity, line and a fix hint. Exit 1 on any error
+    (or, with --fail-on, on any finding at least that severe).
 
     \b
     Examples:
       kubeadm-audit policy lint audit-policy.yaml
       kubeadm-audit policy lint --kubernetes-version v1.25.0 old-policy.yaml -o json
+      kubeadm-audit policy lint --disable KA011 --enable KA036 --fail-on warning audit-policy.yaml
+      kubeadm-audit policy lint -o sarif audit-policy.yaml > lint.sarif
       kubeadm-audit policy lint --list-checks
     """
-    from kubeadm_audit import versions
-    from kubeadm_audit.policy.lint import CHECKS, has_errors, lint_policy
+    from kubeadm_audit.findings import Severity, at_or_above
+    from kubeadm_audit.policy.lint import REGISTRY, select
 
     if list_checks:
-        for check_id, text in CHECKS.items():
-            click.echo(f"{check_id}  {text}")
+        for check in REGISTRY.values():
+            state = "" if check.enabled else "  (off by default)"
+            click.echo(f"{check.id}  {check.severity.value:<7}  {check.summary}{state}")
         return 0
     if not files:
         raise click.UsageError("give at least one policy FILE")
-    version = versions.parse(kubernetes_version or versions.DEFAULT_KUBERNETES_VERSION,
-                             field="--kubernetes-version")
-    results = [(path, lint_policy(_load(path), version.minor)) for path in files]
-    if output == "json":
+    minor = _minor(kubernetes_version)
+    ids = select(enable, disable)
+    results = [(path, _lint_file(path, minor, ids)) for path in files]
+    if output == "sarif":
+        from kubeadm_audit.policy.lint import sarif
+
+        emit_json(sarif.document(results, ids))
+    elif output == "json":
+        version = versions.parse(kubernetes_version or versions.DEFAULT_KUBERNETES_VERSION,
+                                 field="--kubernetes-version")
         emit_json([{"file": path, "kubernetesVersion": str(version),
                     "findings": [f.to_json() for f in findings]} for path, findings in results])
     else:
-        severities = {s: _severity(s) for s in ("error", "warning", "info")}
         for path, findings in results:
-            shown = terminal_safe(path)
-            lines = []  # one write: a hostile policy can have tens of thousands of findings
-            for finding in findings:
-                where = f"{shown}: {terminal_safe(finding.path)}" if finding.path else shown
-                lines.append(f"{where}: {severities.get(finding.severity) or finding.severity} "
-                             f"{finding.id}: {terminal_safe(finding.message)}\n")
-                if finding.hint:
-                    lines.append(f"    fix: {terminal_safe(finding.hint)}\n")
-            counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
-            summary = ", ".join(f"{n} {s}{'s' * (n != 1 and s != 'info')}"
-                                for s, n in counts.items())
-            lines.append(f"{shown}: {summary}" if findings else f"{shown}: {style('clean', fg='green')}")
-            click.echo("".join(lines))
-    return 1 if any(has_errors(findings) for _, findings in results) else 0
+            click.echo(_lint_text(path, findings))
+    threshold = Severity.parse(fail_on)
+    return 1 if any(at_or_above(findings, threshold) for _, findings in results) else 0
+
+
+def _lint_file(path: str, minor: int, ids: frozenset[str]) -> list[Finding]:
+    """The findings of one file, placed on their lines (the parsed file is freed on return)."""
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.policy import document
+    from kubeadm_audit.policy.lint import lint_policy
+
+    data, read, locate = document.read_located(yamlio.read_text(path), source=path)
+    return document.place(lint_policy(data, minor, ids, read), locate, path)
+
+
+def _where(path: str, finding: Finding) -> str:
+    """``file:line:column`` (the parts known), the form editors and CI annotations jump to."""
+    where = terminal_safe(path)
+    if finding.line is not None:
+        where += f":{finding.line}" + (f":{finding.column}" if finding.column is not None else "")
+    return where
+
+
+def _lint_text(path: str, findings: list[Finding]) -> str:
+    """One write: a hostile policy can have tens of thousands of findings."""
+    severities = {s: _severity(s) for s in _SEVERITIES}
+    lines = []
+    for finding in findings:
+        field = f" {terminal_safe(finding.path)}:" if finding.path else ""
+        lines.append(f"{_where(path, finding)}:{field} {severities[finding.severity.value]} "
+                     f"{finding.id}: {terminal_safe(finding.message)}\n")
+        if finding.hint:
+            lines.append(f"    fix: {terminal_safe(finding.hint)}\n")
+    shown = terminal_safe(path)
+    counts = {s: sum(f.severity == s for f in findings) for s in _SEVERITIES}
+    summary = ", ".join(f"{n} {s}{'s' * (n != 1 and s != 'info')}" for s, n in counts.items())
+    lines.append(f"{shown}: {summary}" if findings else f"{shown}: {style('clean', fg='green')}")
+    return "".join(lines)
 
 
 # --- simulate ------------------------------------------------------------------------------
