@@ -118,3 +118,48 @@ def test_talos_refuses_what_a_talos_node_cannot_do(tmp_path, args, field):
     assert result.returncode == 2
     assert field in one_error_line(result)
     assert not (tmp_path / "out").exists()
+
+
+def documents_config(tmp_path: Path, **spec: object) -> Path:
+    config = tmp_path / "audit-config.yaml"
+    config.write_text(yamlio.dump({"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig",
+                                   "metadata": {"name": "audit"},
+                                   "spec": {"targets": {"talos": {"machineConfig": "documents"}}, **spec}}))
+    return config
+
+
+@pytest.mark.parametrize("preset", ["recommended", "cis-minimal"])
+def test_talos_1_14_documents_take_the_documents_patch(tmp_path, preset):
+    out = generate(tmp_path / "bundle", "--config", documents_config(tmp_path, preset=preset))
+    multidoc = talos_check(out / "talos-patch.yaml", MULTIDOC)[MULTIDOC]
+    assert "error" not in multidoc, multidoc["error"]
+    # Talos 1.14's own generated config warns about its installer image; nothing else is said
+    assert [w for w in multidoc["warnings"] if not w.startswith("installer.image is not set")] == []
+    assert multidoc["auditPolicy"] == yamlio.load_file(str(out / "audit-policy.yaml"))
+    args = bundle_args(out)
+    assert {name: [value] for name, value in args.items() if name != "audit-policy-file"} == multidoc["extraArgs"]
+    written = yamlio.load_file(str(out / "audit-config.yaml"))["spec"]["targets"]["talos"]
+    assert written == {"machineConfig": "documents"}
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--webhook-server", "https://10.0.0.5:8080", "--ca-file", WEBHOOK_ARGS["zeron"][3]],
+     "spec.targets.talos.machineConfig"),
+    (["--log-path", "/var/log/kubernetes/audit/audit.log"], "spec.log.path"),
+])
+def test_talos_documents_refuse_what_needs_an_extra_volume(tmp_path, args, field):
+    result = run_cli("generate", "--target", "talos", "--config", documents_config(tmp_path),
+                     "--out", tmp_path / "out", *args)
+    assert result.returncode == 2
+    assert field in one_error_line(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_talos_machine_config_form_is_one_of_two(tmp_path):
+    config = tmp_path / "audit-config.yaml"
+    config.write_text(yamlio.dump({"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig",
+                                   "metadata": {"name": "audit"},
+                                   "spec": {"targets": {"talos": {"machineConfig": "multidoc"}}}}))
+    result = run_cli("generate", "--target", "talos", "--config", config, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "spec.targets.talos.machineConfig" in one_error_line(result)

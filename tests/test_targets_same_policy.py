@@ -48,3 +48,13 @@ def test_each_targets_default_paths_change_only_where_the_policy_is_installed(tm
     bodies = {name: text.split("\n", 1)[1] for name, text in texts.items()}
     assert len(set(bodies.values())) == 1
     assert len({text.split("\n", 1)[0] for text in texts.values()}) > 1   # the header names the node path
+
+
+@pytest.mark.parametrize("target", [name for name in targets.NAMES if name != targets.DEFAULT])
+def test_a_bundles_audit_config_writes_the_same_bundle_again(tmp_path, target):
+    first = generate(tmp_path / "first", target, "--preset", "zeron", *WEBHOOK_ARGS["zeron"])
+    again = tmp_path / "again"
+    result = run_cli("generate", "--config", first / "audit-config.yaml", "--out", again)   # no --target
+    assert result.returncode == 0, result.stderr
+    tree = {str(p.relative_to(first)): p.read_bytes() for p in sorted(first.rglob("*")) if p.is_file()}
+    assert {str(p.relative_to(again)): p.read_bytes() for p in sorted(again.rglob("*")) if p.is_file()} == tree
