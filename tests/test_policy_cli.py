@@ -195,7 +195,10 @@ def test_lint_fail_on(tmp_path):
 
 def test_lint_disable_and_enable(tmp_path):
     path = write(tmp_path, LINT_POLICY + "- level: Metadata\n")
-    ids = lambda *args: [f["id"] for f in json.loads(run("lint", path, "-o", "json", *args).stdout)[0]["findings"]]
+
+    def ids(*args: str) -> list:
+        return [f["id"] for f in json.loads(run("lint", path, "-o", "json", *args).stdout)[0]["findings"]]
+
     assert "KA035" in ids() and "KA035" not in ids("--disable", "KA035")
     assert "KA036" not in ids()                                # off by default
     assert ids("--enable", "ka036").count("KA036") == 3        # /healthz, /livez, /readyz

@@ -14,7 +14,8 @@ from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style, terminal_s
 
 if TYPE_CHECKING:
     from kubeadm_audit.findings import Finding
-    from kubeadm_audit.policy.model import Policy
+    from kubeadm_audit.policy.checker import Checker, Explanation
+    from kubeadm_audit.policy.model import Decision, Policy, Request, Rule
 
 
 @click.group()
@@ -133,7 +134,7 @@ def _severity(severity: str) -> str:
 @click.option("--requests", "requests_file", metavar="FILE|-", type=click.Path(),
               help="Requests as JSON lines (one object per line; '-' is stdin; .gz ok).")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def explain(policy_file: str, request_json: Optional[str], requests_file: Optional[str],
+def explain(policy_file: str, request_json: str | None, requests_file: str | None,
             output: str) -> int:
     """Which level, stages and rule a request gets, and why.
 
@@ -163,6 +164,7 @@ def explain(policy_file: str, request_json: Optional[str], requests_file: Option
     else:
         from kubeadm_audit import yamlio
 
+        assert requests_file is not None     # exactly one of the two is given (checked above)
         requests = [_parse_request(line, source, number)
                     for source, number, line in yamlio.iter_lines([requests_file])
                     if line.strip()]
@@ -180,7 +182,7 @@ def explain(policy_file: str, request_json: Optional[str], requests_file: Option
     return 0
 
 
-def _parse_request(text: str, source: str, line: Optional[int]):
+def _parse_request(text: str, source: str, line: int | None) -> Request:
     import json
 
     from kubeadm_audit.errors import InputError
@@ -198,7 +200,7 @@ def _parse_request(text: str, source: str, line: Optional[int]):
         raise InputError("invalid request JSON: nested too deeply", source=source, field=where) from None
 
 
-def _print_explanation(item, checker) -> None:
+def _print_explanation(item: Explanation, checker: Checker) -> None:
     decision = item.decision
     click.echo(style(terminal_safe(item.request.describe()), bold=True))
     for step in item.steps:
@@ -605,7 +607,7 @@ _LEVEL_COLOUR = {"Metadata": "cyan", "Request": "yellow", "RequestResponse": "re
               help="Namespace of the namespaced resources.")
 @click.option("--rules", "show_rules", is_flag=True, help="Show the matching rule in each cell.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def show(file: str, matrix: bool, user: str, groups: tuple, unauthenticated: bool,
+def show(file: str, matrix: bool, user: str, groups: tuple[str, ...], unauthenticated: bool,
          namespace: str, show_rules: bool, output: str) -> int:
     """Show a policy: its rules one per line, or (--matrix) the level per resource and verb.
 
@@ -652,14 +654,14 @@ def show(file: str, matrix: bool, user: str, groups: tuple, unauthenticated: boo
     return 0
 
 
-def _cell(decision, show_rules: bool) -> str:
-    text = _SHORT_LEVEL.get(decision.level, decision.level)
+def _cell(decision: Decision, show_rules: bool) -> str:
+    text: str = _SHORT_LEVEL.get(decision.level, decision.level)
     if show_rules and decision.rule_index is not None:
         text += f"#{decision.rule_index}"
     return text
 
 
-def _show_rules(policy_model, output: str) -> int:
+def _show_rules(policy_model: Policy, output: str) -> int:
     described = [(index, rule.level, _describe_rule(rule))
                  for index, rule in enumerate(policy_model.rules)]
     if output == "json":
@@ -676,12 +678,12 @@ def _show_rules(policy_model, output: str) -> int:
     return 0
 
 
-def _describe_rule(rule) -> str:
+def _describe_rule(rule: Rule) -> str:
     parts = []
     for label, values in (("users", rule.users), ("groups", rule.user_groups),
                           ("verbs", rule.verbs), ("namespaces", rule.namespaces)):
         if values:
-            parts.append(f"{label} {','.join(repr(v) if not v else v for v in values)}")
+            parts.append(f"{label} {','.join(v or repr(v) for v in values)}")
     if rule.resources:
         entries = []
         for entry in rule.resources:
