@@ -13,7 +13,8 @@ single ResponseStarted event.
 """
 from __future__ import annotations
 
-from typing import Optional
+import json
+from typing import Any
 from urllib.parse import unquote
 
 from kubeadm_audit.policy.model import Decision, Request
@@ -23,40 +24,43 @@ LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portfo
 
 #: Attribute tuple: (user, groups, verb, namespace, apiGroup, apiVersion, resource,
 #: subresource, name, path, resourceRequest) -- hashable, the evaluation cache key.
-Key = tuple
+Key = tuple[Any, ...]
 
 
-def request_key(event: dict) -> Optional[Key]:
+def request_key(event: dict[str, Any]) -> Key | None:
     """The attribute tuple of an Event dict, or None if it has no usable verb.
 
     Values are taken as the log has them (strings); a value of another type simply
     matches nothing, and an unhashable one makes the key unusable as a cache key.
     """
-    verb = event.get("verb")
+    return attribute_key(event.get("verb"), event.get("user"), event.get("objectRef"),
+                         event.get("stage"), event.get("requestURI"))
+
+
+def attribute_key(verb: object, user_info: object, ref: object, stage: object,
+                  uri: object) -> Key | None:
+    """:func:`request_key` from the Event's verb, user, objectRef, stage and requestURI
+    fields (None where absent), however they were decoded."""
     if verb.__class__ is not str:
         return None
-    user_info = event.get("user")
-    user: Optional[str] = None
-    groups: tuple = ()
-    if user_info and user_info.__class__ is dict:
+    user: str | None = None
+    groups: tuple[Any, ...] = ()
+    if user_info and isinstance(user_info, dict):  # decoders make exact dicts and strs
         user = user_info.get("username", "")
         raw_groups = user_info.get("groups")
         if raw_groups.__class__ is list:
             groups = tuple(raw_groups)
-    ref = event.get("objectRef")
-    if ref.__class__ is dict:
+    if isinstance(ref, dict):
         get = ref.get
         subresource = get("subresource", "")
         name = get("name", "")
         namespace = get("namespace", "")
-        if verb == "create" and not subresource and event.get("stage") != "RequestReceived":
-            uri = event.get("requestURI")
+        if verb == "create" and not subresource and stage != "RequestReceived":
             name = ""
-            namespace = namespace_from_uri(uri) if uri.__class__ is str else ""
+            namespace = namespace_from_uri(uri) if isinstance(uri, str) else ""
         return (user, groups, verb, namespace, get("apiGroup", ""), get("apiVersion", ""),
                 get("resource", ""), subresource, name, "", True)
-    uri = event.get("requestURI")
-    path = uri.split("?", 1)[0] if uri.__class__ is str else ""
+    path = uri.split("?", 1)[0] if isinstance(uri, str) else ""
     return (user, groups, verb, "", "", "", "", "", "", unquote(path) if "%" in path else path,
             False)
 
@@ -116,9 +120,15 @@ def resource_label(key: Key) -> str:
     if not key[10]:
         parts = key[9].split("/", 3)
         return f"(non-resource) {'/'.join(parts[:3])}{'/*' if len(parts) > 3 else ''}"
-    resource = f"{key[6]}/{key[7]}" if key[7] else key[6]
-    return f"{key[4]}/{resource}" if key[4] else resource
+    resource = f"{_text(key[6])}/{_text(key[7])}" if key[7] else _text(key[6])
+    return f"{_text(key[4])}/{resource}" if key[4] else resource
 
 
 def user_label(key: Key) -> str:
-    return "(no user)" if key[0] is None else key[0]
+    """The user's row name; a username of another type than string (a hostile log) as JSON."""
+    return "(no user)" if key[0] is None else _text(key[0])
+
+
+def _text(value: object) -> str:
+    """A row name part; a value of another type than string (a hostile log) as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)

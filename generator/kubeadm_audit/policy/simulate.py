@@ -6,8 +6,16 @@ Streaming: one pass over the lines, constant memory except for
   stage (ResponseComplete/Panic) arrives and capped at ``max_in_flight``: beyond it
   the oldest is counted as finished (``evicted``; a later event of it would count
   it again -- give rotated files oldest first);
-* one cached decision per distinct attribute tuple, and counters per level,
-  resource, user and minute.
+* one cached decision per distinct attribute tuple (and a profile per distinct
+  user/objectRef JSON text), and counters per level, resource, user and minute.
+
+Fast paths (``shortcuts=False`` turns them off: the reference they are tested
+against, tests/test_simulate_fast.py): a line is decoded only in the fields replay
+reads (msgspec validates the rest as JSON and skips it), the checker runs once per
+distinct request, and the last event of a request in flight is not parsed at all.
+Two differences from the full parse, by design: a number beyond float64 in a field
+replay skips (a body) is valid JSON, not damage; damage between the intact head and
+stage time of an unparsed last event is not seen.
 
 Model, stated honestly:
 
@@ -27,15 +35,26 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable
+
+import msgspec
 
 from kubeadm_audit.policy.checker import Checker
-from kubeadm_audit.policy.events import (describe_key, events_for, is_long_running,
-                                         request_key, resource_label, to_request, user_label)
-from kubeadm_audit.policy.model import LEVELS
+from kubeadm_audit.policy.events import (
+    Key,
+    attribute_key,
+    describe_key,
+    events_for,
+    is_long_running,
+    resource_label,
+    to_request,
+    user_label,
+)
+from kubeadm_audit.policy.model import LEVELS, Decision
 
 MODEL = ("each request counted once by auditID; events per request from level, omitStages and "
          "long-running; bytes = observed event size x (log's mean size at the new level / at the "
@@ -71,16 +90,16 @@ WEBHOOK_FLAGS = {"max_size": "audit-webhook-batch-max-size", "throttle_qps": "au
                  "buffer_size": "audit-webhook-batch-buffer-size", "mode": "audit-webhook-mode"}
 
 
-def webhook_settings(values: Mapping[str, str]) -> dict:
+def webhook_settings(values: Mapping[str, str]) -> dict[str, object]:
     """The WebhookSettings fields that kube-apiserver flags (name -> value text) set; a flag
     kube-apiserver would refuse raises ValueError naming it."""
     from kubeadm_audit import flags
 
-    out: dict = {}
-    for field, name in WEBHOOK_FLAGS.items():
+    out: dict[str, object] = {}
+    for setting, name in WEBHOOK_FLAGS.items():
         if name in values:
             try:
-                out[field] = flags.parse_value(name, values[name])
+                out[setting] = flags.parse_value(name, values[name])
             except ValueError as exc:
                 raise ValueError(f"--{name}: {exc}") from None
     return out
@@ -99,10 +118,10 @@ class Group:
 class PolicyTotals:
     name: str
     checker: Checker
-    by_level: dict = field(default_factory=dict)
-    by_resource: dict = field(default_factory=dict)
-    by_user: dict = field(default_factory=dict)
-    per_minute: dict = field(default_factory=dict)
+    by_level: dict[str, Group] = field(default_factory=dict)
+    by_resource: dict[str, Group] = field(default_factory=dict)
+    by_user: dict[str, Group] = field(default_factory=dict)
+    per_minute: dict[str, int] = field(default_factory=dict)
     events: int = 0
     bytes: float = 0.0
 
@@ -111,20 +130,21 @@ class PolicyTotals:
 class Simulation:
     """Everything one replay found."""
 
-    policies: list
+    policies: list[PolicyTotals]
     lines: int = 0
     events: int = 0
     requests: int = 0
     malformed: int = 0
-    malformed_at: list = field(default_factory=list)
+    malformed_at: list[str] = field(default_factory=list)
     legacy: int = 0  # malformed lines in the legacy text format
     evicted: int = 0
-    observed_events: dict = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
-    observed_bytes: dict = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
+    observed_events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
+    observed_bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
     first_time: str = ""
     last_time: str = ""
-    transitions: dict = field(default_factory=dict)
-    mean_bytes: dict = field(default_factory=dict)
+    #: (level before, level after) -> [requests, examples]
+    transitions: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    mean_bytes: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -136,11 +156,11 @@ class Simulation:
         seconds = self.seconds
         return events / seconds if seconds > 0 else 0.0
 
-    def peak_rate(self, totals: "PolicyTotals") -> float:
+    def peak_rate(self, totals: PolicyTotals) -> float:
         """The busiest minute's events per second (the span when shorter than a minute)."""
         if not totals.per_minute or self.seconds <= 0:
             return 0.0
-        return max(totals.per_minute.values()) / min(60.0, max(self.seconds, 1.0))
+        return float(max(totals.per_minute.values())) / min(60.0, max(self.seconds, 1.0))
 
 
 @dataclass(frozen=True)
@@ -154,8 +174,8 @@ class _Profile:
     resource_row: str
     user_row: str
     resource_request: bool
-    decisions: tuple
-    counts: tuple  # counts[saw_response_started][policy index] = events per request
+    decisions: tuple[int | None, ...]
+    counts: tuple[tuple[int, ...], ...]  # counts[saw_response_started][policy index] = events per request
 
 
 class _Replay:
@@ -164,19 +184,20 @@ class _Replay:
     def __init__(self, sim: Simulation, max_in_flight: int, max_cache: int) -> None:
         self.sim = sim
         self.checkers = [p.checker for p in sim.policies]
-        self.cache: dict = {}  # attribute tuple -> profile id
-        self.profile_ids: dict = {}  # _Profile -> id
-        self.profiles: list = []
-        self.rollup: dict = {}  # (profile id, logged level, started) -> [requests, base, events, bytes]
-        self.in_flight: dict = {}
+        self.cache: dict[Key, int] = {}  # attribute tuple -> profile id
+        self.profile_ids: dict[_Profile, int] = {}  # _Profile -> id
+        self.profiles: list[tuple[_Profile, tuple[Decision, ...]]] = []
+        # (profile id, logged level, started) -> [requests, base, events, bytes]
+        self.rollup: dict[tuple[int, int, bool], list[Any]] = {}
+        self.in_flight: dict[str, list[Any]] = {}
         self.max_in_flight = max_in_flight
         self.max_cache = max_cache
         self.minutes = [p.per_minute for p in sim.policies]
-        self.counts: list = []  # per profile id: its _Profile.counts
+        self.counts: list[tuple[tuple[int, ...], ...]] = []  # per profile id: its _Profile.counts
         # (minute, events per request under each policy) -> requests: few distinct keys
-        self.minute_counts: dict = {}
+        self.minute_counts: dict[tuple[str, tuple[int, ...]], int] = {}
 
-    def profile(self, key: tuple) -> int:
+    def profile(self, key: Key) -> int:
         """The profile id of an attribute tuple (TypeError if it is unhashable)."""
         pid = self.cache.get(key)
         if pid is not None:
@@ -196,23 +217,23 @@ class _Replay:
             self.counts.append(counts)
         if len(decisions) > 1 and decisions[0].level != decisions[1].level:
             _example(self.sim, decisions[1].level, decisions[0].level, describe_key(key))
-        if len(self.cache) >= self.max_cache:
-            self.cache.clear()
-        self.cache[key] = pid
+        if self.max_cache > 0:  # 0: the reference replay, which evaluates every request
+            if len(self.cache) >= self.max_cache:
+                self.cache.clear()
+            self.cache[key] = pid
         return pid
 
-    def finish(self, state: list) -> None:
+    def finish(self, state: list[Any]) -> None:
         pid, level, seen, size, minute, started = state
-        key = (pid, level, started)
-        slot = self.rollup.get(key)
+        slot = self.rollup.get((pid, level, started))
         if slot is None:
-            slot = self.rollup[key] = [0, 0.0, 0, 0]
+            slot = self.rollup[(pid, level, started)] = [0, 0.0, 0, 0]
         slot[0] += 1
         slot[1] += size / seen
         slot[2] += seen
         slot[3] += size
-        key = (minute, self.counts[pid][started])
-        self.minute_counts[key] = self.minute_counts.get(key, 0) + 1
+        per_minute = (minute, self.counts[pid][started])
+        self.minute_counts[per_minute] = self.minute_counts.get(per_minute, 0) + 1
 
     def per_minute(self) -> None:
         """Spread the requests counted per (minute, events per policy) over the policies."""
@@ -222,21 +243,33 @@ class _Replay:
                     per_minute[minute] = per_minute.get(minute, 0) + count * requests
 
 
-def simulate(batches: Iterable[tuple], checkers: list, names: list,
-             progress: Optional[Callable[[int], None]] = None,
-             max_in_flight: int = MAX_IN_FLIGHT, max_cache: int = MAX_CACHE) -> Simulation:
+def simulate(batches: Iterable[tuple[str, int, list[Any]]], checkers: list[Checker], names: list[str],
+             progress: Callable[[int], None] | None = None,
+             max_in_flight: int = MAX_IN_FLIGHT, max_cache: int = MAX_CACHE,
+             shortcuts: bool = True) -> Simulation:
     """Replay lines against each checker (the first is primary).
 
     ``batches`` are (source, number of the first line, lines), as
     ``yamlio.read_line_batches`` reads them: a line is bytes (or text), newline
     included; None is a line the reader could not hold (too long, damaged compressed
     data), which is malformed. ``progress`` is called with the lines read so far.
+
+    ``shortcuts=False`` is the plain reference the fast paths are tested against:
+    every line parsed whole into a dict, every request evaluated afresh (no
+    decision cache).
     """
     sim = Simulation(policies=[PolicyTotals(n, c) for n, c in zip(names, checkers)])
-    replay = _Replay(sim, max_in_flight, max_cache)
+    replay = _Replay(sim, max_in_flight, max_cache if shortcuts else 0)
     in_flight, finish, profile = replay.in_flight, replay.finish, replay.profile
+    no_cache: dict[Key, int] = {}
+    cached = replay.cache.get if shortcuts else no_cache.get
+    raw_cache: dict[tuple[Any, ...], int] = {}  # (verb, user text, objectRef text[, stage, requestURI]) -> profile id
+    raw_cached = raw_cache.get
+    rollup, minute_counts, counts = replay.rollup, replay.minute_counts, replay.counts
     first = last = ""
-    loads, last_event = _loads, _LAST_EVENT.match
+    last_raw = b""  # the latest stage time the unparsed path saw (checked: ASCII, UTC)
+    loads, decode = _loads, _decode_event if shortcuts else None
+    last_event = _LAST_EVENT.match if shortcuts else _NEVER.match
     count = events = requests = 0
     for source, number, lines in batches:
         number -= 1
@@ -245,71 +278,131 @@ def simulate(batches: Iterable[tuple], checkers: list, names: list,
             progress(count)
         for line in lines:
             number += 1
-            if line is None:
-                _malformed(sim, source, number)
-                continue
-            if line[-2:] == b"}\n" and line.__class__ is bytes:
+            decoded: _Event | None = None
+            if line.__class__ is bytes:
+                # Lines that could nest deeper than the parser allows take the plain path
+                # (and are refused there).
+                shallow = len(line) <= 2 * _MAX_DEPTH or \
+                    line.count(b"[") + line.count(b"{") <= _MAX_DEPTH
                 # The last event of a request in flight needs no parse: its size and stage
                 # time are all it adds (kube-apiserver's field order puts the ID first).
-                # Lines that could nest deeper than the parser allows are parsed (and refused).
-                match = last_event(line)
-                if match is not None and (len(line) <= 2 * _MAX_DEPTH or
-                                          line.count(b"[") + line.count(b"{") <= _MAX_DEPTH):
-                    audit_id = match.group(1).decode()
-                    state = in_flight.get(audit_id)
-                    at = line.rfind(b',"stageTimestamp":"') + 19
-                    end = line.find(b'"', at)
-                    if state is not None and at > 19 and end > at + 19:
-                        raw = line[at:end]
-                        stamp = raw.decode() if raw.isascii() and b"\\" not in raw else ""
-                        if stamp[-1:] == "Z" and stamp[10] == "T":
-                            del in_flight[audit_id]
+                match = last_event(line) if shallow else None
+                if match is not None and line[-2:] == b"}\n":
+                    state = in_flight.get(match[1].decode())
+                    if state is not None:
+                        stamp_match = _STAGE_TIME(line, line.rfind(b',"stageTimestamp":"'))
+                        if stamp_match is not None:
+                            del in_flight[match[1].decode()]
                             events += 1
-                            state[2] += 1
-                            state[3] += len(line)
-                            finish(state)
-                            if stamp > last:
-                                last = stamp
+                            raw = stamp_match[1]
+                            if raw > last_raw:
+                                last_raw = raw
+                            # Replay.finish, inline: half the lines come here
+                            pid, level, seen, size, minute, started = state
+                            seen += 1
+                            size += len(line)
+                            slot = rollup.get((pid, level, started))
+                            if slot is None:
+                                slot = rollup[(pid, level, started)] = [0, 0.0, 0, 0]
+                            slot[0] += 1
+                            slot[1] += size / seen
+                            slot[2] += seen
+                            slot[3] += size
+                            per_minute = (minute, counts[pid][started])
+                            minute_counts[per_minute] = minute_counts.get(per_minute, 0) + 1
                             continue
-            try:
-                event = loads(line)
-            except (ValueError, RecursionError):  # RecursionError: deep nesting, stdlib json
-                event = _decode_leniently(line)
-                if event is None:
-                    if line.strip():
-                        _malformed(sim, source, number)
-                        if _LEGACY in line if line.__class__ is bytes else _LEGACY_TEXT in line:
-                            sim.legacy += 1
-                    continue
-            if event.__class__ is not dict:
+                if shallow and decode is not None:
+                    # Only the fields replay reads are decoded; the rest is validated and
+                    # skipped. What it refuses (or an EventList) takes the plain path, which
+                    # gives the verdict: the same one for every line (tests/test_simulate_fast.py).
+                    try:
+                        decoded = decode(line)
+                    except (ValueError, RecursionError):  # msgspec's errors are ValueErrors
+                        decoded = None
+                    if decoded is not None and decoded.kind == "EventList":
+                        decoded = None
+            elif line is None:
                 _malformed(sim, source, number)
                 continue
-            if event.get("kind") == "EventList":
-                items = event.get("items")
-                batch = [e for e in items if e.__class__ is dict] if items.__class__ is list else []
-                size = len(line) // max(len(batch), 1)
+            if decoded is not None:
+                batch: Sequence[_Event | _Plain] = (decoded,)
+                size = len(line)
             else:
-                batch, size = (event,), len(line)
+                try:
+                    parsed = loads(line)
+                except (ValueError, RecursionError):  # RecursionError: deep nesting, stdlib json
+                    parsed = _decode_leniently(line)
+                    if parsed is None:
+                        if line.strip():
+                            _malformed(sim, source, number)
+                            if _LEGACY in line if line.__class__ is bytes else _LEGACY_TEXT in line:
+                                sim.legacy += 1
+                        continue
+                if parsed.__class__ is not dict:
+                    _malformed(sim, source, number)
+                    continue
+                if parsed.get("kind") == "EventList":
+                    items = parsed.get("items")
+                    batch = [_Plain(e) for e in items if e.__class__ is dict] \
+                        if items.__class__ is list else []
+                    size = len(line) // max(len(batch), 1)
+                else:
+                    batch, size = (_Plain(parsed),), len(line)
             for event in batch:
-                audit_id = event.get("auditID")
+                audit_id = event.auditID
                 if audit_id.__class__ is not str:
                     _malformed(sim, source, number)
                     continue
-                stage = event.get("stage")
+                stage = event.stage
                 # An unauthenticated request's single ResponseStarted event is also its last.
-                final = stage in _FINAL_STAGES or (stage == "ResponseStarted" and not event.get("user"))
+                final = stage in _FINAL_STAGES if stage.__class__ is str else False
+                if stage == "ResponseStarted":
+                    try:
+                        final = not _user(event)
+                    except ValueError:  # a number beyond float64: the plain path refuses it too
+                        _malformed(sim, source, number)
+                        continue
                 state = in_flight.get(audit_id)
                 if state is None:
-                    key = request_key(event)
-                    try:
-                        pid = None if key is None else profile(key)
-                    except TypeError:  # an unhashable value where the log should have a string
-                        pid = None
+                    pid = None
+                    raw_key: tuple[Any, ...] | None = None
+                    user: object
+                    ref: object
+                    if event.__class__ is _Event:
+                        # user and objectRef are still their JSON text: the same text is the
+                        # same request attributes, so the profile is found without decoding
+                        # them (the verb, and the stage and URI where they count, go along)
+                        verb, user_text, ref_text = event.verb, bytes(event.user), bytes(event.objectRef)
+                        raw_key = (verb, user_text, ref_text) if ref_text[:1] == b"{" and verb != "create" else \
+                            (verb, user_text, ref_text, stage, event.requestURI)
+                        try:
+                            pid = raw_cached(raw_key)
+                        except TypeError:  # an unhashable verb or URI
+                            raw_key = None
+                        if pid is None:
+                            try:
+                                user, ref = _value(user_text), _value(ref_text)
+                            except ValueError:  # a number beyond float64: the plain path refuses it too
+                                _malformed(sim, source, number)
+                                continue
+                    else:
+                        verb, user, ref = event.verb, event.user, event.objectRef
+                    if pid is None:
+                        key = attribute_key(verb, user, ref, stage, event.requestURI)
+                        try:
+                            pid = None if key is None else cached(key)
+                            if pid is None and key is not None:
+                                pid = profile(key)
+                        except TypeError:  # an unhashable value where the log should have a string
+                            pid = None
+                        if pid is not None and raw_key is not None:
+                            if len(raw_cache) >= max_cache:
+                                raw_cache.clear()
+                            raw_cache[raw_key] = pid
                     if pid is None:
                         _malformed(sim, source, number)
                         continue
-                    stamp = (event.get("requestReceivedTimestamp") or event.get("stageTimestamp")
-                             or event.get("timestamp"))
+                    stamp = event.requestReceivedTimestamp or event.stageTimestamp or event.timestamp
                     if stamp.__class__ is not str:
                         stamp = ""
                     elif stamp[-1:] != "Z" or stamp[10:11] != "T":
@@ -319,7 +412,7 @@ def simulate(batches: Iterable[tuple], checkers: list, names: list,
                             first = stamp
                         if stamp > last:
                             last = stamp
-                    level = event.get("level")
+                    level = event.level
                     state = [pid, _RANK.get(level, 1) if level.__class__ is str else 1, 0, 0,
                              stamp[:16], False]
                     requests += 1
@@ -337,7 +430,7 @@ def simulate(batches: Iterable[tuple], checkers: list, names: list,
                 if final:
                     in_flight.pop(audit_id, None)
                     finish(state)
-                    stamp = event.get("stageTimestamp") or event.get("timestamp")
+                    stamp = event.stageTimestamp or event.timestamp
                     if stamp.__class__ is str:
                         if stamp[-1:] != "Z" or stamp[10:11] != "T":
                             stamp = utc_stamp(stamp)
@@ -346,6 +439,8 @@ def simulate(batches: Iterable[tuple], checkers: list, names: list,
                 elif stage == "ResponseStarted":
                     state[5] = True
     sim.lines, sim.events, sim.requests = count, events, requests
+    if last_raw.decode() > last:
+        last = last_raw.decode()
     for state in in_flight.values():
         finish(state)
     sim.first_time, sim.last_time = first, last
@@ -354,7 +449,60 @@ def simulate(batches: Iterable[tuple], checkers: list, names: list,
     return sim
 
 
-def _json_loads() -> Callable:
+class _Event(msgspec.Struct, gc=False):
+    """The fields of an audit Event that replay reads (None where absent); the decoder
+    validates the rest of the line and skips it. ``user`` and ``objectRef`` stay JSON
+    text (b"" where absent) until a request with new attributes needs them decoded."""
+
+    kind: Any = None
+    level: Any = None
+    auditID: Any = None
+    stage: Any = None
+    requestURI: Any = None
+    verb: Any = None
+    user: msgspec.Raw = msgspec.Raw()
+    objectRef: msgspec.Raw = msgspec.Raw()
+    requestReceivedTimestamp: Any = None
+    stageTimestamp: Any = None
+    timestamp: Any = None
+
+
+class _Plain:
+    """An Event dict from the plain path, read the way an :class:`_Event` is."""
+
+    __slots__ = _Event.__struct_fields__
+    kind: Any
+    level: Any
+    auditID: Any
+    stage: Any
+    requestURI: Any
+    verb: Any
+    user: Any
+    objectRef: Any
+    requestReceivedTimestamp: Any
+    stageTimestamp: Any
+    timestamp: Any
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, data.get(name))
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+_json = msgspec.json.Decoder().decode
+
+
+def _value(text: bytes) -> object:
+    """A field kept as JSON text, decoded (None where it was absent)."""
+    return _json(text) if text else None
+
+
+def _user(event: _Event | _Plain) -> object:
+    """The event's user field, decoded."""
+    return _value(bytes(event.user)) if event.__class__ is _Event else event.user
+
+
+def _json_loads() -> Callable[[bytes | str], Any]:
     """orjson's parser (a dependency, several times faster), else the standard library's."""
     try:
         from orjson import loads
@@ -368,12 +516,16 @@ _loads = _json_loads()
 #: it (Go's field order); group 1 is the auditID (printable ASCII, no quote or backslash).
 _LAST_EVENT = re.compile(rb'\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
                          rb'"auditID":"([ !#-\[\]-~]+)","stage":"(?:ResponseComplete|Panic)",')
+#: The stage time of an unparsed last event, at the rfind of its key: kube-apiserver's
+#: RFC 3339 UTC form only (other spellings take the parsed path and its normalisation).
+_STAGE_TIME = re.compile(rb',"stageTimestamp":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z)"').match
+_NEVER = re.compile(rb"(?!)")
 #: orjson's nesting limit; deeper lines are malformed whichever parser reads them.
 _MAX_DEPTH = 1024
 _LEGACY, _LEGACY_TEXT = b" AUDIT: id=", " AUDIT: id="
 
 
-def _decode_leniently(line) -> Optional[object]:
+def _decode_leniently(line: bytes | str) -> object | None:
     """A line that is JSON once invalid UTF-8 is replaced (as a text reader would), or None."""
     if line.__class__ is not bytes:
         return None
@@ -383,7 +535,8 @@ def _decode_leniently(line) -> Optional[object]:
     except UnicodeDecodeError:
         pass
     try:
-        return _loads(line.decode("utf-8", "replace"))
+        value: object = _loads(line.decode("utf-8", "replace"))
+        return value
     except (ValueError, RecursionError):
         return None
 
@@ -405,7 +558,7 @@ def _example(sim: Simulation, before: str, after: str, example: str) -> None:
 def _totals(sim: Simulation, replay: _Replay) -> None:
     """Roll the per-profile counters up into levels, resources, users and bytes."""
     samples = {level: [0, 0] for level in _LOGGED_LEVELS}
-    for (pid, level, _), (requests, _, seen, size) in replay.rollup.items():
+    for (pid, level, _), (_, _, seen, size) in replay.rollup.items():
         name = LEVELS[level]
         sim.observed_events[name] += seen
         sim.observed_bytes[name] += size
@@ -437,7 +590,7 @@ def _totals(sim: Simulation, replay: _Replay) -> None:
             sim.transitions.setdefault((decisions[1].level, decisions[0].level), [0, []])[0] += requests
 
 
-def parse_time(text: str) -> Optional[datetime]:
+def parse_time(text: str) -> datetime | None:
     """RFC 3339 as Kubernetes writes it (UTC 'Z', up to nanoseconds) -> an aware datetime.
 
     Other offsets are kept; a time without one is taken as UTC, so any two compare.
@@ -475,13 +628,13 @@ def utc_stamp(text: str) -> str:
 
 @dataclass(frozen=True)
 class WebhookVerdict:
-    capacity: Optional[float]  # sustained events/s; None when unthrottled
-    burst_capacity: Optional[float]
-    keeps_up: Optional[bool]  # None: the log has no time span to measure a rate over
+    capacity: float | None  # sustained events/s; None when unthrottled
+    burst_capacity: float | None
+    keeps_up: bool | None  # None: the log has no time span to measure a rate over
     message: str
 
 
-def webhook_verdict(rate: Optional[float], peak: float,
+def webhook_verdict(rate: float | None, peak: float,
                     settings: WebhookSettings) -> WebhookVerdict:
     """Does the webhook's batching keep up with ``rate`` (and the per-minute ``peak``)?
 
@@ -519,7 +672,7 @@ def webhook_verdict(rate: Optional[float], peak: float,
                           f"buffer fills in about {fill:.0f} s, then events are dropped. Fix: {fix}")
 
 
-def top(table: dict, limit: int) -> Iterator[tuple]:
+def top(table: dict[str, Group], limit: int) -> Iterator[tuple[str, Group]]:
     """Rows by descending events, then name."""
     rows = sorted(table.items(), key=lambda item: (-item[1].events, -item[1].requests, item[0]))
     return iter(rows[:limit])
@@ -527,14 +680,14 @@ def top(table: dict, limit: int) -> Iterator[tuple]:
 
 # --- report ----------------------------------------------------------------------------------
 
-def report(result: Simulation, settings: WebhookSettings, top_n: int) -> dict:
+def report(result: Simulation, settings: WebhookSettings, top_n: int) -> dict[str, Any]:
     """The replay as plain data (what ``-o json`` prints; the text view reads it too)."""
-    def rows(table: dict, limit: Optional[int] = None) -> list:
+    def rows(table: dict[str, Group], limit: int | None = None) -> list[dict[str, Any]]:
         items = top(table, limit or len(table))
         return [{"name": name, "requests": g.requests, "events": g.events,
                  "bytes": round(g.bytes)} for name, g in items]
 
-    policies = []
+    policies: list[dict[str, Any]] = []
     for totals in result.policies:
         rate, peak = result.rate(totals.events), result.peak_rate(totals)
         verdict = webhook_verdict(rate if result.seconds > 0 else None, peak, settings)
