@@ -52,15 +52,15 @@ def main() -> int:
         policy = Path(tmp) / "policy.yaml"
         policy.write_text(yaml.safe_dump({
             "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-            "rules": [{"level": "Metadata", "resources": [{"group": "", "resources": shared + [f"only{i}"]}]}
+            "rules": [{"level": "Metadata", "resources": [{"group": "", "resources": [*shared, f"only{i}"]}]}
                       for i in range(200)] + [{"level": "Metadata"}]}))
         manifest = Path(tmp) / "kube-apiserver.yaml"
         pod = yaml.safe_load((ROOT / "tests/fixtures/manifests/kube-apiserver-v1.34.yaml").read_text())
         pod["metadata"].setdefault("annotations", {})["example.com/blob"] = "x" * 9_000_000
         pod["spec"]["containers"][0]["env"] = [{"name": f"VAR_{i}", "value": "v" * 40} for i in range(20_000)]
         manifest.write_text(yaml.dump(pod, Dumper=yaml.CSafeDumper, width=1 << 30))
-        lint = compare(ka + ["policy", "lint", str(policy)], [sys.executable, "-c", BARE_LOAD, str(policy)])
-        check = compare(ka + ["manifest", "check", str(manifest), "--preset", "recommended"],
+        lint = compare([*ka, "policy", "lint", str(policy)], [sys.executable, "-c", BARE_LOAD, str(policy)])
+        check = compare([*ka, "manifest", "check", str(manifest), "--preset", "recommended"],
                         [sys.executable, "-c", BARE_LOAD, str(manifest)])
         size = manifest.stat().st_size / 1e6
     print(f"bench_lint_manifest: {ROUNDS} paired rounds")

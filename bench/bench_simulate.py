@@ -183,7 +183,7 @@ def timed(argv: list, shell: bool = False) -> tuple:
 def paired(commands: dict) -> dict:
     """name -> list of (seconds, maxrss KiB), one per round, the commands interleaved."""
     results: dict = {name: [] for name in commands}
-    for name, (argv, shell) in commands.items():  # warm the page cache and .pyc files
+    for argv, shell in commands.values():  # warm the page cache and .pyc files
         timed(argv, shell)
     for _ in range(ROUNDS):
         for name, (argv, shell) in commands.items():
@@ -220,11 +220,11 @@ def main() -> int:
         results = paired({
             "orjson loop": ([sys.executable, "-c", FLOORS["orjson"], str(log)], False),
             "json loop": ([sys.executable, "-c", FLOORS["json"], str(log)], False),
-            "simulate": (simulate + [str(log), "-o", "json"], False),
-            "simulate --compare": (simulate + ["--compare", str(metadata), str(log), "-o", "json"],
+            "simulate": ([*simulate, str(log), "-o", "json"], False),
+            "simulate --compare": ([*simulate, "--compare", str(metadata), str(log), "-o", "json"],
                                    False),
             "zcat | wc -l": (f"zcat {packed} | wc -l", True),
-            "simulate .gz": (simulate + [str(packed), "-o", "json"], False),
+            "simulate .gz": ([*simulate, str(packed), "-o", "json"], False),
         })
     print(f"bench_simulate: {EVENTS} events, {size_mb:.0f} MB ({log}); {ROUNDS} paired rounds")
     for ours in ("simulate", "simulate --compare"):
