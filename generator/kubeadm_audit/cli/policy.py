@@ -106,7 +106,7 @@ def validate(files: tuple[str, ...], kubernetes_version: str | None, output: str
             continue
         shown = terminal_safe(path)
         for finding in findings:
-            click.echo(f"{_where(path, finding)}: {_severity(finding.severity)}: "
+            click.echo(f"{_where(shown, finding)}: {_severity(finding.severity)}: "
                        f"{terminal_safe(str(finding))}")
         errors = sum(f.severity == "error" for f in findings)
         warnings = len(findings) - errors
@@ -301,9 +301,10 @@ def _lint_file(path: str, minor: int, ids: frozenset[str]) -> list[Finding]:
     return document.place(lint_policy(data, minor, ids, read), locate, path)
 
 
-def _where(path: str, finding: Finding) -> str:
-    """``file:line:column`` (the parts known), the form editors and CI annotations jump to."""
-    where = terminal_safe(path)
+def _where(shown: str, finding: Finding) -> str:
+    """``file:line:column`` (the parts known), the form editors and CI annotations jump to
+    (``shown``: the file name, made terminal-safe once)."""
+    where = shown
     if finding.line is not None:
         where += f":{finding.line}" + (f":{finding.column}" if finding.column is not None else "")
     return where
@@ -312,14 +313,14 @@ def _where(path: str, finding: Finding) -> str:
 def _lint_text(path: str, findings: list[Finding]) -> str:
     """One write: a hostile policy can have tens of thousands of findings."""
     severities = {s: _severity(s) for s in _SEVERITIES}
+    shown = terminal_safe(path)
     lines = []
     for finding in findings:
         field = f" {terminal_safe(finding.path)}:" if finding.path else ""
-        lines.append(f"{_where(path, finding)}:{field} {severities[finding.severity.value]} "
+        lines.append(f"{_where(shown, finding)}:{field} {severities[finding.severity]} "
                      f"{finding.id}: {terminal_safe(finding.message)}\n")
         if finding.hint:
             lines.append(f"    fix: {terminal_safe(finding.hint)}\n")
-    shown = terminal_safe(path)
     counts = {s: sum(f.severity == s for f in findings) for s in _SEVERITIES}
     summary = ", ".join(f"{n} {s}{'s' * (n != 1 and s != 'info')}" for s, n in counts.items())
     lines.append(f"{shown}: {summary}" if findings else f"{shown}: {style('clean', fg='green')}")
