@@ -18,7 +18,8 @@ less speed.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, Optional, Union
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, ClassVar, NoReturn
 
 from kubeadm_audit import yamlio
 
@@ -37,6 +38,7 @@ _TOP_LINE = re.compile(rb"\n(?=[^ \t\-#\r\n])")
 _QUIET_LINE = re.compile(rb"(?:[ \t\r\f\v]*\n| *#[^\n]*\n)*")
 _FIRST_ITEM = re.compile(rb"( *)-[ \t]+(?=\S)")
 _WRITE_PIECE = 1 << 20
+_NEWLINE = ord("\n")
 
 
 class Document:
@@ -48,19 +50,19 @@ class Document:
     list's buffer; its text is made on first use.
     """
 
-    __slots__ = ("_text", "_obj", "changed", "source", "_raw", "_span")
+    __slots__ = ("_obj", "_raw", "_span", "_text", "changed", "source")
 
-    def __init__(self, text: Optional[str] = None, obj: Any = None, source: str = "<input>",
-                 raw: Optional[str] = None) -> None:
+    def __init__(self, text: str | None = None, obj: Any = None, source: str = "<input>",
+                 raw: str | None = None) -> None:
         self._text = text
         self._raw = raw
         self._obj = obj
         self.changed = text is None
         self.source = source
-        self._span: Optional[tuple] = None
+        self._span: tuple[_Items, int, int] | None = None
 
     @classmethod
-    def _in(cls, items: "_Items", start: int, end: int, source: str) -> "Document":
+    def _in(cls, items: _Items, start: int, end: int, source: str) -> Document:
         document = cls.__new__(cls)
         document._text = document._raw = document._obj = None
         document.changed = False
@@ -69,7 +71,7 @@ class Document:
         return document
 
     @property
-    def text(self) -> Optional[str]:
+    def text(self) -> str | None:
         """The document's text; made afresh for a list entry each time (callers that only
         look for a word in 10,000 ConfigMaps must not keep a second copy of the list)."""
         if self._text is None and self._span is not None:
@@ -78,22 +80,23 @@ class Document:
         return self._text
 
     @property
-    def raw(self) -> Optional[str]:
+    def raw(self) -> str | None:
         if self._raw is None and self._span is not None:
             items, start, end = self._span
             return items.data[start:end].decode("utf-8")
         return self._raw
 
     @property
-    def header(self) -> tuple:
+    def header(self) -> tuple[str, str]:
         """(apiVersion, kind) without parsing; ('', '') when the text does not show them plainly."""
-        if self._obj is not None or (self._text is None and self._span is None):
-            obj = self.obj
-            return (str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) if isinstance(obj, dict) else ("", "")
-        if self._span is not None and self._text is None:
+        if self._obj is None and self._text is not None:
+            return _header((m.group(1), m.group(2)) for m in _HEADER.finditer(self._text))
+        if self._obj is None and self._span is not None:
             items, start, end = self._span
-            return _header(items.header.finditer(items.data, start, end), b"")
-        return _header(_HEADER.finditer(self.text), "")
+            return _header((m.group(1).decode(), m.group(2).decode("utf-8"))
+                           for m in items.header.finditer(items.data, start, end))
+        obj = self.obj
+        return (str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) if isinstance(obj, dict) else ("", "")
 
     @property
     def obj(self) -> Any:
@@ -114,18 +117,16 @@ class Document:
         return yamlio.dump(self.obj)
 
 
-def _header(matches: Iterator, empty: Union[str, bytes]) -> tuple:
-    found: dict = {}
-    for match in matches:
-        key, value = match.group(1), match.group(2)
-        if not value or value[:1] in (_NOT_PLAIN if empty == "" else b"!&*|>{["):
+def _header(fields: Iterator[tuple[str, str]]) -> tuple[str, str]:
+    """(apiVersion, kind) from the (key, value) pairs of the lines that set them."""
+    found: dict[str, str] = {}
+    for key, value in fields:
+        if not value or value[:1] in _NOT_PLAIN:
             return "", ""   # a tag, anchor, alias, block scalar or no value: let the parser say
         if key not in found:
-            found[key] = _unquote(value if empty == "" else value.decode("utf-8"))
+            found[key] = _unquote(value)
             if len(found) == 2:
                 break
-    if empty == b"":
-        found = {k.decode(): v for k, v in found.items()}
     return found.get("apiVersion", ""), found.get("kind", "")
 
 
@@ -135,7 +136,7 @@ def _unquote(value: str) -> str:
     return value
 
 
-def is_resource_list(text: Union[str, bytes]) -> bool:
+def is_resource_list(text: str | bytes) -> bool:
     """Whether stdin holds a KRM ResourceList (one document of that kind) rather than a stream."""
     stripped = text.lstrip()
     if stripped[:1] in ("{", b"{"):
@@ -144,8 +145,9 @@ def is_resource_list(text: Union[str, bytes]) -> bool:
         except Exception:  # malformed input is reported by the full parse later
             return False
         return isinstance(doc, dict) and doc.get("kind") == RESOURCE_LIST_KIND
-    pattern = _RESOURCE_LIST if isinstance(text, str) else _RESOURCE_LIST_BYTES
-    return bool(pattern.search(text))
+    if isinstance(text, str):
+        return bool(_RESOURCE_LIST.search(text))
+    return bool(_RESOURCE_LIST_BYTES.search(text))
 
 
 # --- ResourceList --------------------------------------------------------------------------
@@ -153,7 +155,7 @@ def is_resource_list(text: Union[str, bytes]) -> bool:
 class _Items:
     """The ``items:`` block of a scanned ResourceList: the buffer and the layout of its entries."""
 
-    _patterns: dict = {}
+    _patterns: ClassVar[dict[int, tuple[re.Pattern[bytes], ...]]] = {}
 
     def __init__(self, data: bytes, indent: int) -> None:
         self.data = data
@@ -185,16 +187,16 @@ class ResourceList:
     resources, remove entries to delete them); ``render`` or ``write`` puts it back.
     """
 
-    def __init__(self, text: Union[str, bytes], source: str = "<stdin>") -> None:
+    def __init__(self, text: str | bytes, source: str = "<stdin>") -> None:
         data = text.encode("utf-8") if isinstance(text, str) else text
         self.source = source
         self._data = data
-        self._sections: Optional[list] = None
-        self._items: Optional[_Items] = None
+        self._sections: list[tuple[str, int, int]] | None = None
+        self._items: _Items | None = None
         self._items_head = (0, 0)
-        self._whole: Optional[dict] = None
-        self._function_config: Optional[tuple] = None
-        self.items: list = []
+        self._whole: dict[str, Any] | None = None
+        self._function_config: tuple[int, int] | None = None
+        self.items: list[Document] = []
         try:
             self._scan(data)
         except _Unscannable:
@@ -203,10 +205,10 @@ class ResourceList:
     def _scan(self, data: bytes) -> None:
         """Split the text into top-level sections (spans), and ``items`` into entries."""
         starts = [0] + [match.end() for match in _TOP_LINE.finditer(data)]
-        lead = _QUIET_LINE.match(data).end()
+        lead = _quiet_end(data, 0, len(data))
         if lead == len(data) or data[lead:lead + 1] in b" \t-":
             raise _Unscannable  # no top-level key, or content before the first one
-        sections: list = [("", 0, lead)] if lead else []
+        sections: list[tuple[str, int, int]] = [("", 0, lead)] if lead else []
         tops = [start for start in starts if start >= lead]
         if tops[:1] != [lead]:
             raise _Unscannable
@@ -239,12 +241,15 @@ class ResourceList:
         """Entries of the ``items:`` block, each the span from its ``- `` to the next."""
         eol = data.find(b"\n", start, end)
         head_end = end if eol < 0 else eol + 1
-        inline = _TOP_KEY.match(data[start:head_end]).group(2)
+        head = _TOP_KEY.match(data[start:head_end])
+        if head is None:
+            raise _Unscannable
+        inline = head.group(2)
         if inline:
-            if inline.strip() != b"[]" or _QUIET_LINE.match(data, head_end, end).end() != end:
+            if inline.strip() != b"[]" or _quiet_end(data, head_end, end) != end:
                 raise _Unscannable
             return
-        first = _QUIET_LINE.match(data, head_end, end).end()
+        first = _quiet_end(data, head_end, end)
         self._items_head = (start, first)
         if first == end:
             raise _Unscannable  # 'items:' with nothing: null, let the parser say
@@ -286,7 +291,7 @@ class ResourceList:
         doc = yamlio.load(self._data[start:end].decode("utf-8"), source=f"{self.source}: functionConfig")
         return doc.get("functionConfig") if isinstance(doc, dict) else None
 
-    def render(self, results: Iterable[dict] = ()) -> str:
+    def render(self, results: Iterable[dict[str, Any]] = ()) -> str:
         """The ResourceList to print: original text for untouched parts, plus ``results``."""
         import io
 
@@ -294,7 +299,7 @@ class ResourceList:
         self.write(out, results)
         return out.getvalue().decode("utf-8")
 
-    def write(self, stream: Any, results: Iterable[dict] = ()) -> None:
+    def write(self, stream: BinaryIO, results: Iterable[dict[str, Any]] = ()) -> None:
         """Write the ResourceList to a binary stream: untouched parts as views of the input."""
         results = list(results)
         if self._whole is not None:
@@ -310,12 +315,12 @@ class ResourceList:
                 self._write_items(stream, view, end)
             else:
                 _write_span(stream, view, start, end)
-                if end and view[end - 1:end] != b"\n":
+                if end and view[end - 1] != _NEWLINE:
                     stream.write(b"\n")
         if results:
             stream.write(yamlio.dump({"results": results}).encode("utf-8"))
 
-    def _write_items(self, stream: Any, view: memoryview, end: int) -> None:
+    def _write_items(self, stream: BinaryIO, view: memoryview, end: int) -> None:
         if not self.items:
             stream.write(b"items: []\n")
             return
@@ -342,11 +347,11 @@ class ResourceList:
                 text = as_sequence_entry(document.render(), pad)
             stream.write(text.encode("utf-8"))
         _write_span(stream, view, run_start, run_end)
-        if run_end > 0 and view[run_end - 1:run_end] != b"\n":
+        if run_end > 0 and view[run_end - 1] != _NEWLINE:
             stream.write(b"\n")
 
 
-def _write_span(stream: Any, view: memoryview, start: int, end: int) -> None:
+def _write_span(stream: BinaryIO, view: memoryview, start: int, end: int) -> None:
     for at in range(start, end, _WRITE_PIECE):
         stream.write(view[at:min(at + _WRITE_PIECE, end)])
 
@@ -358,11 +363,17 @@ def as_sequence_entry(text: str, pad: str) -> str:
     return pad + "- " + lines[0] + "".join(inner + line if line.strip() else line for line in lines[1:])
 
 
+def _quiet_end(data: bytes, start: int, end: int) -> int:
+    """Where the blank and comment-only lines from ``start`` end."""
+    quiet = _QUIET_LINE.match(data, start, end)
+    return quiet.end() if quiet else start     # the pattern matches the empty string: always a match
+
+
 class _Unscannable(Exception):
     """The text is not in the plain block layout the scanner reads."""
 
 
-def raise_input(source: str, message: str) -> None:
+def raise_input(source: str, message: str) -> NoReturn:
     from kubeadm_audit.errors import InputError
 
     raise InputError(message, source=source)
@@ -370,12 +381,12 @@ def raise_input(source: str, message: str) -> None:
 
 # --- a plain YAML stream (the legacy exec plugin's stdin and stdout) ------------------------
 
-def split_stream(text: str, source: str = "<stdin>") -> list:
+def split_stream(text: str, source: str = "<stdin>") -> list[Document]:
     """The documents of a ``---`` separated stream, unparsed; empty documents dropped."""
     if re.search(r"^(?:%|\.\.\.|---[ \t]*[^ \t\r\n#])", text, re.M):
         return [Document(obj=doc, source=f"{source}: document {i + 1}")
                 for i, doc in enumerate(yamlio.load_all(text, source=source))]
-    documents = []
+    documents: list[Document] = []
     for number, chunk in enumerate(_chunks(text), 1):
         if any(line.strip() and not line.lstrip().startswith("#") for line in chunk.splitlines()):
             documents.append(Document(chunk, source=f"{source}: document {number}"))
