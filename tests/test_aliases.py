@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 import yaml
+
 from conftest import run_cli
 from pipelines import audit_config, krm
 

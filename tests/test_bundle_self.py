@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MANIFEST_V134, ROOT, TLS, one_error_line, run_cli
 
+from conftest import MANIFEST_V134, ROOT, TLS, one_error_line, run_cli
 from kubeadm_audit import yamlio
 
 POLICY = """apiVersion: audit.k8s.io/v1

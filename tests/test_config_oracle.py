@@ -8,12 +8,12 @@ a flag too. Needs Go (skips naming why).
 from __future__ import annotations
 
 import pytest
-from oracle import ORACLE_VERSIONS, oracle
 
 from kubeadm_audit import config, flags
+from kubeadm_audit.errors import InputError
 from kubeadm_audit.pipeline import parts
 from kubeadm_audit.webhook import TLSMaterial
-from kubeadm_audit.errors import InputError
+from oracle import ORACLE_VERSIONS, oracle
 
 SERVER = {"server": "https://10.0.0.5:8080", "insecureSkipTLSVerify": True}
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
-import oracle
 import pytest
-from conformance_cases import command_lines, flag_value_pool, other_flags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import oracle
+from conformance_cases import command_lines, flag_value_pool, other_flags
 from kubeadm_audit import flags
 
 EXAMPLES = int(os.environ.get("KUBEADM_AUDIT_CONFORMANCE_EXAMPLES") or 0)

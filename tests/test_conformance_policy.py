@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 
-import oracle
 import pytest
-from conformance_cases import corpus_requests, policy_texts, request_sample, requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import oracle
+from conformance_cases import corpus_requests, policy_texts, request_sample, requests
 from kubeadm_audit import presets, yamlio
 
 #: Examples per run: a few seconds' worth unless `make conformance` asks for more.

@@ -6,12 +6,11 @@ import stat
 
 import jsonpatch
 import pytest
-from conftest import MANIFEST_V134, ROOT, TLS, WEBHOOK_ARGS, one_error_line, run_cli
 
+from conftest import MANIFEST_V134, ROOT, TLS, WEBHOOK_ARGS, one_error_line, run_cli
 from kubeadm_audit import flags, presets, yamlio
 from kubeadm_audit.pod import apiserver_container, kubelet_problems
 from kubeadm_audit.policy.validation import validate_policy
-
 
 
 def generate(tmp_path, *args, name="bundle"):
@@ -254,7 +253,7 @@ def test_no_log_backend_warns_about_cis(tmp_path):
 def test_json_summary(tmp_path):
     import json
 
-    out, result = generate(tmp_path, "-o", "json")
+    _out, result = generate(tmp_path, "-o", "json")
     summary = json.loads(result.stdout)
     assert summary["kubeadmApi"] == "v1beta4" and "--audit-log-maxage=30" in summary["flags"]
 
@@ -318,15 +317,19 @@ def write(tmp_path, name, text):
     return path
 
 
+AUDIT_CONFIG_HEAD = "apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\n"
+
+
 @pytest.mark.parametrize("text,message", [
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  webhok: {}\n", "spec.webhok: unknown field (did you mean 'webhook'?)"),
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  log:\n    maxAge: thirty\n", "spec.log.maxAge: expected an integer"),
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  log:\n    maxage: 30\n", "spec.log.maxage: unknown field"),
+    (AUDIT_CONFIG_HEAD + "spec:\n  webhok: {}\n", "spec.webhok: unknown field (did you mean 'webhook'?)"),
+    (AUDIT_CONFIG_HEAD + "spec:\n  log:\n    maxAge: thirty\n", "spec.log.maxAge: expected an integer"),
+    (AUDIT_CONFIG_HEAD + "spec:\n  log:\n    maxage: 30\n", "spec.log.maxage: unknown field"),
     ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditPolicy\n", "kind must be AuditConfig"),
     ("apiVersion: kubeadm-audit.dev/v1beta1\nkind: AuditConfig\n", "apiVersion must be kubeadm-audit.dev/v1alpha1"),
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec: [1]\n", "spec: expected a mapping"),
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  policy:\n    rules:\n    - level: Everything\n", "invalid audit policy"),
-    ("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  preset: zeron\n  webhook: {server: 'https://1.2.3.4:8080', insecureSkipTLSVerify: 'yes'}\n", "expected true or false"),
+    (AUDIT_CONFIG_HEAD + "spec: [1]\n", "spec: expected a mapping"),
+    (AUDIT_CONFIG_HEAD + "spec:\n  policy:\n    rules:\n    - level: Everything\n", "invalid audit policy"),
+    (AUDIT_CONFIG_HEAD + "spec:\n  preset: zeron\n"
+     "  webhook: {server: 'https://1.2.3.4:8080', insecureSkipTLSVerify: 'yes'}\n", "expected true or false"),
     ("apiVersion: [unclosed\n", "malformed YAML"),
     ("a: 1\na: 2\n", "duplicate key"),
 ])
@@ -340,7 +343,8 @@ def test_bad_config_file(tmp_path, text, message):
 
 
 def test_invalid_custom_policy_is_refused_with_its_field(tmp_path):
-    policy = write(tmp_path, "policy.yaml", "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n")
+    policy = write(tmp_path, "policy.yaml",
+                   "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n")
     result = run_cli("generate", "--policy", policy, "--out", tmp_path / "bundle")
     assert result.returncode == 2
     assert "policy.yaml" in one_error_line(result)

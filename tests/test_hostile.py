@@ -19,12 +19,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple
 
 import pytest
 import yaml
-from conftest import FIXTURES, MANIFEST_V134, TLS
 
+from conftest import FIXTURES, MANIFEST_V134, TLS
 from kubeadm_audit.cli import main
 
 DEEP = "HOSTILE-DEEP"
@@ -39,7 +39,8 @@ def _docs(path: Path) -> list:
 
 AUDIT_CONFIG = {"apiVersion": "kubeadm-audit.dev/v1alpha1", "kind": "AuditConfig", "metadata": {"name": "audit"},
                 "spec": {"preset": "recommended",
-                         "policy": {"rules": [{"level": "Metadata", "resources": [{"group": "", "resources": ["pods"]}]}]},
+                         "policy": {"rules": [{"level": "Metadata",
+                                               "resources": [{"group": "", "resources": ["pods"]}]}]},
                          "webhook": {"server": "https://10.0.0.5:8080", "certificateAuthority": str(TLS / "ca.pem")},
                          "log": {"path": "/var/log/kubernetes/audit/audit.log", "maxAge": 30}}}
 POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "metadata": {"name": "p"},
@@ -134,12 +135,12 @@ class Slot(NamedTuple):
 
     kind: str
     argv: tuple
-    stdin: Optional[Callable[[Any], Any]] = None
+    stdin: Callable[[Any], Any] | None = None
     checks: bool = False        # a checker: exit 1 ("found problems") also counts as refusing
     passthrough: tuple = ()     # krm: mutations that leave the item no target of ours: it may go through
 
 
-def _resource_list(items_text: Any, fn_config: Optional[dict] = None, generate: bool = False) -> Any:
+def _resource_list(items_text: Any, fn_config: dict | None = None, generate: bool = False) -> Any:
     """A ResourceList with the hostile documents as items (kept as text, so they reach the function as is)."""
     fn = copy.deepcopy(fn_config or AUDIT_CONFIG)
     if generate:
@@ -196,7 +197,7 @@ class Outcome(NamedTuple):
     code: Any
     stdout: str
     stderr: str
-    crash: Optional[str]
+    crash: str | None
 
 
 def invoke(argv: list, stdin: Any = b"") -> Outcome:
@@ -253,7 +254,8 @@ def test_hostile_document(tmp_path, slot, name, text, refused):
         assert result.code == 2 or (spec.checks and result.code == 1), result
     if result.code == 2 or (result.code and not spec.checks):
         assert snapshot(tmp_path) == before, "a failed command wrote files"
-        if argv[0] == "krm" and spec.stdin and "items" in str(spec.stdin(text))[:200] and "\nfunctionConfig" in str(spec.stdin(text)):
+        stdin = str(spec.stdin(text)) if spec.stdin else ""
+        if argv[0] == "krm" and "items" in stdin[:200] and "\nfunctionConfig" in stdin:
             assert "severity: error" in result.stdout, result.stdout[-2000:]
         errors = [line for line in result.stderr.splitlines() if "error" in line]
         assert len(errors) == 1, result.stderr
@@ -272,7 +274,7 @@ PEMS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PEMS) + ["directory", "missing"])
+@pytest.mark.parametrize("name", [*sorted(PEMS), "directory", "missing"])
 def test_hostile_ca_file(tmp_path, name):
     ca = tmp_path / "ca.pem"
     if name == "directory":
@@ -342,7 +344,7 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def run_limited(args: list, tmp_path: Path, stdin: Optional[Path] = None) -> tuple:
+def run_limited(args: list, tmp_path: Path, stdin: Path | None = None) -> tuple:
     """(completed process, seconds, peak RSS in MiB) of ``kubeadm-audit ARGS`` under the limits."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     start = time.monotonic()
@@ -379,7 +381,8 @@ LARGE = {
     "deep-block-5k": (VALIDATE, "rules:\n" + "".join("  " * i + "- \n" for i in range(1, 5000))),
     "deep-json-100k-krm": (("krm",), '{"kind": "ResourceList", "items": ' + "[" * 100_000 + "]" * 100_000 + "}"),
     "number-1m-digits": (VALIDATE, "rules:\n- level: " + "9" * 1_000_000 + "\n"),
-    "string-50mb": (VALIDATE, "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: '" + "x" * 50_000_000 + "'\n"),
+    "string-50mb": (VALIDATE,
+                    "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: '" + "x" * 50_000_000 + "'\n"),
     "policy-5k-rules": (VALIDATE, _big_policy(5_000)),
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pipelines import CAPI, by_id, copy_tls, install_plugin, load_all, tool, webhook_config
 
 FIXTURES = ["cluster-v1beta1.yaml", "cluster-v1beta2.yaml", "clusterclass-v1beta1.yaml", "kubeadm-config.yaml",
@@ -84,7 +85,7 @@ def test_eval_injects_keeps_comments_and_untouched_files(kpt, plugin, tmp_path):
         "clusterConfiguration"]["apiServer"]["extraArgs"]
     assert args["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
     for name, text in after.items():
-        if name.startswith("fleet/") or name.startswith("secret_"):
+        if name.startswith(("fleet/", "secret_")):
             assert load_all(text)[0]["kind"] == "Secret"
     secrets = [n for n in after if n not in before]
     assert len(secrets) == 4, secrets                   # prod, edge, bare, standard

@@ -8,10 +8,9 @@ import json
 import os
 
 import yaml
-from pipelines import (CAPI, audit_config, by_id, copy_tls, install_plugin, krm, load_all, resource_list,
-                       webhook_config)
 
 from kubeadm_audit import kustomize_plugin
+from pipelines import CAPI, audit_config, by_id, copy_tls, install_plugin, krm, load_all, resource_list, webhook_config
 
 UNTOUCHED = """\
 apiVersion: v1

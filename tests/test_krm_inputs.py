@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pipelines import CAPI, TLS, audit_config, krm, resource_list
 
 ITEMS = [d for d in yaml.safe_load_all((CAPI / "cluster-v1beta1.yaml").read_text()) if d]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pipelines import CAPI, by_id, copy_tls, install_plugin, kubectls, load_all, webhook_config
 
 FIXTURES = ["cluster-v1beta1.yaml", "cluster-v1beta2.yaml", "clusterclass-v1beta1.yaml", "kubeadm-config.yaml",
@@ -104,7 +105,7 @@ def test_build_injects_everywhere(kubectl, plugin_home, tmp_path):
     assert args["enable-admission-plugins"] == "NodeRestriction,PodSecurity"        # kept
     assert args["audit-webhook-config-file"] == "/etc/kubernetes/audit/audit-webhook.yaml"
     assert args["audit-log-maxage"] == "30"
-    assert [v["name"] for v in api_server(v1)["extraVolumes"]][0] == "encryption"    # kept, first
+    assert next(v["name"] for v in api_server(v1)["extraVolumes"]) == "encryption"    # kept, first
     files = v1["spec"]["kubeadmConfigSpec"]["files"]
     assert files[0]["path"] == "/etc/kubernetes/encryption/config.yaml"
     policy = next(f for f in files if f["path"] == "/etc/kubernetes/audit/audit-policy.yaml")
@@ -132,7 +133,7 @@ def test_build_injects_everywhere(kubectl, plugin_home, tmp_path):
     embedded = configmap["data"]["ClusterConfiguration"]
     assert isinstance(embedded, str)
     inner = yaml.safe_load(embedded)
-    assert [a["name"] for a in inner["apiServer"]["extraArgs"]][0] == "authorization-mode"
+    assert next(a["name"] for a in inner["apiServer"]["extraArgs"]) == "authorization-mode"
     assert {"name": "audit-log-path", "value": "/var/log/kubernetes/audit/audit.log"} in inner["apiServer"]["extraArgs"]
     cluster = out[("ClusterConfiguration", None, "cluster-configuration")]
     assert cluster["apiServer"]["extraArgs"]["audit-policy-file"] == "/etc/kubernetes/audit/audit-policy.yaml"

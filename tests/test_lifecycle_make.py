@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import sys
 
-import kubeadm_real
 import pytest
 import yaml
+
+import kubeadm_real
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -51,7 +52,8 @@ class Cluster:
             script.write_text(f"#!/bin/sh\nexec {sys.executable} {EXISTING}/standins/{tool}.py \"$@\"\n")
             script.chmod(0o755)
         with open(os.path.join(EXISTING, "kubeadm-config-cm.yaml"), encoding="utf-8") as handle:
-            self.cm.write_text(handle.read().replace("kubernetesVersion: v1.34.2", f"kubernetesVersion: {CLUSTER_VERSION}"))
+            self.cm.write_text(handle.read().replace("kubernetesVersion: v1.34.2",
+                                                     f"kubernetesVersion: {CLUSTER_VERSION}"))
         self.manifest.parent.mkdir(parents=True)
         shutil.copy(MANIFEST_FIXTURE, self.manifest)
         self.log.write_text("")
@@ -280,7 +282,8 @@ def test_the_lifecycle_takes_the_bundles_own_configuration(cluster):
     result = c.make("reconfigure")
     assert result.returncode == 0, result.stderr
     args = {a["name"]: a["value"] for a in c.configmap_cluster()["apiServer"]["extraArgs"]}
-    assert args["audit-webhook-batch-max-size"] == "1" and args["audit-policy-file"] == "/etc/kubernetes/audit-policy.yaml"
+    assert args["audit-webhook-batch-max-size"] == "1"
+    assert args["audit-policy-file"] == "/etc/kubernetes/audit-policy.yaml"
     assert "ok:" in result.stdout
     verify = c.make("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr

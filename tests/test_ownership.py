@@ -14,9 +14,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import run_cli
-from pipelines import (CAPI, audit_config, by_id, copy_tls, install_plugin, krm, load_all, resource_list, tool,
-                       webhook_config)
+from pipelines import (
+    CAPI,
+    audit_config,
+    by_id,
+    copy_tls,
+    install_plugin,
+    krm,
+    load_all,
+    resource_list,
+    tool,
+    webhook_config,
+)
 
 EXISTING = Path(__file__).parent / "fixtures" / "existing"
 MANAGED = "kubeadm-audit.dev/managed"

@@ -52,7 +52,8 @@ def test_json_null_leaves_a_string_but_clears_an_optional_bool():
 def test_json_type_error_in_a_replaced_occurrence_still_refuses():
     _, found = read(HEAD + '"rules": [{"level": "None", "namespaces": ""}], "rules": [{"level": "None"}]}')
     assert [(f.path, f.stage) for f in errors(found)] == [("rules[0].namespaces", "decode")]
-    _, found = read(HEAD + '"rules": [{"level": "None"}, {"level": "None", "users": "x"}], "rules": [{"level": "None"}]}')
+    _, found = read(HEAD + '"rules": [{"level": "None"}, {"level": "None", "users": "x"}], '
+                           '"rules": [{"level": "None"}]}')
     assert [f.path for f in errors(found)] == ["rules[1].users"]
 
 
@@ -93,7 +94,8 @@ def test_json_repeated_keys_inside_metadata_are_repeated_fields():
 @pytest.mark.parametrize("plain,expected", [("yes", True), ("on", True), ("off", False), ("NO", False)])
 def test_yaml11_boolean_omit_managed_fields_takes_effect(plain, expected):
     """Found by the oracle: kube-apiserver reads `omitManagedFields: yes` as true; so must the checker."""
-    text = f"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: {plain}\nrules:\n- level: None\n  omitManagedFields: {plain}\n"
+    text = (f"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: {plain}\n"
+            f"rules:\n- level: None\n  omitManagedFields: {plain}\n")
     data, found = read(text)
     assert not errors(found)
     assert Checker(Policy.from_data(data)).evaluate(Request(verb="get")).omit_managed_fields is expected

@@ -5,8 +5,7 @@ import pytest
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.policy.validation import (Finding, errors, is_loadable, load_policy,
-                                             validate_policy)
+from kubeadm_audit.policy.validation import Finding, errors, is_loadable, load_policy, validate_policy
 
 
 def check(text: str) -> list[Finding]:

@@ -19,11 +19,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import kubeadm_real
 import pytest
 import yaml
-from conftest import FIXTURES, WEBHOOK_ARGS, run_cli
 
+import kubeadm_real
+from conftest import FIXTURES, WEBHOOK_ARGS, run_cli
 from kubeadm_audit import flags, presets, yamlio
 from kubeadm_audit.pod import apiserver_container, kubelet_problems
 
@@ -100,8 +100,9 @@ class Real:
         text, count = re.subn(r"(?m)^( *kubernetesVersion: *)v[0-9.]+", rf"\g<1>{self.release}", text)
         assert count == 1
         if name == "kubeadm-config-cm.yaml" and self.api == "v1beta3":
-            text = re.sub(r"(?m)^ *(caCertificateValidityPeriod|certificateValidityPeriod|encryptionAlgorithm|proxy):.*\n",
-                          "", text.replace("kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3"))
+            v1beta4_only = (r"(?m)^ *(caCertificateValidityPeriod|certificateValidityPeriod|encryptionAlgorithm"
+                            r"|proxy):.*\n")
+            text = re.sub(v1beta4_only, "", text.replace("kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3"))
         path = self.tmp / name
         path.write_text(text)
         return path
@@ -158,7 +159,8 @@ def meant(bundle: Path) -> dict:
     volumes, mounts = {}, {}
     for v in api_server["extraVolumes"]:
         volumes[v["name"]] = {"hostPath": {"path": v["hostPath"], "type": v["pathType"]}, "name": v["name"]}
-        mounts[v["name"]] = {"mountPath": v["mountPath"], "name": v["name"], **({"readOnly": True} if v["readOnly"] else {})}
+        mounts[v["name"]] = {"mountPath": v["mountPath"], "name": v["name"],
+                             **({"readOnly": True} if v["readOnly"] else {})}
     return {"command": Counter(f"--{n}={v}" for n, v in pairs), "volumes": volumes, "mounts": mounts}
 
 

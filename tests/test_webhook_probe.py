@@ -16,10 +16,11 @@ import yaml
 from conftest import one_error_line, run_cli
 
 x509 = pytest.importorskip("cryptography.x509")
+import ipaddress  # noqa: E402
+
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
-import ipaddress  # noqa: E402
 
 TOKEN = "s3cr3t-t0ken-value-4711"
 
@@ -75,7 +76,7 @@ class Receiver:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 owner.requests.append({"path": self.path, "headers": dict(self.headers),
                                        "body": self.rfile.read(length),

@@ -14,8 +14,8 @@ import sys
 import textwrap
 
 import pytest
-from conftest import FIXTURES, MANIFEST_V134, TLS, one_error_line, run_cli
 
+from conftest import FIXTURES, MANIFEST_V134, TLS, one_error_line, run_cli
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import ConflictError, InputError
 
@@ -30,7 +30,10 @@ def tree(root) -> dict:
         for name in dirs + files:
             path = os.path.join(directory, name)
             info = os.lstat(path)
-            content = open(path, "rb").read() if stat.S_ISREG(info.st_mode) else None
+            content = None
+            if stat.S_ISREG(info.st_mode):
+                with open(path, "rb") as handle:
+                    content = handle.read()
             found[os.path.relpath(path, root)] = (stat.S_IMODE(info.st_mode), content)
     return found
 
@@ -39,13 +42,13 @@ def in_mount_namespace(script: str) -> subprocess.CompletedProcess:
     """Run a shell script in a private mount namespace, where it may mount tmpfs and bind mounts."""
     for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
         try:
-            if subprocess.run(prefix + ["true"], capture_output=True).returncode == 0:
+            if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
                 break
         except FileNotFoundError:
             pytest.skip("unshare(1) is not installed: no private mount namespace for this test")
     else:
         pytest.skip("no private mount namespace here (unshare -m needs root or user namespaces)")
-    return subprocess.run(prefix + ["sh", "-euc", script], capture_output=True, text=True, timeout=300,
+    return subprocess.run([*prefix, "sh", "-euc", script], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_COLOR": "1"})
 
 
