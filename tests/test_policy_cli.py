@@ -152,6 +152,10 @@ def test_lint_clean_and_list_checks(tmp_path):
     result = run("lint", path)
     assert (result.returncode, result.stdout.strip()) == (0, f"{path}: clean")
     assert "KA010" in run("lint", "--list-checks").stdout
+    listed = json.loads(run("lint", "--list-checks", "-o", "json").stdout)
+    assert [c["id"] for c in listed][:3] == ["KA001", "KA002", "KA003"]
+    last = {k: v for k, v in listed[-1].items() if k in ("id", "severity", "enabled")}
+    assert last == {"id": "KA036", "severity": "info", "enabled": False}
 
 
 LINT_POLICY = """\

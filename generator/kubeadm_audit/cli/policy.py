@@ -266,6 +266,10 @@ def lint(files: tuple[str, ...], kubernetes_version: str | None, disable: tuple[
     from kubeadm_audit.policy.lint import REGISTRY, select
 
     if list_checks:
+        if output != "text":    # json (and sarif, whose rules are the same list): the registry
+            emit_json([{"id": c.id, "severity": c.severity.value, "enabled": c.enabled,
+                        "summary": c.summary, "description": c.description} for c in REGISTRY.values()])
+            return 0
         for check in REGISTRY.values():
             state = "" if check.enabled else "  (off by default)"
             click.echo(f"{check.id}  {check.severity.value:<7}  {check.summary}{state}")
