@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote
 
 from kubeadm_audit.policy.model import Decision, Request
 
@@ -61,8 +60,11 @@ def attribute_key(verb: object, user_info: object, ref: object, stage: object,
         return (user, groups, verb, namespace, get("apiGroup", ""), get("apiVersion", ""),
                 get("resource", ""), subresource, name, "", True)
     path = uri.split("?", 1)[0] if isinstance(uri, str) else ""
-    return (user, groups, verb, "", "", "", "", "", "", unquote(path) if "%" in path else path,
-            False)
+    if "%" in path:
+        from urllib.parse import unquote  # here: urllib.parse (and ipaddress) cost start-up time
+
+        path = unquote(path)
+    return (user, groups, verb, "", "", "", "", "", "", path, False)
 
 
 def namespace_from_uri(uri: str) -> str:

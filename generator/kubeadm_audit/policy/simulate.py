@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from typing import Any, Callable
@@ -71,8 +70,7 @@ _LOGGED_LEVELS = LEVELS[1:]
 _RANK = {name: rank for rank, name in enumerate(LEVELS) if rank}
 
 
-@dataclass(frozen=True)
-class WebhookSettings:
+class WebhookSettings(msgspec.Struct, frozen=True):
     """kube-apiserver's --audit-webhook-* batching (defaults are its own)."""
 
     max_size: int = 400
@@ -105,8 +103,7 @@ def webhook_settings(values: Mapping[str, str]) -> dict[str, object]:
     return out
 
 
-@dataclass
-class Group:
+class Group(msgspec.Struct):
     """Counters for one row (a level, a resource or a user) under one policy."""
 
     requests: int = 0
@@ -114,20 +111,18 @@ class Group:
     bytes: float = 0.0
 
 
-@dataclass
-class PolicyTotals:
+class PolicyTotals(msgspec.Struct):
     name: str
     checker: Checker
-    by_level: dict[str, Group] = field(default_factory=dict)
-    by_resource: dict[str, Group] = field(default_factory=dict)
-    by_user: dict[str, Group] = field(default_factory=dict)
-    per_minute: dict[str, int] = field(default_factory=dict)
+    by_level: dict[str, Group] = msgspec.field(default_factory=dict)
+    by_resource: dict[str, Group] = msgspec.field(default_factory=dict)
+    by_user: dict[str, Group] = msgspec.field(default_factory=dict)
+    per_minute: dict[str, int] = msgspec.field(default_factory=dict)
     events: int = 0
     bytes: float = 0.0
 
 
-@dataclass
-class Simulation:
+class Simulation(msgspec.Struct):
     """Everything one replay found."""
 
     policies: list[PolicyTotals]
@@ -135,16 +130,16 @@ class Simulation:
     events: int = 0
     requests: int = 0
     malformed: int = 0
-    malformed_at: list[str] = field(default_factory=list)
+    malformed_at: list[str] = msgspec.field(default_factory=list)
     legacy: int = 0  # malformed lines in the legacy text format
     evicted: int = 0
-    observed_events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
-    observed_bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
+    observed_events: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
+    observed_bytes: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(_LOGGED_LEVELS, 0))
     first_time: str = ""
     last_time: str = ""
     #: (level before, level after) -> [requests, examples]
-    transitions: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
-    mean_bytes: dict[str, float] = field(default_factory=dict)
+    transitions: dict[tuple[str, str], list[Any]] = msgspec.field(default_factory=dict)
+    mean_bytes: dict[str, float] = msgspec.field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -163,8 +158,7 @@ class Simulation:
         return float(max(totals.per_minute.values())) / min(60.0, max(self.seconds, 1.0))
 
 
-@dataclass(frozen=True)
-class _Profile:
+class _Profile(msgspec.Struct, frozen=True):
     """What every request with the same attributes shares (its "profile").
 
     Requests are rolled up per (profile, logged level, saw ResponseStarted); rows and
@@ -288,11 +282,10 @@ def simulate(batches: Iterable[tuple[str, int, list[Any]]], checkers: list[Check
                 # time are all it adds (kube-apiserver's field order puts the ID first).
                 match = last_event(line) if shallow else None
                 if match is not None and line[-2:] == b"}\n":
-                    state = in_flight.get(match[1].decode())
-                    if state is not None:
-                        stamp_match = _STAGE_TIME(line, line.rfind(b',"stageTimestamp":"'))
-                        if stamp_match is not None:
-                            del in_flight[match[1].decode()]
+                    stamp_match = _STAGE_TIME(line, line.rfind(b',"stageTimestamp":"'))
+                    if stamp_match is not None:
+                        state = in_flight.pop(match[1].decode(), None)
+                        if state is not None:
                             events += 1
                             raw = stamp_match[1]
                             if raw > last_raw:
@@ -626,8 +619,7 @@ def utc_stamp(text: str) -> str:
 
 # --- webhook capacity ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class WebhookVerdict:
+class WebhookVerdict(msgspec.Struct, frozen=True):
     capacity: float | None  # sustained events/s; None when unthrottled
     burst_capacity: float | None
     keeps_up: bool | None  # None: the log has no time span to measure a rate over
