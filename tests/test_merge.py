@@ -86,7 +86,9 @@ def test_force_replaces_in_place_and_collapses_duplicates():
     changes = merge.merge_api_server(cluster, ARGS[2:], (), "list", force=True)
     assert cluster["apiServer"]["extraArgs"] == [{"name": "audit-log-maxage", "value": "30"},
                                                  {"name": "profiling", "value": "false"}]
-    assert changes == ["apiServer.extraArgs: replaced audit-log-maxage=7, 9 with 30"]
+    assert [str(c) for c in changes] == ["apiServer.extraArgs: replaced audit-log-maxage=7, 9 with 30"]
+    assert [(c.object, c.field, c.action, c.value) for c in changes] == \
+        [("apiServer.extraArgs", "audit-log-maxage", "replaced", "30")]
 
 
 def test_unquoted_existing_value_is_quoted_for_kubeadm():

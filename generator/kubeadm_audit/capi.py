@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 from typing import List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
+from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ForceableConflict, InputError
 
 GROUP = "controlplane.cluster.x-k8s.io"
@@ -192,14 +193,14 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
         return is_ours(item, owner, marker)
 
     edits: list = []
-    changes: List[str] = []
+    changes: List[Change] = []
     new: dict = {}
     for entry in entries:
         path = posixpath.normpath(str(entry["path"]))
         found = [i for i, item in enumerate(current) if posixpath.normpath(str(item.get("path") or "")) == path]
         if not found:
             edits.append(("append", None, entry))
-            changes.append(f"{where}: added {path}")
+            changes.append(Change(where, path, "added", detail=path))
             new[path] = digest(entry)
             continue
         index = found[0]
@@ -211,7 +212,7 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
             raise ForceableConflict(f"{where}[{index}] already writes {path}, which the audit configuration "
                                     "needs for its own file; move it", source=source)
         edits.append(("replace", index, entry))
-        changes.append(f"{where}: replaced {path}")
+        changes.append(Change(where, path, "replaced", detail=path))
         new[path] = digest(entry)
     gone = [i for i, item in enumerate(current)
             if posixpath.normpath(str(item.get("path") or "")) in owned
@@ -223,7 +224,8 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
         else:
             current[index] = dict(entry)
     for index in reversed(gone):
-        changes.append(f"{where}: removed {posixpath.normpath(str(current[index].get('path')))}")
+        gone = posixpath.normpath(str(current[index].get("path")))
+        changes.append(Change(where, gone, "removed", detail=gone))
         del current[index]
     if files is None and current:
         spec["files"] = current

@@ -18,7 +18,10 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tup
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.gotypes import FLOAT32_MAX, INT64_MAX, INT64_MIN, parse_go_duration
 from kubeadm_audit.presets import deep_merge
+from kubeadm_audit.volumes import is_within, normalise_node_path
+from kubeadm_audit.webhook import redact_url
 from kubeadm_audit.yamlio import PlainStr, kind_of
 
 API_VERSION = "kubeadm-audit.dev/v1alpha1"
@@ -49,13 +52,6 @@ LEGACY_TARGET_FIELDS: Mapping[str, Tuple[str, str]] = {
 DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhook",
                             "user": "kube-apiserver"}
 
-#: Go's int64 and float32, the types of kube-apiserver's numeric audit flags.
-GO_INT_MAX = 2 ** 63 - 1
-GO_INT_MIN = -(2 ** 63)
-FLOAT32_MAX = 3.4028234663852886e38
-
-WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
-LOG_FORMATS = ("json", "legacy")
 
 
 class Throttle(NamedTuple):
@@ -205,7 +201,7 @@ class _Reader:
             raise self.fail(path, f"expected an integer, got {kind_of(value)} {_short(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(path, f"must be at least {minimum} (got {_short(value)})")
-        if not GO_INT_MIN <= value <= GO_INT_MAX:
+        if not INT64_MIN <= value <= INT64_MAX:
             raise self.fail(path, f"out of range: kube-apiserver takes a 64-bit integer (got {_short(value)})")
         return value
 
@@ -287,8 +283,6 @@ def _close_match(word: str, choices: tuple) -> Optional[str]:
 
 
 def _check_duration(text: str) -> Optional[str]:
-    from kubeadm_audit.flags import parse_go_duration
-
     try:
         parse_go_duration(text)
     except ValueError as exc:
@@ -297,15 +291,11 @@ def _check_duration(text: str) -> Optional[str]:
 
 
 def _check_node_path(text: str) -> Optional[str]:
-    from kubeadm_audit.volumes import normalise_node_path
-
     return normalise_node_path(text)[1]
 
 
 def _node_path(text: Optional[str]) -> Optional[str]:
     """The normalised form of a path ``_check_node_path`` accepted."""
-    from kubeadm_audit.volumes import normalise_node_path
-
     return None if text is None else normalise_node_path(text)[0]
 
 
@@ -323,8 +313,6 @@ def _check_server(text: str) -> Optional[str]:
     """
     import ipaddress
     from urllib.parse import urlsplit
-
-    from kubeadm_audit.webhook import redact_url
 
     shown = redact_url(text)
     if any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in text):
@@ -586,8 +574,6 @@ def _check_distinct(files: list, r: _Reader) -> None:
 
 
 def _redacted(url: str) -> str:
-    from kubeadm_audit.webhook import redact_url
-
     return redact_url(url)
 
 
@@ -595,8 +581,6 @@ def check_against(cfg: AuditConfig, path: str, what: str) -> None:
     """Refuse a node file that would land on the static Pod manifest ``path`` being edited, or
     beside it: the kubelet starts every file in the manifest's directory as a Pod."""
     import posixpath
-
-    from kubeadm_audit.volumes import is_within
 
     target = posixpath.normpath(path)
     directory = posixpath.dirname(target)
@@ -645,7 +629,7 @@ def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
         client_key=key,
         insecure_skip_tls_verify=insecure,
         tls_server_name=r.string(w.get("tlsServerName"), "spec.webhook.tlsServerName"),
-        mode=r.string(w.get("mode"), "spec.webhook.mode", choices=WEBHOOK_MODES),
+        mode=r.string(w.get("mode"), "spec.webhook.mode", choices=versions.AUDIT_MODES),
         batch=Batch(
             max_size=r.integer(batch.get("maxSize"), "spec.webhook.batch.maxSize", minimum=1),
             max_wait=r.string(batch.get("maxWait"), "spec.webhook.batch.maxWait", check=_check_duration),
@@ -695,7 +679,7 @@ def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
         max_backup=r.integer(log.get("maxBackup"), "spec.log.maxBackup", minimum=0),
         max_size=r.integer(log.get("maxSize"), "spec.log.maxSize", minimum=0),
         compress=r.boolean(log.get("compress"), "spec.log.compress"),
-        format=r.string(log.get("format"), "spec.log.format", choices=LOG_FORMATS),
+        format=r.string(log.get("format"), "spec.log.format", choices=versions.LOG_FORMATS),
     )
 
 

@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Seque
 
 from kubeadm_audit import versions
 from kubeadm_audit.findings import Finding, Severity
+from kubeadm_audit.gotypes import (  # noqa: F401  (parse_go_int, parse_go_duration_ns: used via flags.*)
+    parse_go_bool,
+    parse_go_duration,
+    parse_go_duration_ns,
+    parse_go_float32,
+    parse_go_int,
+)
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import AuditConfig
 
-MODES = ("batch", "blocking", "blocking-strict")
-FORMATS = ("json", "legacy")
+MODES = versions.AUDIT_MODES
+FORMATS = versions.LOG_FORMATS
 AUDIT_GROUP_VERSION = "audit.k8s.io/v1"
 
 
@@ -28,6 +35,14 @@ class FlagSpec(NamedTuple):
     kind: str            # string | int | int64 | float32 | bool | duration
     default: str         # "" for version-dependent defaults (see versions.log_rotation_defaults)
     backend: str         # policy | log | webhook
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _table(rows: Iterable[tuple]) -> dict:
@@ -58,13 +73,13 @@ AUDIT_FLAGS: Mapping[str, FlagSpec] = _table([
     ("audit-webhook-initial-backoff", "duration", "10s", "webhook"),
     ("audit-webhook-batch-initial-backoff", "duration", "10s", "webhook"),
     ("audit-webhook-version", "string", AUDIT_GROUP_VERSION, "webhook"),
-    ("audit-webhook-mode", "string", "batch", "webhook"),
-    ("audit-webhook-batch-buffer-size", "int", "10000", "webhook"),
-    ("audit-webhook-batch-max-size", "int", "400", "webhook"),
-    ("audit-webhook-batch-max-wait", "duration", "30s", "webhook"),
-    ("audit-webhook-batch-throttle-enable", "bool", "true", "webhook"),
-    ("audit-webhook-batch-throttle-qps", "float32", "10", "webhook"),
-    ("audit-webhook-batch-throttle-burst", "int", "15", "webhook"),
+    ("audit-webhook-mode", "string", versions.WEBHOOK_MODE_DEFAULT, "webhook"),
+    ("audit-webhook-batch-buffer-size", "int", str(versions.WEBHOOK_BATCH_BUFFER_SIZE), "webhook"),
+    ("audit-webhook-batch-max-size", "int", str(versions.WEBHOOK_BATCH_MAX_SIZE), "webhook"),
+    ("audit-webhook-batch-max-wait", "duration", versions.WEBHOOK_BATCH_MAX_WAIT, "webhook"),
+    ("audit-webhook-batch-throttle-enable", "bool", _bool(versions.WEBHOOK_BATCH_THROTTLE_ENABLE), "webhook"),
+    ("audit-webhook-batch-throttle-qps", "float32", _num(versions.WEBHOOK_BATCH_THROTTLE_QPS), "webhook"),
+    ("audit-webhook-batch-throttle-burst", "int", str(versions.WEBHOOK_BATCH_THROTTLE_BURST), "webhook"),
     ("audit-webhook-truncate-enabled", "bool", "false", "webhook"),
     ("audit-webhook-truncate-max-batch-size", "int64", "10485760", "webhook"),
     ("audit-webhook-truncate-max-event-size", "int64", "102400", "webhook"),
@@ -96,14 +111,6 @@ def Problem(flag: str, message: str, severity: str = "error") -> Finding:  # noq
 
 
 # --- building -------------------------------------------------------------------------
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
 
 def build(cfg: AuditConfig) -> list:
     """The ``--audit-*`` arguments for ``cfg`` as ordered (name, value) pairs; values are strings."""
@@ -213,106 +220,15 @@ _KUBEADM_FORM = re.compile(r"[a-z][a-z0-9-]*=")
 
 # --- validation ------------------------------------------------------------------------
 
-_GO_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO]?(?:_?[0-7])+|[1-9](?:_?[0-9])*|0)\Z")
-_GO_FLOAT = re.compile(
-    r"[+-]?(?:(?:\d+(?:_\d+)*\.?(?:\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+)?"
-    r"|0[xX][0-9a-fA-F_.]+[pP][+-]?\d+|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z")
-_GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-            "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_DURATION_NUMBER = re.compile(r"([0-9]*)(\.?)([0-9]*)")
-_DURATION_UNIT_TEXT = re.compile(r"[^0-9.]*")
-
-
-def parse_go_int(text: str, bits: int = 64) -> int:
-    """strconv.ParseInt(text, 0, bits), as pflag's IntVar/Int64Var use it."""
-    if not _GO_INT.match(text):
-        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
-    clean = text.replace("_", "")
-    sign = -1 if clean.startswith("-") else 1
-    body = clean.lstrip("+-")
-    if body[:2].lower() == "0x":
-        value = int(body[2:], 16)
-    elif body[:2].lower() == "0b":
-        value = int(body[2:], 2)
-    elif body[:2].lower() == "0o":
-        value = int(body[2:], 8)
-    elif len(body) > 1 and body.startswith("0"):
-        value = int(body[1:], 8)
-    else:
-        value = int(body)
-    value *= sign
-    if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
-        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
-    return value
-
-
-def parse_go_duration(text: str) -> float:
-    """time.ParseDuration, in seconds, with Go's error messages (and its int64 nanosecond range)."""
-    return parse_go_duration_ns(text) / 1e9
-
-
-_NS_PER_UNIT = {"ns": 1, "us": 10 ** 3, "µs": 10 ** 3, "μs": 10 ** 3, "ms": 10 ** 6, "s": 10 ** 9,
-                "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
-
-
-def parse_go_duration_ns(text: str) -> int:
-    """time.ParseDuration exactly: integer nanoseconds, refusing what overflows Go's int64."""
-    invalid = ValueError(f'time: invalid duration "{text}"')
-    negative = text[:1] == "-"
-    rest = text[1:] if text[:1] in "+-" else text
-    if rest == "0":
-        return 0
-    if not rest:
-        raise invalid
-    total = 0
-    while rest:
-        number = _DURATION_NUMBER.match(rest).group(0)
-        if number in ("", "."):
-            raise invalid
-        rest = rest[len(number):]
-        unit = _DURATION_UNIT_TEXT.match(rest).group(0)
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _NS_PER_UNIT:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        rest = rest[len(unit):]
-        whole, _, fraction = number.partition(".")
-        value = int(whole or "0")
-        if value > (1 << 63):  # leadingInt's overflow
-            raise invalid
-        per = _NS_PER_UNIT[unit]
-        if value > (1 << 63) // per:
-            raise invalid
-        value *= per
-        digits = fraction[:18]  # leadingFraction stops before its uint64 overflows
-        if digits.strip("0"):
-            value += int(float(int(digits)) * (per / 10 ** len(digits)))
-            if value > (1 << 63):
-                raise invalid
-        total += value
-        if total > (1 << 63):
-            raise invalid
-    if not negative and total > (1 << 63) - 1:
-        raise invalid
-    return -total if negative else total
-
-
 def _parse_value(spec: FlagSpec, text: str) -> object:
     if spec.kind == "string":
         return text
     if spec.kind in ("int", "int64"):
         return parse_go_int(text)
     if spec.kind == "float32":
-        if not _GO_FLOAT.match(text):
-            raise ValueError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
-        value = float(text.replace("_", "")) if "x" not in text.lower() else float.fromhex(text)
-        if math.isfinite(value) and abs(value) > 3.4028234663852886e38:
-            raise ValueError(f'strconv.ParseFloat: parsing "{text}": value out of range')
-        return value
+        return parse_go_float32(text)
     if spec.kind == "bool":
-        if text not in _GO_BOOL:
-            raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
-        return _GO_BOOL[text]
+        return parse_go_bool(text)
     return parse_go_duration(text)
 
 

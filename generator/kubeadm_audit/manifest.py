@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, MutableMapping, Optional, Sequence
 
 from kubeadm_audit import flags, ownership, pod as pod_mod, versions, volumes, yamlio
+from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
 
@@ -96,12 +97,12 @@ def config_hash(contents: Sequence[bytes]) -> str:
 
 # --- apply -----------------------------------------------------------------------------
 
-def _set_flag(command: list, name: str, value: str) -> Optional[str]:
+def _set_flag(command: list, name: str, value: str) -> Optional[Change]:
     wanted = f"--{name}={value}"
     found = [occ for occ in flags.parse_command(command) if occ.name == name]
     if not found:
         command.append(wanted)
-        return f"added {wanted}"
+        return Change("", f"--{name}", "added", value, wanted)
     if len(found) == 1 and not found[0].separate and command[found[0].index] == wanted:
         return None
     old = ", ".join(f"--{occ.name}={occ.value}" if occ.value is not None else f"--{occ.name}" for occ in found)
@@ -112,7 +113,7 @@ def _set_flag(command: list, name: str, value: str) -> Optional[str]:
             command[occ.index] = wanted
         else:
             del command[occ.index]
-    return f"replaced {old} with {wanted}"
+    return Change("", f"--{name}", "replaced", value, f"{old} with {wanted}")
 
 
 def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> bool:
@@ -130,7 +131,7 @@ def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMa
     return False
 
 
-def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> Optional[str]:
+def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> Optional[Change]:
     if _mounted_as(mount, spec, container):
         return None
     for holder, key in ((spec, "volumes"), (container, "volumeMounts")):
@@ -151,22 +152,22 @@ def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMap
     what = f"volume {mount.name} ({mount.host_path} -> {mount.mount_path}, {'ro' if mount.read_only else 'rw'})"
     if replaced or dropped:
         gone = sorted({str(e.get("name")) for e in replaced + dropped})
-        return f"replaced {', '.join(gone)} with {what}"
-    return f"added {what}"
+        return Change("", mount.name, "replaced", what, f"{', '.join(gone)} with {what}")
+    return Change("", mount.name, "added", what, what)
 
 
-def _remove_flag(command: list, name: str, value: str) -> Optional[str]:
+def _remove_flag(command: list, name: str, value: str) -> Optional[Change]:
     """Drop the occurrences of ``--name`` holding ``value`` (the value kubeadm-audit set)."""
     found = [occ for occ in flags.parse_command(command) if occ.name == name and occ.value == value]
     for occ in reversed(found):
         if occ.separate:
             del command[occ.index + 1]
         del command[occ.index]
-    return f"removed --{name}={value}" if found else None
+    return Change("", f"--{name}", "removed", detail=f"--{name}={value}") if found else None
 
 
 def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping,
-                  container: MutableMapping) -> Optional[str]:
+                  container: MutableMapping) -> Optional[Change]:
     """Drop the volume and mount ``name`` when they still are what kubeadm-audit set."""
     current = next((m for m in pod_mounts({"spec": spec}, container) if m.name == name), None)
     if current is None or current != recorded:
@@ -176,7 +177,7 @@ def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping,
     still_used = {m.get("name") for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []}
     if name not in still_used:
         spec["volumes"][:] = [v for v in spec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") == name)]
-    return f"removed volume {name} ({recorded.host_path} -> {recorded.mount_path})"
+    return Change("", name, "removed", detail=f"volume {name} ({recorded.host_path} -> {recorded.mount_path})")
 
 
 def _recorded_mount(name: str, entry: dict) -> HostPathMount:
@@ -224,7 +225,7 @@ def _plan_ownership(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[
 
 def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
           version: Optional[versions.KubeVersion], hash_value: Optional[str] = None,
-          force: bool = False) -> List[str]:
+          force: bool = False) -> List[Change]:
     """Add or replace the audit flags, volumes and mounts (and the hash annotation) in place.
 
     What it sets it records in the Pod's ``kubeadm-audit.dev/managed`` annotation (see
@@ -258,13 +259,14 @@ def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMo
             annotations = metadata["annotations"] = {}
         if annotations.get(HASH_ANNOTATION) != hash_value:
             annotations[HASH_ANNOTATION] = hash_value
-            changes.append(f"set annotation {HASH_ANNOTATION}={hash_value[:12]}...")
+            changes.append(Change("", HASH_ANNOTATION, "set", hash_value,
+                                  f"annotation {HASH_ANNOTATION}={hash_value[:12]}..."))
     elif not args and isinstance(annotations, dict) and HASH_ANNOTATION in annotations:
         del annotations[HASH_ANNOTATION]
-        changes.append(f"removed annotation {HASH_ANNOTATION}")
+        changes.append(Change("", HASH_ANNOTATION, "removed", detail=f"annotation {HASH_ANNOTATION}"))
     record.args, record.volumes = owned_args, owned_volumes
     if ownership.write_annotation(manifest.pod, record, manifest.source) and not changes:
-        changes.append(f"updated the ownership record ({ownership.ANNOTATION})")
+        changes.append(ownership.record_updated())
     if version is None:
         return changes
     report = check(manifest.pod, args, mounts, version)

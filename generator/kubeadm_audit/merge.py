@@ -17,23 +17,16 @@ import posixpath
 from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
+from kubeadm_audit.changes import Change, flag
 from kubeadm_audit.targets.kubeadm import documents as kubeadm
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
 
 SHAPES = ("map", "list")
 
-#: kubeadm APIs kubeadm no longer reads, with what to do instead.
-RETIRED_APIS = {
-    "v1beta2": "removed in kubeadm 1.27",
-    "v1beta1": "removed in kubeadm 1.22",
-    "v1alpha3": "removed in kubeadm 1.15",
-    "v1alpha2": "removed in kubeadm 1.14",
-    "v1alpha1": "removed in kubeadm 1.12",
-}
 
-CLUSTER_KIND = "ClusterConfiguration"
-CONFIGMAP_KEY = "ClusterConfiguration"
+CLUSTER_KIND = kubeadm.CLUSTER_KIND
+CONFIGMAP_KEY = kubeadm.CONFIGMAP_KEY
 
 
 def kubeadm_api(document: Mapping, source: str) -> str:
@@ -45,8 +38,9 @@ def kubeadm_api(document: Mapping, source: str) -> str:
                          f"{kubeadm.GROUP}/v1beta3 or /v1beta4)", source=source, field="apiVersion")
     if version in versions.KUBEADM_APIS:
         return version
-    if version in RETIRED_APIS:
-        raise InputError(f"{api_version} is no longer read by kubeadm ({RETIRED_APIS[version]}): convert "
+    if version in versions.RETIRED_KUBEADM_APIS:
+        raise InputError(f"{api_version} is no longer read by kubeadm (removed in kubeadm "
+                         f"1.{versions.RETIRED_KUBEADM_APIS[version]}): convert "
                          "it to v1beta3 or v1beta4 first with 'kubeadm config migrate' of a kubeadm release "
                          "that still reads it", source=source, field="apiVersion")
     raise InputError(f"unsupported kubeadm API {api_version} (kubeadm-audit writes v1beta3 and v1beta4)",
@@ -79,6 +73,14 @@ def _volume_fields(entry: Mapping) -> tuple:
             _text(entry.get("pathType")))
 
 
+#: Why a value that already reads right is rewritten.
+_STRINGS_ONLY = "kubeadm decodes extraArgs values as strings only"
+
+
+def _volume_change(where: str, action: str, entry: Mapping) -> Change:
+    return Change(where, _text(entry.get("name")), action, _describe_volume(entry), _describe_volume(entry))
+
+
 def _describe_volume(entry: Mapping) -> str:
     host, mount, read_only, path_type = _volume_fields(entry)
     return (f"{_text(entry.get('name'))!r} ({host} -> {mount}, {'ro' if read_only else 'rw'}, "
@@ -86,16 +88,16 @@ def _describe_volume(entry: Mapping) -> str:
 
 
 class _Plan:
-    """Edits to apply once no conflict was found; ``changes`` say what, in words."""
+    """Edits to apply once no conflict was found; ``changes`` say what."""
 
     __slots__ = ("edits", "changes", "conflicts")
 
     def __init__(self) -> None:
         self.edits: List[Callable[[], None]] = []
-        self.changes: List[str] = []
+        self.changes: List[Change] = []
         self.conflicts: List[str] = []
 
-    def add(self, change: str, edit: Callable[[], None]) -> None:
+    def add(self, change: Change, edit: Callable[[], None]) -> None:
         self.changes.append(change)
         self.edits.append(edit)
 
@@ -103,7 +105,7 @@ class _Plan:
 def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Sequence[HostPathMount],
                      shape: str, force: bool = False, *, source: Optional[str] = None,
                      prefix: str = "", record: Optional[ownership.Record] = None,
-                     record_path: str = "") -> List[str]:
+                     record_path: str = "") -> List[Change]:
     """Put ``args`` and ``mounts`` into ``cluster.apiServer.extraArgs`` / ``extraVolumes`` in place.
 
     ``shape`` is "map" (kubeadm v1beta3, CAPI v1beta1) or "list" (kubeadm v1beta4, CAPI
@@ -156,7 +158,7 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
     return plan.changes
 
 
-def drop_emptied(root: MutableMapping, created: List[str], record_path: str, changes: List[str],
+def drop_emptied(root: MutableMapping, created: List[str], record_path: str, changes: List[Change],
                  message_prefix: str = "") -> List[str]:
     """Remove the containers kubeadm-audit created (``created``, paths below ``record_path``) that are
     now empty, deepest first; return the ``created`` entries still standing."""
@@ -174,7 +176,7 @@ def drop_emptied(root: MutableMapping, created: List[str], record_path: str, cha
         value = parent[keys[-1]]
         if isinstance(value, (Mapping, list)) and not value:
             del parent[keys[-1]]
-            changes.append(f"{message_prefix}{'.'.join(keys)}: removed (empty)")
+            changes.append(Change(f"{message_prefix}{'.'.join(keys)}", "", "removed", detail="(empty)"))
             continue
         kept.append(path)
     return [p for p in dict.fromkeys(created) if p in kept]
@@ -189,14 +191,14 @@ def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple
     wanted = dict(args)
     for name, value in args:
         if name not in target:
-            plan.add(f"{where}: added {name}={value}", lambda n=name, v=value: target.__setitem__(n, v))
+            plan.add(flag(where, "added", name, value), lambda n=name, v=value: target.__setitem__(n, v))
             new[name] = value
             continue
         current = target[name]
         ours = name in owned and _text(current) == owned[name]
         if _text(current) == value:
             if not isinstance(current, str):
-                plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
+                plan.add(flag(where, "quoted", name, value, note=_STRINGS_ONLY),
                          lambda n=name, v=value: target.__setitem__(n, v))
             if ours:
                 new[name] = value
@@ -205,12 +207,12 @@ def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple
             plan.conflicts.append(f"{where}.{name} is {_text(current)!r} in the file but the audit "
                                   f"configuration sets {value!r}" + _changed_since(name, owned))
             continue
-        plan.add(f"{where}: replaced {name}={_text(current)} with {value}",
+        plan.add(flag(where, "replaced", name, value, old=_text(current)),
                  lambda n=name, v=value: target.__setitem__(n, v))
         new[name] = value
     for name, value in owned.items():
         if name not in wanted and name in target and _text(target[name]) == value:
-            plan.add(f"{where}: removed {name}={value}", lambda n=name: target.__delitem__(n))
+            plan.add(flag(where, "removed", name, value), lambda n=name: target.__delitem__(n))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
 
@@ -232,7 +234,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
     for name, value in args:
         same = [entry for entry in target if _text(entry.get("name")) == name]
         if not same:
-            plan.add(f"{where}: added {name}={value}",
+            plan.add(flag(where, "added", name, value),
                      lambda n=name, v=value: target.append({"name": n, "value": v}))
             new[name] = value
             continue
@@ -241,7 +243,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
         if all(v == value for v in values):
             for entry in same:
                 if not isinstance(entry.get("value"), str):
-                    plan.add(f"{where}: quoted {name}={value} (kubeadm decodes extraArgs values as strings only)",
+                    plan.add(flag(where, "quoted", name, value, note=_STRINGS_ONLY),
                              lambda e=entry, v=value: e.__setitem__("value", v))
             if ours:
                 new[name] = value
@@ -251,7 +253,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
             plan.conflicts.append(f"{where}[{name}] is {other!r} in the file but the audit configuration "
                                   f"sets {value!r}" + _changed_since(name, owned))
             continue
-        plan.add(f"{where}: replaced {name}={', '.join(values)} with {value}",
+        plan.add(flag(where, "replaced", name, value, old=", ".join(values)),
                  lambda s=same, v=value: _replace_entries(target, s, {**s[0], "value": v}))
         new[name] = value
     for name, value in owned.items():
@@ -259,7 +261,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
             continue
         mine = [entry for entry in target if _text(entry.get("name")) == name and _text(entry.get("value")) == value]
         if mine:
-            plan.add(f"{where}: removed {name}={value}", lambda m=mine: _delete_entries(target, m))
+            plan.add(flag(where, "removed", name, value), lambda m=mine: _delete_entries(target, m))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
 
@@ -305,7 +307,7 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
                     if _text(entry.get("name")) == mount.name
                     or _volume_fields(entry)[1] == posixpath.normpath(mount.mount_path)]
         if not clashing:
-            plan.add(f"{where}: added {_describe_volume(ours_entry)}", lambda o=ours_entry: target.append(dict(o)))
+            plan.add(_volume_change(where, "added", ours_entry), lambda o=ours_entry: target.append(dict(o)))
             new[mount.name] = dict(ours_entry)
             continue
         # The same mount under another name is the same mount: nothing to do.
@@ -318,8 +320,9 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
             plan.conflicts.append(f"{where}: {_describe_volume(other)} in the file clashes with the audit "
                                   f"volume {_describe_volume(ours_entry)}")
             continue
-        plan.add(f"{where}: replaced {', '.join(_describe_volume(e) for e in clashing)} with "
-                 f"{_describe_volume(ours_entry)}", lambda c=clashing, o=ours_entry: _replace_entries(target, c, o))
+        plan.add(Change(where, mount.name, "replaced", _describe_volume(ours_entry),
+                        f"{', '.join(_describe_volume(e) for e in clashing)} with {_describe_volume(ours_entry)}"),
+                 lambda c=clashing, o=ours_entry: _replace_entries(target, c, o))
         new[mount.name] = dict(ours_entry)
     for name, recorded in owned.items():
         if name in wanted:
@@ -327,7 +330,7 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
         mine = [entry for entry in target if _text(entry.get("name")) == name
                 and _volume_fields(entry) == _volume_fields(recorded)]
         if mine:
-            plan.add(f"{where}: removed {_describe_volume(mine[0])}", lambda m=mine: _delete_entries(target, m))
+            plan.add(_volume_change(where, "removed", mine[0]), lambda m=mine: _delete_entries(target, m))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraVolumes", target))
 
@@ -450,9 +453,9 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InputError(f"expected a mapping, found {yamlio.kind_of(metadata)}", source=source, field="metadata")
     name = (metadata or {}).get("name")
-    if name != "kubeadm-config":
+    if name != kubeadm.CONFIGMAP[1]:
         target.notes.append(f"{source}: the ConfigMap is named {name!r}, not kubeadm-config: kubeadm "
-                            "reads only kube-system/kubeadm-config")
+                            f"reads only {'/'.join(kubeadm.CONFIGMAP)}")
     return target
 
 
@@ -480,7 +483,7 @@ def _write_record(target: Target, record: ownership.Record) -> bool:
 
 def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPathMount],
                  version: Optional[versions.KubeVersion], force: bool = False,
-                 patches_directory: Optional[str] = None) -> List[str]:
+                 patches_directory: Optional[str] = None) -> List[Change]:
     """Merge into the target's ClusterConfiguration, then check the flags kube-apiserver will get.
 
     Returns the changes; warnings are added to ``target.notes``. Raises before any edit
@@ -506,14 +509,15 @@ def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPat
     if target.added_cluster:
         if changes:
             target.stream.documents.append(target.cluster)
-            changes.insert(0, f"added a {CLUSTER_KIND} document ({kubeadm.GROUP}/{target.api})")
+            changes.insert(0, Change("", CLUSTER_KIND, "added", f"{kubeadm.GROUP}/{target.api}",
+                                     f"a {CLUSTER_KIND} document ({kubeadm.GROUP}/{target.api})"))
             record.created.append(ADDED_DOCUMENT)
     elif ADDED_DOCUMENT in record.created and set(target.cluster) <= {"apiVersion", "kind"}:
         target.stream.documents[:] = [doc for doc in target.stream.documents if doc is not target.cluster]
-        changes.append(f"removed the {CLUSTER_KIND} document kubeadm-audit had added")
+        changes.append(Change("", CLUSTER_KIND, "removed", detail=f"the {CLUSTER_KIND} document kubeadm-audit had added"))
         return changes
     if _write_record(target, record) and not changes:
-        changes.append(f"updated the ownership record ({ownership.ANNOTATION})")
+        changes.append(ownership.record_updated())
     return changes
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional
 
+from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import InputError
 
 ANNOTATION = "kubeadm-audit.dev/managed"
@@ -190,3 +191,8 @@ def digest(entry: Mapping) -> str:
 
     text = json.dumps(plain(entry), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_updated() -> Change:
+    """The change when only the record moved (what kubeadm-audit owns changed, nothing else)."""
+    return Change("", ANNOTATION, "updated", detail=f"the ownership record ({ANNOTATION})")

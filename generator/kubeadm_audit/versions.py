@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from kubeadm_audit.errors import InputError
 
@@ -19,7 +19,25 @@ OMIT_MANAGED_FIELDS_FROM = 23  # Policy.omitManagedFields; older kube-apiservers
 AUDIT_V1BETA1_REMOVED_IN = 24  # audit.k8s.io/v1alpha1 and v1beta1 (deprecated in 1.21)
 AUDIT_GROUP_WILDCARD_FROM = 36  # kubernetes/kubernetes#135262: resources[].group "*" in audit policies
 
+AUDIT_V1BETA1_DEPRECATED_IN = 21
+
 KUBEADM_APIS = ("v1beta3", "v1beta4")
+#: kubeadm config APIs kubeadm no longer reads -> the minor whose kubeadm dropped them.
+RETIRED_KUBEADM_APIS = {"v1beta2": 27, "v1beta1": 22, "v1alpha3": 15, "v1alpha2": 14, "v1alpha1": 12}
+
+# --- kube-apiserver's audit flag values and defaults (the same in every supported minor) ---
+#: --audit-webhook-mode / --audit-log-mode values (k8s.io/apiserver pkg/server/options/audit.go).
+AUDIT_MODES = ("batch", "blocking", "blocking-strict")
+#: --audit-log-format values.
+LOG_FORMATS = ("json", "legacy")
+#: --audit-webhook-batch-* defaults (webhook.go: DefaultBatchConfig, throttling on).
+WEBHOOK_MODE_DEFAULT = "batch"
+WEBHOOK_BATCH_BUFFER_SIZE = 10000
+WEBHOOK_BATCH_MAX_SIZE = 400
+WEBHOOK_BATCH_MAX_WAIT = "30s"
+WEBHOOK_BATCH_THROTTLE_ENABLE = True
+WEBHOOK_BATCH_THROTTLE_QPS = 10.0
+WEBHOOK_BATCH_THROTTLE_BURST = 15
 
 #: What a user may give: a full release version, as kubeadm's ``kubernetesVersion`` takes it.
 _GIVEN = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
@@ -58,7 +76,7 @@ def parse_found(text: str, field: str = "kubernetesVersion") -> KubeVersion:
     return _known(match, text, field)
 
 
-def _known(match: "re.Match", text: str, field: str) -> KubeVersion:
+def _known(match: re.Match[str], text: str, field: str) -> KubeVersion:
     major, minor, patch = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
     version = KubeVersion(major, minor, patch, (match.group(4) or "") + (match.group(5) or ""))
     if major != 1:
@@ -88,7 +106,7 @@ def target_for(found: str, field: str = "kubernetesVersion") -> KubeVersion:
     return parse_found(found, field)
 
 
-def kubeadm_api(version: KubeVersion, requested: Optional[str] = None) -> str:
+def kubeadm_api(version: KubeVersion, requested: str | None = None) -> str:
     """The kubeadm config API for ``version``; ``requested`` must be one it accepts."""
     accepted = [api for api in KUBEADM_APIS if _accepts(version, api)]
     if requested is None:
@@ -110,7 +128,7 @@ def _accepts(version: KubeVersion, api: str) -> bool:
     return version.minor >= V1BETA4_FROM
 
 
-def log_rotation_defaults(version: KubeVersion) -> dict:
+def log_rotation_defaults(version: KubeVersion) -> dict[str, str]:
     """kube-apiserver's --audit-log-max{age,backup,size} defaults for ``version``."""
     if version.minor >= LOG_ROTATION_DEFAULTS_CHANGED_IN:
         return {"audit-log-maxage": "366", "audit-log-maxbackup": "100", "audit-log-maxsize": "100"}

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
-from kubeadm_audit.config import Webhook
+if TYPE_CHECKING:   # config imports this module (redact_url): the model's type only for annotations
+    from kubeadm_audit.config import Webhook
 
 
 class TLSMaterial(NamedTuple):

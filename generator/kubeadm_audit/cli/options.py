@@ -42,7 +42,7 @@ CONFIG_OPTIONS: tuple = (
      dict(metavar="PATH", help="Bearer token file on the nodes, for receivers that want a token "
                                "(kubeconfig tokenFile; mounted, re-read on rotation).")),
     ("webhook_mode", ("--webhook-mode",), "webhook.mode",
-     dict(type=click.Choice(("batch", "blocking", "blocking-strict")), help="--audit-webhook-mode.")),
+     dict(type=click.Choice(versions.AUDIT_MODES), help="--audit-webhook-mode.")),
     ("webhook_batch_max_size", ("--webhook-batch-max-size",), "webhook.batch.maxSize",
      dict(type=int, metavar="N", help="--audit-webhook-batch-max-size.")),
     ("webhook_batch_max_wait", ("--webhook-batch-max-wait",), "webhook.batch.maxWait",
@@ -73,7 +73,7 @@ CONFIG_OPTIONS: tuple = (
     ("log_compress", ("--log-compress/--no-log-compress",), "log.compress",
      dict(default=None, help="--audit-log-compress.")),
     ("log_format", ("--log-format",), "log.format",
-     dict(type=click.Choice(("json", "legacy")), help="--audit-log-format.")),
+     dict(type=click.Choice(versions.LOG_FORMATS), help="--audit-log-format.")),
     ("policy_path", ("--policy-path",), "paths.policyFile",
      dict(metavar="PATH", help="Where the policy lives on the nodes.")),
     ("webhook_config_path", ("--webhook-config-path",), "paths.webhookConfigFile",

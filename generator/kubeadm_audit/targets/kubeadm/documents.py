@@ -12,7 +12,12 @@ from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.targets.kubeadm.options import Options
 from kubeadm_audit.volumes import HostPathMount
 
+#: kubeadm's API group, its cluster-wide document, and the ConfigMap kubeadm keeps it in
+#: (kube-system/kubeadm-config, data.ClusterConfiguration) for joins and upgrades.
 GROUP = "kubeadm.k8s.io"
+CLUSTER_KIND = "ClusterConfiguration"
+CONFIGMAP = ("kube-system", "kubeadm-config")
+CONFIGMAP_KEY = "ClusterConfiguration"
 
 
 def extra_args(args: Sequence[tuple[str, str]], api: str) -> object:
@@ -53,7 +58,7 @@ def documents(cfg: AuditConfig, options: Options, args: Sequence[tuple[str, str]
     init: dict[str, Any] = {"apiVersion": api_version, "kind": "InitConfiguration"}
     if via_patches:
         init["patches"] = dict(patches)
-    cluster: dict[str, Any] = {"apiVersion": api_version, "kind": "ClusterConfiguration"}
+    cluster: dict[str, Any] = {"apiVersion": api_version, "kind": CLUSTER_KIND}
     if cfg.version_pinned:  # else kubeadm deploys its own version (the target only picks the API)
         cluster["kubernetesVersion"] = str(cfg.kubernetes_version)
     if not via_patches:
