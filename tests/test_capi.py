@@ -5,11 +5,12 @@ import base64
 
 import pytest
 import yaml
-from pipelines import CAPI, TLS, by_id
 
-from kubeadm_audit import capi, config, inputs, transform, yamlio
+from kubeadm_audit import config, inputs, transform, yamlio
 from kubeadm_audit.pipeline import parts
 from kubeadm_audit.resourcelist import Document
+from kubeadm_audit.targets.capi import kcp as capi
+from pipelines import CAPI, TLS, by_id
 
 
 def audit_for_spec(spec: dict):

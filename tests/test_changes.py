@@ -2,8 +2,8 @@
 by its fields and shown as one line each -- never a string parsed back."""
 from __future__ import annotations
 
-from kubeadm_audit import merge
 from kubeadm_audit.changes import Change, summarize
+from kubeadm_audit.targets.kubeadm import merge
 from kubeadm_audit.volumes import HostPathMount
 
 ARGS = (("audit-policy-file", "/etc/kubernetes/audit/p.yaml"), ("audit-log-maxage", "30"))

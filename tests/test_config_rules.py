@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TLS, one_error_line, run_cli
 
+from conftest import TLS, one_error_line, run_cli
 from kubeadm_audit import config, flags, versions, webhook, yamlio
-from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 
 
 def generate(tmp_path, *args):
@@ -322,7 +322,7 @@ def test_resolve_keeps_a_found_version_unpinned():
 
 
 def test_a_password_in_the_url_keeps_the_kubeconfig_out_of_a_clusterclass_variable():
-    from kubeadm_audit import clusterclass
+    from kubeadm_audit.targets.capi import clusterclass
 
     def kubeconfig(server):
         return {"clusters": [{"name": "a", "cluster": {"server": server}}], "users": [{"name": "u", "user": {}}]}
@@ -351,8 +351,8 @@ def test_generate_mode_secret_names_must_be_dns1123(tmp_path, meta, field):
 
 
 def test_derived_secret_names_must_be_dns1123():
-    from kubeadm_audit import capi
     from kubeadm_audit.pod import is_dns1123_subdomain
+    from kubeadm_audit.targets.capi import kcp as capi
 
     assert is_dns1123_subdomain(capi.secret_name("cp.example", {"a": "b"}))
     with pytest.raises(InputError, match="DNS-1123 subdomain"):

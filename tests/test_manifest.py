@@ -12,8 +12,9 @@ import sys
 import pytest
 import yaml
 
-from kubeadm_audit import manifest, versions
+from kubeadm_audit import versions
 from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.targets.kubeadm import manifest
 from kubeadm_audit.volumes import HostPathMount
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -349,7 +350,6 @@ def test_hand_edited_values_are_conflicts_unless_forced_and_survive_remove(node)
 def test_check_of_a_large_manifest_is_fast(node):
     """10 MB (a 9 MB annotation and 20,000 env entries): the round trip took about 25 s."""
     import resource
-    import time
 
     assert node.apply("--write-files").returncode == 0
     pod = yaml.safe_load(read(node.manifest))

@@ -11,8 +11,9 @@ import sys
 import pytest
 import yaml
 
-from kubeadm_audit import merge, yamlio
+from kubeadm_audit import yamlio
 from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.targets.kubeadm import merge
 from kubeadm_audit.volumes import HostPathMount
 
 HERE = os.path.dirname(os.path.abspath(__file__))

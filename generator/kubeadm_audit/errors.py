@@ -48,3 +48,9 @@ class ForceableConflict(ConflictError):
     The message says what clashes; each entry point adds how to force in its own
     words (``--force`` on the command line, an annotation on the function config).
     """
+
+
+def exhausted(exc: BaseException) -> str:
+    """The last resort for input that got past the reader's limits: one line, never a traceback."""
+    what = "memory" if isinstance(exc, MemoryError) else "stack (the input nests too deeply)"
+    return f"out of {what} while processing the input"

@@ -76,9 +76,9 @@ def main(argv: Sequence[str]) -> int:
     except BrokenPipeError:
         return 1
     except (MemoryError, RecursionError) as exc:
-        from kubeadm_audit.cli import _exhausted
+        from kubeadm_audit.errors import exhausted
 
-        _say("error", _exhausted(exc))
+        _say("error", exhausted(exc))
         return 2
     finally:
         gc.enable()

@@ -16,12 +16,13 @@ Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any, Callable, List, NamedTuple, Optional
 
-from kubeadm_audit import capi
 from kubeadm_audit.changes import Change, summarize
-from kubeadm_audit.targets.kubeadm import documents as kubeadm_documents
 from kubeadm_audit.errors import ForceableConflict, InputError, KubeadmAuditError
+from kubeadm_audit.targets.capi import kcp as capi
+from kubeadm_audit.targets.kubeadm import documents as kubeadm_documents
 
 KUBEADM_GROUP = kubeadm_documents.GROUP
 KUBEADM_CONFIGMAP = kubeadm_documents.CONFIGMAP
@@ -119,7 +120,7 @@ def _text(value: Any) -> Optional[str]:
 def _merge_cluster(cluster: MutableMapping, shape: str, audit: Optional[Audit], settings: Settings,
                    source: str, prefix: str, record: Any, record_path: str) -> tuple:
     """Merge (or, with no ``audit``, remove what ``record`` says was set); check the result."""
-    from kubeadm_audit import merge
+    from kubeadm_audit.targets.kubeadm import merge
 
     args, mounts = (audit.parts.args, audit.parts.mounts) if audit is not None else ((), ())
     changes = merge.merge_api_server(cluster, args, mounts, shape, settings.force, source=source,
@@ -147,7 +148,7 @@ def _store(resource: MutableMapping, record: Any, source: str, changes: List[Cha
 
 
 def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
-    from kubeadm_audit import merge
+    from kubeadm_audit.targets.kubeadm import merge
 
     api = merge.kubeadm_api(resource, source)
     record = _record(resource, source)
@@ -161,7 +162,8 @@ def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, 
 
 
 def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
-    from kubeadm_audit import merge, yamlio
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.targets.kubeadm import merge
 
     meta = _meta(resource)
     data = resource.get("data")
@@ -189,7 +191,8 @@ def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings
 
 
 def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
-    from kubeadm_audit import merge, yamlio
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.targets.kubeadm import merge
 
     kind = str(resource.get("kind"))
     shape = capi.shape_for(str(resource.get("apiVersion")), kind, source)
@@ -369,7 +372,7 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
 
 def _remove_generated(documents: list, candidates: list, settings: Settings) -> List[dict]:
     """Remove mode: generate mode's ClusterClass patch and variable, and its Secret."""
-    from kubeadm_audit import clusterclass
+    from kubeadm_audit.targets.capi import clusterclass
 
     results: List[dict] = []
     for document in candidates:
@@ -447,7 +450,7 @@ def generated_secret(audit: Audit, settings: Settings) -> dict:
 
 def _generate(documents: list, audit: Audit, settings: Settings, new_document: Callable[[dict], Any]) -> List[dict]:
     """The Secret for hand-wired ``contentFrom``, and the patch in every ClusterClass passing through."""
-    from kubeadm_audit import clusterclass
+    from kubeadm_audit.targets.capi import clusterclass
 
     templates: dict = {}
     classes: list = []
@@ -483,7 +486,8 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
 
 def _cluster_class(resource: MutableMapping, templates: Mapping, audit: Audit, settings: Settings,
                    source: str) -> tuple:
-    from kubeadm_audit import clusterclass, yamlio
+    from kubeadm_audit import yamlio
+    from kubeadm_audit.targets.capi import clusterclass
 
     ref = clusterclass.template_ref(resource, source)
     namespace = _text(_meta(resource).get("namespace"))

@@ -3,6 +3,9 @@
 ``main`` is the only place that turns errors into exit codes: 0 success, 1 a
 check found problems, 2 usage or input errors. Commands are imported lazily so
 ``--help`` and the plugin path stay fast; ``krm`` skips click altogether.
+
+One module per command group, each thin: options in, the domain's functions, output out.
+May import anything in the package; nothing outside cli imports it.
 """
 from __future__ import annotations
 
@@ -70,12 +73,6 @@ def _build_group() -> click.Group:
         """
 
     return cli
-
-
-def _exhausted(exc: BaseException) -> str:
-    """The last resort for input that got past the reader's limits: one line, never a traceback."""
-    what = "memory" if isinstance(exc, MemoryError) else "stack (the input nests too deeply)"
-    return f"out of {what} while processing the input"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

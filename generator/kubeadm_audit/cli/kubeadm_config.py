@@ -71,10 +71,11 @@ def merge(file: str, in_place: bool, force: bool, remove: bool, **params) -> int
 def _merged(file: str, text: str, force: bool, remove: bool, params: dict) -> tuple:
     """(FILE's text with the audit configuration merged in -- or, with ``remove``, what
     kubeadm-audit added taken out -- and the changes made); warns on the way."""
-    from kubeadm_audit import merge as merge_mod, versions
-    from kubeadm_audit.pipeline import parts as pipeline_parts
-    from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
+    from kubeadm_audit import versions
     from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+    from kubeadm_audit.pipeline import parts as pipeline_parts
+    from kubeadm_audit.targets.kubeadm import merge as merge_mod
+    from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 
     target = merge_mod.load_target(text, file)
     if remove:

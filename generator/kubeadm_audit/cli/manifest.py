@@ -50,39 +50,26 @@ def _node_mode(path: str) -> Optional[int]:
 
 def _exposed_secret(path: str) -> Optional[str]:
     """One line when the kubeconfig at ``path`` holds a key or token and is readable by group or others."""
-    import re
-
-    from kubeadm_audit import webhook
-    from kubeadm_audit.errors import InputError
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     mode = _node_mode(path)
-    data = yamlio.read_bytes(path) if mode is not None and mode & 0o077 else None
-    if data is None:
-        return None
-    try:
-        fields = webhook.inline_secrets(yamlio.load(data.decode("utf-8", "replace"), path))
-    except InputError:   # not YAML we can read: look for the fields by name
-        fields = [m.group(1) for m in re.finditer(
-            rb"^[ \t-]*(" + b"|".join(f.encode() for f in webhook.SECRET_FIELDS) + rb")[ \t]*:[ \t]*\S", data, re.M)]
-        fields = [f.decode() for f in fields]
-    if not fields:
-        return None
-    return (f"{path} is {mode:04o} but holds {fields[0]}: anyone on the node who can read it has the webhook "
-            "credentials; chmod 0600 (manifest apply --write-files does)")
+    return manifest_mod.exposed_secret(path, mode, yamlio.read_bytes(path) if mode is not None and mode & 0o077
+                                       else None)
 
 
 def _node_files(cfg, built) -> list:
     """(node path, generated content, mode) of the files kube-apiserver reads."""
-    wanted = {cfg.paths.policy_file, cfg.paths.webhook_config_file}
-    return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in built.files if f.install_to in wanted]
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
+
+    return manifest_mod.node_files(cfg.paths.policy_file, cfg.paths.webhook_config_file, built.files)
 
 
 def _load(file: str, text: str, params: dict, round_trip: bool = True):
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
-    from kubeadm_audit import manifest as manifest_mod
+    from kubeadm_audit.errors import InputError
     from kubeadm_audit.pipeline import bundle, parts
     from kubeadm_audit.targets import kubeadm
-    from kubeadm_audit.errors import InputError
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     if len(text) > manifest_mod.MAX_MANIFEST_BYTES:
         raise InputError(f"larger than {manifest_mod.MAX_MANIFEST_BYTES >> 20} MiB: not a "
@@ -96,7 +83,8 @@ def _load(file: str, text: str, params: dict, round_trip: bool = True):
 
 def _webhook_files(cfg, parsed) -> list:
     """Node paths of the webhook kubeconfig: the configured one and the one the manifest's flag reads."""
-    from kubeadm_audit import flags, manifest as manifest_mod
+    from kubeadm_audit import flags
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     found = [cfg.paths.webhook_config_file] if cfg.webhook else []
     value = flags.effective(flags.parse_command(parsed.container["command"])).get("audit-webhook-config-file")
@@ -152,59 +140,32 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
     """
     import difflib
 
-    from kubeadm_audit import manifest as manifest_mod
     from kubeadm_audit.errors import ConflictError, ForceableConflict
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     backups = _backup_dir(backup_dir, file)
     # Under the manifest's lock, and all or nothing: the backup, the node files and the manifest.
     with yamlio.locked(file) as data:
         text = yamlio.decode(data, file)
         if remove:
-            parsed = manifest_mod.load(text, file)
-            cfg = built = None
+            parsed, cfg, built = manifest_mod.load(text, file), None, None
         else:
             parsed, cfg, built = _load(file, text, params)
-        node_files = _node_files(cfg, built) if not remove else []
-        installed = {path: yamlio.read_bytes(path) for path, _c, _m in node_files}
-        to_write = []
-        for path, content, mode in node_files:
-            current = _node_mode(path) if installed[path] is not None else None
-            if installed[path] == content and (current is None or not current & ~mode):
-                continue
-            if write_files:
-                # Never looser than the bundle's mode, nor than an installed file's (0640 stays 0640).
-                to_write.append((path, content, mode if current is None else mode & current))
-            elif installed[path] is None:
-                missing = (f"{path} does not exist on this node: kube-apiserver would not start. Install "
-                           "the bundle first (make install) or pass --write-files")
-                if not dry_run:
-                    raise ConflictError(missing, source=file)
-                warn(missing)
-            elif installed[path] == content:
-                warn(_exposed_secret(path) or f"{path} is {current:04o}, the bundle installs it "
-                                                f"{mode:04o} (--write-files sets it)")
-            else:
-                warn(f"{path} differs from what this configuration generates; kube-apiserver reads the "
-                     "installed file (--write-files replaces it)")
-        hash_value = None
-        if hash_annotation:
-            planned = dict((p, c) for p, c, _ in to_write)
-            hash_value = manifest_mod.config_hash([planned.get(p) or installed[p] or c for p, c, _ in node_files])
-        if remove:
-            changes = manifest_mod.apply(parsed, (), (), None)
-        else:
-            try:
-                changes = manifest_mod.apply(parsed, built.parts.args, built.parts.mounts, cfg.kubernetes_version, hash_value,
-                                             force)
-            except ForceableConflict as exc:
-                raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
-                                    source=exc.source, field=exc.field) from None
-        for message in built.parts.warnings if built else ():
+        node = [manifest_mod.NodeFile(path, content, mode, yamlio.read_bytes(path), _node_mode(path))
+                for path, content, mode in (_node_files(cfg, built) if built else [])]
+        try:
+            plan = manifest_mod.plan_apply(parsed, text, node, built.parts.args if built else (),
+                                           built.parts.mounts if built else (),
+                                           cfg.kubernetes_version if cfg else None, remove=remove,
+                                           write_files=write_files, hash_annotation=hash_annotation,
+                                           force=force, dry_run=dry_run)
+        except ForceableConflict as exc:
+            raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
+                                source=exc.source, field=exc.field) from None
+        for message in plan.warnings + list(built.parts.warnings if built else ()) + plan.notes:
             warn(message)
-        stray = manifest_mod.stray_audit_flags(parsed, built.parts.args) if built else []
-        if stray:
-            warn(f"{file} also sets {', '.join('--' + n for n in stray)}, which this configuration does not: kept")
-        new_text = parsed.dump() if changes else text
+        changes, to_write, new_text = plan.changes, plan.writes, plan.text
+        installed = {n.path: n.installed for n in node}
         if dry_run:
             click.echo("".join(difflib.unified_diff(text.splitlines(True), new_text.splitlines(True),
                                                     fromfile=file, tofile=f"{file} (audit)")), nl=False)
@@ -252,7 +213,7 @@ def check(file: str, output: str, **params) -> int:
       kubeadm-audit manifest check /etc/kubernetes/manifests/kube-apiserver.yaml \\
           --config audit.yaml -o json
     """
-    from kubeadm_audit import manifest as manifest_mod
+    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     # A check only reads: refused unread when absurdly large, parsed without the round trip.
     text = yamlio.read_text(file, manifest_mod.MAX_MANIFEST_BYTES, manifest_mod.WHAT)

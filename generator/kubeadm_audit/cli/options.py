@@ -17,8 +17,8 @@ CONFIG_OPTIONS: tuple = (
     ("recipe_only", ("--recipe-only",), "recipeOnly",
      dict(is_flag=True, default=None, help="zeron: emit the vendor recipe and nothing more.")),
     ("kubernetes_version", ("--kubernetes-version",), "kubernetesVersion",
-     dict(metavar="vX.Y.Z", help="Pin kubernetesVersion (1.{0}-1.{1}) [default: not pinned; rules target "
-                                 "1.{1}].".format(versions.OLDEST_MINOR, versions.NEWEST_MINOR))),
+     dict(metavar="vX.Y.Z", help=f"Pin kubernetesVersion (1.{versions.OLDEST_MINOR}-1.{versions.NEWEST_MINOR}) "
+                                 f"[default: not pinned; rules target 1.{versions.NEWEST_MINOR}].")),
     ("kubeadm_api", ("--kubeadm-api",), "targets.kubeadm.api",
      dict(type=click.Choice(versions.KUBEADM_APIS), help="kubeadm config API [default: from the version].")),
     ("kubeadm_route", ("--kubeadm-route",), "targets.kubeadm.route",

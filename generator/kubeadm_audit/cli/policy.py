@@ -448,10 +448,10 @@ def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
     import os
 
     from kubeadm_audit import flags, yamlio
-    from kubeadm_audit.inputs import POLICY_FILE
-    from kubeadm_audit.targets.kubeadm import PATCHES_DIR, patches
     from kubeadm_audit.errors import InputError
+    from kubeadm_audit.inputs import POLICY_FILE
     from kubeadm_audit.policy import simulate as sim_mod
+    from kubeadm_audit.targets.kubeadm import PATCHES_DIR, patches
 
     patch = os.path.join(directory, PATCHES_DIR, patches.PATCH_FILE)
     if not os.path.isfile(patch):

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from kubeadm_audit import flags, inputs, volumes, webhook
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.policy.compose import compose
+from kubeadm_audit.pipeline.compose import compose
 from kubeadm_audit.policy.validation import validate_policy
 
 

@@ -20,8 +20,8 @@ import copy
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-from kubeadm_audit import capi
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.targets.capi import kcp as capi
 
 GROUP = "cluster.x-k8s.io"
 KIND = "ClusterClass"

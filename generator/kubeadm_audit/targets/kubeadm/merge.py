@@ -14,12 +14,13 @@ ClusterConfiguration in a multi-document kubeadm config or inside the ConfigMap'
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Callable, List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any, Callable, List, NamedTuple, Optional
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit.changes import Change, flag
-from kubeadm_audit.targets.kubeadm import documents as kubeadm
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.targets.kubeadm import documents as kubeadm
 from kubeadm_audit.volumes import HostPathMount
 
 SHAPES = ("map", "list")
@@ -90,7 +91,7 @@ def _describe_volume(entry: Mapping) -> str:
 class _Plan:
     """Edits to apply once no conflict was found; ``changes`` say what."""
 
-    __slots__ = ("edits", "changes", "conflicts")
+    __slots__ = ("changes", "conflicts", "edits")
 
     def __init__(self) -> None:
         self.edits: List[Callable[[], None]] = []

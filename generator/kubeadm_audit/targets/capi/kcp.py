@@ -11,7 +11,8 @@ Pure: takes and edits plain mappings; the Secret comes back as data.
 from __future__ import annotations
 
 import posixpath
-from typing import List, Mapping, MutableMapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import List, NamedTuple, Optional
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ForceableConflict, InputError

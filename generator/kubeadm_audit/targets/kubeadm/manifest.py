@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, List, MutableMapping, Optional, Sequence
+from typing import Any, List, NamedTuple, Optional, Tuple
 
-from kubeadm_audit import flags, ownership, pod as pod_mod, versions, volumes, yamlio
+from kubeadm_audit import flags, ownership, versions, volumes, yamlio
+from kubeadm_audit import pod as pod_mod
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.volumes import HostPathMount
@@ -343,3 +345,96 @@ def check(pod: Any, args: Sequence[tuple], mounts: Sequence[HostPathMount],
     report.invalid += volumes.uncovered(sorted(values.items()), list(present.values()))
     report.invalid += pod_mod.kubelet_problems(pod)
     return report
+
+
+# --- the apply workflow (the CLI reads the node and writes what this plans) -----------------
+
+class NodeFile(NamedTuple):
+    """A file kube-apiserver reads: as this configuration generates it, and as the node has it."""
+
+    path: str
+    content: bytes
+    mode: int
+    installed: Optional[bytes] = None       # None: absent
+    installed_mode: Optional[int] = None    # permission bits of the installed file
+
+
+class ApplyPlan(NamedTuple):
+    text: str                                # the manifest after apply (the input when unchanged)
+    changes: List[Change]
+    writes: List[Tuple[str, bytes, int]]     # node files to install: (path, content, mode)
+    warnings: List[str]                      # about the node files
+    notes: List[str]                         # about the manifest's other audit flags
+
+
+def node_files(policy_file: str, webhook_config_file: str, files: Sequence[Any]) -> List[Tuple[str, bytes, int]]:
+    """(node path, generated content, mode) of the bundle ``files`` kube-apiserver reads."""
+    wanted = {policy_file, webhook_config_file}
+    return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in files if f.install_to in wanted]
+
+
+def exposed_secret(path: str, mode: Optional[int], data: Optional[bytes]) -> Optional[str]:
+    """One line when the kubeconfig ``data`` at ``path`` holds a key or token and ``mode`` lets group
+    or others read it."""
+    from kubeadm_audit import webhook
+
+    if data is None or mode is None or not mode & 0o077:
+        return None
+    try:
+        fields = webhook.inline_secrets(yamlio.load(data.decode("utf-8", "replace"), path))
+    except InputError:   # not YAML we can read: look for the fields by name
+        fields = [m.group(1).decode() for m in re.finditer(
+            rb"^[ \t-]*(" + b"|".join(f.encode() for f in webhook.SECRET_FIELDS) + rb")[ \t]*:[ \t]*\S", data, re.M)]
+    if not fields:
+        return None
+    return (f"{path} is {mode:04o} but holds {fields[0]}: anyone on the node who can read it has the webhook "
+            "credentials; chmod 0600 (manifest apply --write-files does)")
+
+
+def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: Sequence[Tuple[str, str]],
+               mounts: Sequence[HostPathMount], version: Optional[versions.KubeVersion], *, remove: bool = False,
+               write_files: bool = False, hash_annotation: bool = False, force: bool = False,
+               dry_run: bool = False) -> ApplyPlan:
+    """What ``manifest apply`` does to ``manifest`` (edited in place) and the node ``files``.
+
+    Node files that differ are installed with ``write_files`` (never looser than the bundle's
+    mode, nor than an installed file's: 0640 stays 0640); a missing one without it is a
+    ConflictError (kube-apiserver would not start), only warned about in a ``dry_run``. With
+    ``remove`` the record's flags, volumes and mounts come out and nothing is written but the
+    manifest. ForceableConflict for values someone else set, unless ``force``.
+    """
+    warnings: List[str] = []
+    writes: List[Tuple[str, bytes, int]] = []
+    for node in files:
+        current = node.installed_mode if node.installed is not None else None
+        if node.installed == node.content and (current is None or not current & ~node.mode):
+            continue
+        if write_files:
+            writes.append((node.path, node.content, node.mode if current is None else node.mode & current))
+        elif node.installed is None:
+            missing = (f"{node.path} does not exist on this node: kube-apiserver would not start. Install "
+                       "the bundle first (make install) or pass --write-files")
+            if not dry_run:
+                raise ConflictError(missing, source=manifest.source)
+            warnings.append(missing)
+        elif node.installed == node.content:
+            warnings.append(exposed_secret(node.path, current, node.installed)
+                            or f"{node.path} is {current:04o}, the bundle installs it {node.mode:04o} "
+                               "(--write-files sets it)")
+        else:
+            warnings.append(f"{node.path} differs from what this configuration generates; kube-apiserver reads "
+                            "the installed file (--write-files replaces it)")
+    hash_value = None
+    if hash_annotation:
+        planned = {path: content for path, content, _mode in writes}
+        hash_value = config_hash([planned.get(n.path) or n.installed or n.content for n in files])
+    notes: List[str] = []
+    if remove:
+        changes = apply(manifest, (), (), None)
+    else:
+        changes = apply(manifest, args, mounts, version, hash_value, force)
+        stray = stray_audit_flags(manifest, args)
+        if stray:
+            notes.append(f"{manifest.source} also sets {', '.join('--' + n for n in stray)}, which this "
+                         "configuration does not: kept")
+    return ApplyPlan(manifest.dump() if changes else text, changes, writes, warnings, notes)
