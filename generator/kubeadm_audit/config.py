@@ -11,9 +11,11 @@ caller: this module imports no target).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Callable, NamedTuple
 
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
@@ -43,7 +45,7 @@ DEFAULT_SPEC: Mapping[str, Any] = {
 #: v1alpha1 spellings of kubeadm target options (spec path -> option under spec.targets.kubeadm).
 #: Read wherever they appear; written back in this spelling too, so a bundle's audit-config.yaml
 #: stays what earlier releases wrote and read.
-LEGACY_TARGET_FIELDS: Mapping[str, Tuple[str, str]] = {
+LEGACY_TARGET_FIELDS: Mapping[str, tuple[str, str]] = {
     "kubeadmApi": ("kubeadm", "api"),
     "kubeadmRoute": ("kubeadm", "route"),
     "paths.patchesDirectory": ("kubeadm", "patchesDirectory"),
@@ -55,22 +57,22 @@ DEFAULT_KUBECONFIG_NAMES = {"cluster": "audit-webhook", "context": "audit-webhoo
 
 
 class Throttle(NamedTuple):
-    enable: Optional[bool] = None
-    qps: Optional[float] = None
-    burst: Optional[int] = None
+    enable: bool | None = None
+    qps: float | None = None
+    burst: int | None = None
 
 
 class Batch(NamedTuple):
-    max_size: Optional[int] = None
-    max_wait: Optional[str] = None
-    buffer_size: Optional[int] = None
+    max_size: int | None = None
+    max_wait: str | None = None
+    buffer_size: int | None = None
     throttle: Throttle = Throttle()
 
 
 class Truncate(NamedTuple):
-    enabled: Optional[bool] = None
-    max_event_size: Optional[int] = None
-    max_batch_size: Optional[int] = None
+    enabled: bool | None = None
+    max_event_size: int | None = None
+    max_batch_size: int | None = None
 
 
 class KubeconfigNames(NamedTuple):
@@ -81,28 +83,28 @@ class KubeconfigNames(NamedTuple):
 
 class Webhook(NamedTuple):
     server: str
-    certificate_authority: Optional[str]
-    client_certificate: Optional[str]
-    client_key: Optional[str]
+    certificate_authority: str | None
+    client_certificate: str | None
+    client_key: str | None
     insecure_skip_tls_verify: bool
-    tls_server_name: Optional[str]
-    mode: Optional[str]
+    tls_server_name: str | None
+    mode: str | None
     batch: Batch
     truncate: Truncate
-    initial_backoff: Optional[str]
-    version: Optional[str]
+    initial_backoff: str | None
+    version: str | None
     kubeconfig_names: KubeconfigNames
-    token: Optional[str] = None        # bearer token, embedded in the kubeconfig (a secret)
-    token_file: Optional[str] = None   # node path of a bearer token file kube-apiserver reads
+    token: str | None = None        # bearer token, embedded in the kubeconfig (a secret)
+    token_file: str | None = None   # node path of a bearer token file kube-apiserver reads
 
 
 class Log(NamedTuple):
     path: str
-    max_age: Optional[int]
-    max_backup: Optional[int]
-    max_size: Optional[int]
-    compress: Optional[bool]
-    format: Optional[str]
+    max_age: int | None
+    max_backup: int | None
+    max_size: int | None
+    compress: bool | None
+    format: str | None
 
 
 class Paths(NamedTuple):
@@ -111,8 +113,8 @@ class Paths(NamedTuple):
 
 
 class PolicySource(NamedTuple):
-    file: Optional[str]
-    rules: tuple
+    file: str | None
+    rules: tuple[Any, ...]
 
 
 class TargetHooks(NamedTuple):
@@ -120,10 +122,10 @@ class TargetHooks(NamedTuple):
 
     name: str
     default_paths: Mapping[str, str] = {}
-    parse_options: Optional[Callable[[Mapping[str, Any], "OptionFields", versions.KubeVersion], Any]] = None
-    options_document: Optional[Callable[[Any, bool], Dict[str, Any]]] = None
-    node_files: Optional[Callable[[Any], List[Tuple[str, str]]]] = None
-    known_targets: Tuple[str, ...] = ()   # every target name spec.targets may hold
+    parse_options: Callable[[Mapping[str, Any], OptionFields, versions.KubeVersion], Any] | None = None
+    options_document: Callable[[Any, bool], dict[str, Any]] | None = None
+    node_files: Callable[[Any], list[tuple[str, str]]] | None = None
+    known_targets: tuple[str, ...] = ()   # every target name spec.targets may hold
 
 
 class AuditConfig(NamedTuple):
@@ -131,17 +133,17 @@ class AuditConfig(NamedTuple):
     preset: presets_mod.Preset
     recipe_only: bool
     policy: PolicySource
-    webhook: Optional[Webhook]
-    log: Optional[Log]
+    webhook: Webhook | None
+    log: Log | None
     paths: Paths
-    source: Optional[str] = None   # the AuditConfig file, for error messages
+    source: str | None = None   # the AuditConfig file, for error messages
     version_pinned: bool = False   # kubernetesVersion given: written into kubeadm's config
-    bundle: Optional[str] = None   # read from a bundle: its files hold the policy and TLS material
+    bundle: str | None = None   # read from a bundle: its files hold the policy and TLS material
     target: str = DEFAULT_TARGET   # the distribution it is rendered for
     options: Any = None            # that target's options, as its parse_options read them
     targets: Mapping[str, Any] = {}   # spec.targets as given (every target's, for round trips)
-    hooks: Optional[TargetHooks] = None   # the target's hooks it was resolved with
-    target_files: Tuple[Tuple[str, str], ...] = ()   # (field, node path) the target adds
+    hooks: TargetHooks | None = None   # the target's hooks it was resolved with
+    target_files: tuple[tuple[str, str], ...] = ()   # (field, node path) the target adds
 
 
 # --- strict field parsing ----------------------------------------------------------------
@@ -149,10 +151,10 @@ class AuditConfig(NamedTuple):
 class _Reader:
     """Reads a nested mapping strictly, reporting paths (or the option that set them)."""
 
-    def __init__(self, source: Optional[str], origins: Mapping[str, str]) -> None:
+    def __init__(self, source: str | None, origins: Mapping[str, str]) -> None:
         self.source = source
         self.origins = origins
-        self.aliases: Dict[str, str] = {}   # field path -> the (older) spelling the user wrote
+        self.aliases: dict[str, str] = {}   # field path -> the (older) spelling the user wrote
 
     def shown(self, path: str) -> str:
         """``path`` as the user gave it: the option, or the field's spelling in their file."""
@@ -164,7 +166,7 @@ class _Reader:
             return InputError(message, field=option)
         return InputError(message, source=self.source, field=self.aliases.get(path, path))
 
-    def mapping(self, value: Any, path: str, allowed: tuple) -> dict:
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -178,7 +180,7 @@ class _Reader:
         return value
 
     def string(self, value: Any, path: str, *, required: bool = False,
-               choices: tuple = (), check: Optional[Callable[[str], Optional[str]]] = None) -> Optional[str]:
+               choices: tuple[str, ...] = (), check: Callable[[str], str | None] | None = None) -> str | None:
         if value is None:
             if required:
                 raise self.fail(path, "is required")
@@ -193,7 +195,13 @@ class _Reader:
             raise self.fail(path, problem)
         return text
 
-    def integer(self, value: Any, path: str, minimum: Optional[int] = None) -> Optional[int]:
+    def required(self, value: Any, path: str, check: Callable[[str], str | None] | None = None) -> str:
+        """A string that must be given."""
+        text = self.string(value, path, required=True, check=check)
+        assert text is not None  # required=True raised otherwise
+        return text
+
+    def integer(self, value: Any, path: str, minimum: int | None = None) -> int | None:
         """An integer kube-apiserver's flag parsing takes (Go int/int64: at most 2^63-1)."""
         if value is None:
             return None
@@ -205,21 +213,19 @@ class _Reader:
             raise self.fail(path, f"out of range: kube-apiserver takes a 64-bit integer (got {_short(value)})")
         return value
 
-    def number(self, value: Any, path: str) -> Optional[float]:
+    def number(self, value: Any, path: str) -> float | None:
         """An int or float; an unquoted YAML number like ``1e3`` (kept as PlainStr) too."""
         if value is None:
             return None
-        number: Optional[float] = None
+        number: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
                 number = float(value)
             except OverflowError:
                 number = math.inf
         elif isinstance(value, PlainStr):
-            try:
+            with contextlib.suppress(ValueError):
                 number = float(value)
-            except ValueError:
-                pass
         if number is None:
             raise self.fail(path, f"expected a number, got {kind_of(value)} {_short(value)}")
         if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
@@ -227,7 +233,7 @@ class _Reader:
                                   f"(at most {FLOAT32_MAX:.7g}; got {_short(value)})")
         return number
 
-    def boolean(self, value: Any, path: str) -> Optional[bool]:
+    def boolean(self, value: Any, path: str) -> bool | None:
         if value is None or isinstance(value, bool):
             return value
         raise self.fail(path, f"expected true or false, got {value!r}")
@@ -242,7 +248,7 @@ class OptionFields:
         self.prefix = prefix
 
     @classmethod
-    def for_source(cls, source: Optional[str], prefix: str) -> OptionFields:
+    def for_source(cls, source: str | None, prefix: str) -> OptionFields:
         """Fields read outside a resolution (errors name ``source`` and the field)."""
         return cls(_Reader(source, {}), prefix)
 
@@ -252,37 +258,39 @@ class OptionFields:
     def fail(self, key: str, message: str) -> InputError:
         return self._reader.fail(self.path(key), message)
 
-    def mapping(self, value: Any, allowed: tuple) -> dict:
+    def mapping(self, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
         return self._reader.mapping(value, self.prefix, allowed)
 
-    def string(self, value: Any, key: str, *, required: bool = False, choices: tuple = ()) -> Optional[str]:
+    def string(self, value: Any, key: str, *, required: bool = False,
+               choices: tuple[str, ...] = ()) -> str | None:
         return self._reader.string(value, self.path(key), required=required, choices=choices)
 
-    def integer(self, value: Any, key: str, minimum: Optional[int] = None) -> Optional[int]:
+    def integer(self, value: Any, key: str, minimum: int | None = None) -> int | None:
         return self._reader.integer(value, self.path(key), minimum)
 
-    def boolean(self, value: Any, key: str) -> Optional[bool]:
+    def boolean(self, value: Any, key: str) -> bool | None:
         return self._reader.boolean(value, self.path(key))
 
-    def node_path(self, value: Any, key: str, *, required: bool = False) -> Optional[str]:
+    def node_path(self, value: Any, key: str, *, required: bool = False) -> str | None:
         """An absolute, normalised node path."""
         return _node_path(self._reader.string(value, self.path(key), required=required, check=_check_node_path))
 
 
 def _short(value: Any) -> str:
     """repr(value), shortened: a number with thousands of digits is not worth printing whole."""
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 40 else f"a {len(str(abs(value)))}-digit number"
+    text = (repr(value) if not isinstance(value, int) or abs(value) < 10 ** 40
+            else f"a {len(str(abs(value)))}-digit number")
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _close_match(word: str, choices: tuple) -> Optional[str]:
+def _close_match(word: str, choices: tuple[str, ...]) -> str | None:
     import difflib
 
     found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return found[0] if found else None
 
 
-def _check_duration(text: str) -> Optional[str]:
+def _check_duration(text: str) -> str | None:
     try:
         parse_go_duration(text)
     except ValueError as exc:
@@ -290,13 +298,21 @@ def _check_duration(text: str) -> Optional[str]:
     return None
 
 
-def _check_node_path(text: str) -> Optional[str]:
+def _check_node_path(text: str) -> str | None:
     return normalise_node_path(text)[1]
 
 
-def _node_path(text: Optional[str]) -> Optional[str]:
+def _node_path(text: str | None) -> str | None:
     """The normalised form of a path ``_check_node_path`` accepted."""
-    return None if text is None else normalise_node_path(text)[0]
+    return None if text is None else _normalised(text)
+
+
+def _normalised(text: str) -> str:
+    """The normalised form of a path ``_check_node_path`` accepted."""
+    path, problem = normalise_node_path(text)
+    if path is None:
+        raise ValueError(problem)   # never: callers check the path first
+    return path
 
 
 #: A host name as a dialer resolves it: DNS labels (underscores occur in the wild).
@@ -304,7 +320,7 @@ _HOST_NAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z
                         r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?\Z")
 
 
-def _check_server(text: str) -> Optional[str]:
+def _check_server(text: str) -> str | None:
     """What kube-apiserver's webhook client (Go's net/url, then a dial) would refuse.
 
     Go's url.Parse refuses control characters and spaces in the host, but accepts a
@@ -347,7 +363,7 @@ _PERCENT_OK = re.compile(r"([^%]|%[0-9A-Fa-f]{2})*\Z")
 
 # --- the merge ------------------------------------------------------------------------------
 
-def read_document(document: Any, source: str) -> dict:
+def read_document(document: Any, source: str) -> dict[str, Any]:
     """Check the AuditConfig envelope and return its ``spec`` (plain data)."""
     reader = _Reader(source, {})
     if not isinstance(document, dict):
@@ -370,8 +386,8 @@ def read_document(document: Any, source: str) -> dict:
 
 
 def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
-            origins: Mapping[str, str] | None = None, source: Optional[str] = None,
-            target_version: Optional[str] = None, target: Optional[TargetHooks] = None) -> AuditConfig:
+            origins: Mapping[str, str] | None = None, source: str | None = None,
+            target_version: str | None = None, target: TargetHooks | None = None) -> AuditConfig:
     """Merge defaults, the target's paths, preset, the user's spec and options, then parse strictly.
 
     ``origins`` maps a spec field path (``webhook.server``) to the command-line option
@@ -403,10 +419,10 @@ def resolve(user_spec: Mapping[str, Any] | None = None, overrides: Mapping[str, 
     return _parse_spec(merged, reader, preset, recipe_only, target_version, target)
 
 
-def _default_paths_layer(target: Optional[TargetHooks]) -> Dict[str, Any]:
+def _default_paths_layer(target: TargetHooks | None) -> dict[str, Any]:
     """The target's DEFAULT_PATHS as a spec layer (under the preset and the user)."""
     found = dict(target.default_paths) if target else {}
-    layer: Dict[str, Any] = {}
+    layer: dict[str, Any] = {}
     paths = {key: found[key] for key in ("policyFile", "webhookConfigFile") if key in found}
     if paths:
         layer["paths"] = paths
@@ -415,7 +431,7 @@ def _default_paths_layer(target: Optional[TargetHooks]) -> Dict[str, Any]:
     return layer
 
 
-def _unalias(spec: Dict[str, Any], r: _Reader) -> Dict[str, Any]:
+def _unalias(spec: dict[str, Any], r: _Reader) -> dict[str, Any]:
     """Move v1alpha1 spellings (``kubeadmRoute``, ...) to ``spec.targets``; errors keep the spelling."""
     for old, (name, key) in LEGACY_TARGET_FIELDS.items():
         section, _, leaf = old.rpartition(".")
@@ -461,7 +477,7 @@ def _check_webhook_settings(head: Mapping[str, Any], merged: Mapping[str, Any], 
                      source=None if all(name in r.origins for name in names) else r.source)
 
 
-def _leaves(value: Any, path: str) -> list:
+def _leaves(value: Any, path: str) -> list[str]:
     if isinstance(value, dict) and value:
         return [leaf for key, inner in value.items() for leaf in _leaves(inner, f"{path}.{key}")]
     return [path]
@@ -471,8 +487,8 @@ _SPEC_FIELDS = ("kubernetesVersion", "kubeadmApi", "preset", "recipeOnly", "targ
                 "policy", "webhook", "log", "paths", "kubeadmRoute")
 
 
-def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only: bool,
-                target_version: Optional[str] = None, target: Optional[TargetHooks] = None) -> AuditConfig:
+def _parse_spec(spec: dict[str, Any], r: _Reader, preset: presets_mod.Preset, recipe_only: bool,
+                target_version: str | None = None, target: TargetHooks | None = None) -> AuditConfig:
     version_text = r.string(spec.get("kubernetesVersion"), "spec.kubernetesVersion")
     try:
         if version_text is not None:
@@ -486,10 +502,8 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
             raise
         raise r.fail("spec.kubernetesVersion", exc.message) from None
     paths_raw = r.mapping(spec.get("paths"), "spec.paths", ("policyFile", "webhookConfigFile"))
-    paths = Paths(**{
-        attr: _node_path(r.string(paths_raw.get(key), f"spec.paths.{key}", required=True,
-                                  check=_check_node_path))
-        for attr, key in (("policy_file", "policyFile"), ("webhook_config_file", "webhookConfigFile"))})
+    paths = Paths(*(_normalised(r.required(paths_raw.get(key), f"spec.paths.{key}", check=_check_node_path))
+                    for key in ("policyFile", "webhookConfigFile")))
     policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
     rules = policy_raw.get("rules") or []
     if not isinstance(rules, list):
@@ -531,7 +545,7 @@ def _parse_spec(spec: dict, r: _Reader, preset: presets_mod.Preset, recipe_only:
     return cfg
 
 
-def _target_blocks(raw: Any, r: _Reader, known: Tuple[str, ...]) -> Dict[str, Any]:
+def _target_blocks(raw: Any, r: _Reader, known: tuple[str, ...]) -> dict[str, Any]:
     """``spec.targets``: a mapping of target name to that target's options (a mapping)."""
     if raw is None:
         return {}
@@ -545,7 +559,7 @@ def _target_blocks(raw: Any, r: _Reader, known: Tuple[str, ...]) -> Dict[str, An
     return dict(raw)
 
 
-def node_files(cfg: AuditConfig) -> List[Tuple[str, str]]:
+def node_files(cfg: AuditConfig) -> list[tuple[str, str]]:
     """(spec field, node path) of every file the bundle puts on, or reads from, a control-plane node."""
     files = [("spec.paths.policyFile", cfg.paths.policy_file)]
     if cfg.webhook:
@@ -558,7 +572,7 @@ def node_files(cfg: AuditConfig) -> List[Tuple[str, str]]:
     return files
 
 
-def _check_distinct(files: list, r: _Reader) -> None:
+def _check_distinct(files: list[tuple[str, str]], r: _Reader) -> None:
     """Every node file on a path of its own, and none inside another (a path is a file or a directory)."""
     for index, (field, path) in enumerate(files):
         for first, earlier in files[:index]:
@@ -598,7 +612,7 @@ _WEBHOOK_FIELDS = ("server", "certificateAuthority", "clientCertificate", "clien
                    "initialBackoff", "version", "kubeconfigNames", "token", "tokenFile")
 
 
-def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
+def _parse_webhook(raw: Any, r: _Reader) -> Webhook | None:
     if raw is None:
         return None
     w = r.mapping(raw, "spec.webhook", _WEBHOOK_FIELDS)
@@ -623,7 +637,7 @@ def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
     return Webhook(
         token=token,
         token_file=token_file,
-        server=r.string(w["server"], "spec.webhook.server", check=_check_server),
+        server=r.required(w["server"], "spec.webhook.server", check=_check_server),
         certificate_authority=ca,
         client_certificate=cert,
         client_key=key,
@@ -647,13 +661,13 @@ def _parse_webhook(raw: Any, r: _Reader) -> Optional[Webhook]:
         ),
         initial_backoff=r.string(w.get("initialBackoff"), "spec.webhook.initialBackoff", check=_check_duration),
         version=r.string(w.get("version"), "spec.webhook.version"),
-        kubeconfig_names=KubeconfigNames(**{
-            key: r.string(names.get(key, default), f"spec.webhook.kubeconfigNames.{key}", required=True)
-            for key, default in DEFAULT_KUBECONFIG_NAMES.items()}),
+        kubeconfig_names=KubeconfigNames(*(
+            r.required(names.get(key, default), f"spec.webhook.kubeconfigNames.{key}")
+            for key, default in DEFAULT_KUBECONFIG_NAMES.items())),
     )
 
 
-def _parse_webhook_token(w: dict, r: _Reader) -> tuple:
+def _parse_webhook_token(w: dict[str, Any], r: _Reader) -> tuple[str | None, str | None]:
     """Bearer-token authentication: a token embedded in the kubeconfig, or a token file on the
     nodes that kube-apiserver reads (and re-reads, so it can be rotated). Only one of them:
     client-go would silently prefer the file."""
@@ -666,13 +680,12 @@ def _parse_webhook_token(w: dict, r: _Reader) -> tuple:
     return token, None if token_file is None else _node_path(token_file)
 
 
-def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
+def _parse_log(raw: Any, r: _Reader) -> Log | None:
     if raw is None:
         return None
     log = r.mapping(raw, "spec.log", ("path", "maxAge", "maxBackup", "maxSize", "compress", "format"))
-    path = r.string(log.get("path"), "spec.log.path", required=True,
-                    check=lambda p: None if p == "-" else _check_node_path(p))
-    path = path if path == "-" else _node_path(path)
+    path = r.required(log.get("path"), "spec.log.path", check=lambda p: None if p == "-" else _check_node_path(p))
+    path = path if path == "-" else _normalised(path)
     return Log(
         path=path,
         max_age=r.integer(log.get("maxAge"), "spec.log.maxAge", minimum=0),
@@ -685,7 +698,7 @@ def _parse_log(raw: Any, r: _Reader) -> Optional[Log]:
 
 # --- the resolved AuditConfig, written back --------------------------------------------------
 
-def to_document(cfg: AuditConfig, base_dir: str) -> dict:
+def to_document(cfg: AuditConfig, base_dir: str) -> dict[str, Any]:
     """``cfg`` as an AuditConfig document that resolves to ``cfg`` again, from ``base_dir``.
 
     File references (policy, CA, client certificate and key) are written relative to
@@ -697,7 +710,7 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
     """
     import os
 
-    def ref(path: Optional[str]) -> Optional[str]:
+    def ref(path: str | None) -> str | None:
         return None if path is None else os.path.relpath(path, base_dir)
 
     targets = {name: block for name, block in cfg.targets.items() if name != cfg.target}
@@ -706,7 +719,7 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
     elif cfg.target in cfg.targets:
         targets[cfg.target] = cfg.targets[cfg.target]
     legacy = _legacy_fields(targets)
-    spec: dict = {}
+    spec: dict[str, Any] = {}
     if cfg.target != DEFAULT_TARGET:
         spec["target"] = cfg.target
     if cfg.version_pinned:
@@ -745,7 +758,8 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
         "path": cfg.log.path, "maxAge": cfg.log.max_age, "maxBackup": cfg.log.max_backup,
         "maxSize": cfg.log.max_size, "compress": cfg.log.compress, "format": cfg.log.format}
     spec["paths"] = {"policyFile": cfg.paths.policy_file, "webhookConfigFile": cfg.paths.webhook_config_file,
-                     **{key.rpartition(".")[2]: value for key, value in legacy.pop("paths.patchesDirectory", {}).items()}}
+                     **{key.rpartition(".")[2]: value
+                        for key, value in legacy.pop("paths.patchesDirectory", {}).items()}}
     if targets:
         spec["targets"] = targets
     layer = deep_merge(dict(DEFAULT_SPEC), dict((cfg.preset.recipe_only if cfg.recipe_only else cfg.preset.spec) or {}))
@@ -755,10 +769,10 @@ def to_document(cfg: AuditConfig, base_dir: str) -> dict:
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "audit"}, "spec": spec}
 
 
-def _legacy_fields(targets: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def _legacy_fields(targets: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Take the options that have a v1alpha1 spelling out of ``targets`` (edited in place):
     {spelling: {spelling: value}}, so the caller places each where it always stood."""
-    found: Dict[str, Dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for old, (name, key) in LEGACY_TARGET_FIELDS.items():
         block = targets.get(name)
         if isinstance(block, dict) and block.get(key) is not None:
@@ -769,7 +783,7 @@ def _legacy_fields(targets: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return found
 
 
-def _plain_number(value: Optional[float]) -> Any:
+def _plain_number(value: float | None) -> Any:
     return int(value) if value is not None and float(value).is_integer() else value
 
 

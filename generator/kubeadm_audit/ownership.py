@@ -33,8 +33,9 @@ ConfigMap, whose ClusterConfiguration is a string). Pure: no I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, MutableMapping, Optional
+from typing import Any
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import InputError
@@ -47,11 +48,11 @@ COMMENT_PREFIX = f"# {ANNOTATION}: "
 class Record:
     """What kubeadm-audit set in one object (empty: nothing, or a pre-ownership edit)."""
 
-    args: Dict[str, str] = field(default_factory=dict)
-    volumes: Dict[str, dict] = field(default_factory=dict)
-    files: Dict[str, str] = field(default_factory=dict)
-    secrets: List[str] = field(default_factory=list)
-    created: List[str] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.args or self.volumes or self.files or self.secrets or self.created)
@@ -65,7 +66,7 @@ class Record:
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def decode(text: Any, source: Optional[str], where: str) -> Record:
+def decode(text: Any, source: str | None, where: str) -> Record:
     """Read a record; anything malformed is an InputError naming where it was found."""
     if text in (None, ""):
         return Record()
@@ -98,17 +99,17 @@ def decode(text: Any, source: Optional[str], where: str) -> Record:
 
 # --- where the record is kept ----------------------------------------------------------------
 
-def _annotations(obj: Mapping) -> Mapping:
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
     return annotations if isinstance(annotations, Mapping) else {}
 
 
-def read_annotation(obj: Mapping, source: Optional[str]) -> Record:
+def read_annotation(obj: Mapping[str, Any], source: str | None) -> Record:
     return decode(_annotations(obj).get(ANNOTATION), source, f"metadata.annotations.{ANNOTATION}")
 
 
-def write_annotation(obj: MutableMapping, record: Record, source: Optional[str]) -> bool:
+def write_annotation(obj: MutableMapping[str, Any], record: Record, source: str | None) -> bool:
     """Store ``record`` (or drop the annotation when it is empty); True when the object changed.
 
     An ``annotations`` mapping left empty by dropping ours is removed too.
@@ -140,7 +141,7 @@ def write_annotation(obj: MutableMapping, record: Record, source: Optional[str])
     return True
 
 
-def read_comment(document: Any, source: Optional[str]) -> Record:
+def read_comment(document: Any, source: str | None) -> Record:
     """The record kept as a comment line at the top of a round-trip (ruamel) document."""
     for token in _start_comments(document):
         text = str(getattr(token, "value", "")).strip()
@@ -170,14 +171,14 @@ def write_comment(document: Any, record: Record) -> None:
         comment.comment = None
 
 
-def _start_comments(document: Any) -> list:
+def _start_comments(document: Any) -> list[Any]:
     comment = getattr(getattr(document, "ca", None), "comment", None)
     if not comment or len(comment) < 2 or not comment[1]:
         return []
     return list(comment[1])
 
 
-def digest(entry: Mapping) -> str:
+def digest(entry: Mapping[str, Any]) -> str:
     """A short, stable digest of a ``files[]`` entry as written (content or Secret reference)."""
     import hashlib
     import json

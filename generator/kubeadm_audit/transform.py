@@ -17,7 +17,7 @@ Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Callable, List, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from kubeadm_audit.changes import Change, summarize
 from kubeadm_audit.errors import ForceableConflict, InputError, KubeadmAuditError
@@ -51,7 +51,7 @@ class Settings(NamedTuple):
     force: bool = False
     allow_external_files: bool = False    # read spec files from outside the function config's directory
     name: str = "kubeadm-audit"          # generate mode: the Secret's name
-    namespace: Optional[str] = None      # generate mode: the Secret's namespace
+    namespace: str | None = None      # generate mode: the Secret's namespace
 
 
 class Audit(NamedTuple):
@@ -69,7 +69,7 @@ def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
 
-def handler_for(document: Any) -> Optional[str]:
+def handler_for(document: Any) -> str | None:
     """The handler for a document, judged from its header and, for common kinds, a text hint.
 
     Only a document whose text does not show its kind plainly is parsed to find out.
@@ -89,7 +89,7 @@ def handler_for(document: Any) -> Optional[str]:
     return name
 
 
-def ref(resource: Mapping) -> dict:
+def ref(resource: Mapping[str, Any]) -> dict[str, Any]:
     meta = _meta(resource)
     out = {"apiVersion": resource.get("apiVersion"), "kind": resource.get("kind"), "name": meta.get("name")}
     if meta.get("namespace"):
@@ -97,8 +97,9 @@ def ref(resource: Mapping) -> dict:
     return out
 
 
-def result(severity: str, message: str, resource: Optional[Mapping] = None, field: Optional[str] = None) -> dict:
-    out: dict = {"message": message, "severity": severity}
+def result(severity: str, message: str, resource: Mapping[str, Any] | None = None,
+           field: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": message, "severity": severity}
     if resource is not None:
         out["resourceRef"] = ref(resource)
         if field:
@@ -106,19 +107,19 @@ def result(severity: str, message: str, resource: Optional[Mapping] = None, fiel
     return out
 
 
-def _meta(resource: Mapping) -> Mapping:
+def _meta(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = resource.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
 
 
-def _text(value: Any) -> Optional[str]:
+def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
 # --- the targets --------------------------------------------------------------------------
 
-def _merge_cluster(cluster: MutableMapping, shape: str, audit: Optional[Audit], settings: Settings,
-                   source: str, prefix: str, record: Any, record_path: str) -> tuple:
+def _merge_cluster(cluster: MutableMapping[str, Any], shape: str, audit: Audit | None, settings: Settings,
+                   source: str, prefix: str, record: Any, record_path: str) -> tuple[Any, ...]:
     """Merge (or, with no ``audit``, remove what ``record`` says was set); check the result."""
     from kubeadm_audit.targets.kubeadm import merge
 
@@ -132,13 +133,13 @@ def _merge_cluster(cluster: MutableMapping, shape: str, audit: Optional[Audit], 
     return changes, warnings
 
 
-def _record(resource: Mapping, source: str) -> Any:
+def _record(resource: Mapping[str, Any], source: str) -> Any:
     from kubeadm_audit import ownership
 
     return ownership.read_annotation(resource, source)
 
 
-def _store(resource: MutableMapping, record: Any, source: str, changes: List[Change]) -> None:
+def _store(resource: MutableMapping[str, Any], record: Any, source: str, changes: list[Change]) -> None:
     """Write the ownership record back onto the object it describes."""
     from kubeadm_audit import ownership, yamlio
 
@@ -147,7 +148,8 @@ def _store(resource: MutableMapping, record: Any, source: str, changes: List[Cha
         changes.append(Change("metadata.annotations", ownership.ANNOTATION, "updated", detail=ownership.ANNOTATION))
 
 
-def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
+def _kubeadm(resource: MutableMapping[str, Any], audit_for: AuditFor, settings: Settings,
+             source: str) -> tuple[Any, ...] | None:
     from kubeadm_audit.targets.kubeadm import merge
 
     api = merge.kubeadm_api(resource, source)
@@ -161,7 +163,8 @@ def _kubeadm(resource: MutableMapping, audit_for: AuditFor, settings: Settings, 
     return changes, warnings, None, audit
 
 
-def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
+def _configmap(resource: MutableMapping[str, Any], audit_for: AuditFor, settings: Settings,
+               source: str) -> tuple[Any, ...] | None:
     from kubeadm_audit import yamlio
     from kubeadm_audit.targets.kubeadm import merge
 
@@ -190,7 +193,8 @@ def _configmap(resource: MutableMapping, audit_for: AuditFor, settings: Settings
     return changes, warnings, None, audit
 
 
-def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, source: str) -> Optional[tuple]:
+def _capi(resource: MutableMapping[str, Any], audit_for: AuditFor, settings: Settings,
+          source: str) -> tuple[Any, ...] | None:
     from kubeadm_audit import yamlio
     from kubeadm_audit.targets.kubeadm import merge
 
@@ -207,14 +211,14 @@ def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, sou
     path = capi.CONFIG_SPEC_PATHS[kind]
     spec_prefix = ".".join(path) + "."
     cluster_prefix = f"{spec_prefix}clusterConfiguration."
-    yamlio.unshare(resource, path + ("clusterConfiguration", "apiServer"))
-    yamlio.unshare(resource, path + ("files",))
+    yamlio.unshare(resource, (*path, "clusterConfiguration", "apiServer"))
+    yamlio.unshare(resource, (*path, "files"))
     if not removing:
         node: Any = resource
-        for depth, key in enumerate(path + ("clusterConfiguration",)):
+        for depth, key in enumerate((*path, "clusterConfiguration")):
             node = node.get(key) if isinstance(node, Mapping) else None
             if node is None:
-                record.created.append(".".join((path + ("clusterConfiguration",))[:depth + 1]))
+                record.created.append(".".join(((*path, "clusterConfiguration"))[:depth + 1]))
                 break
     spec = capi.config_spec(resource, kind, source) if not removing else _existing(resource, path)
     cluster = capi.cluster_configuration(spec, source, spec_prefix) if not removing \
@@ -237,7 +241,7 @@ def _capi(resource: MutableMapping, audit_for: AuditFor, settings: Settings, sou
     return changes, warnings, secret, audit
 
 
-def _existing(node: Any, keys: Sequence[str]) -> MutableMapping:
+def _existing(node: Any, keys: Sequence[str]) -> MutableMapping[str, Any]:
     """The mapping at ``keys``, or a detached empty one (removal never creates anything)."""
     for key in keys:
         node = node.get(key) if isinstance(node, Mapping) else None
@@ -252,7 +256,7 @@ HANDLERS = {"kubeadm": _kubeadm, "configmap": _configmap, "capi": _capi}
 class Report(NamedTuple):
     """KRM ``results`` entries and the exit code they amount to (0, 1 conflict, 2 bad input)."""
 
-    results: tuple
+    results: tuple[dict[str, Any], ...]
     exit_code: int
 
 
@@ -282,8 +286,8 @@ def audit(cfg: Any, parts: Any) -> Audit:
         cfg.paths.webhook_config_file if webhook is not None else None, webhook))
 
 
-def run(documents: list, audit_for: AuditFor, settings: Settings,
-        new_document: Callable[[dict], Any]) -> Report:
+def run(documents: list[Any], audit_for: AuditFor, settings: Settings,
+        new_document: Callable[[dict[str, Any]], Any]) -> Report:
     """Inject into (or, in generate mode, add to; in remove mode, take out of) ``documents`` in place.
 
     ``audit_for(version)`` gives the audit pieces for a target's Kubernetes version
@@ -296,7 +300,7 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
         except KubeadmAuditError as exc:
             return Report((result("error", error_message(exc)),), exc.exit_code)
 
-    def guarded(version: Optional[str]) -> Audit:
+    def guarded(version: str | None) -> Audit:
         """A failure of the configuration itself is reported once, not once per target;
         one caused by the target's own version stays the target's."""
         try:
@@ -311,13 +315,13 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
             raise
 
     code = 0
-    results: List[dict] = []
-    secrets: list = []
-    owned: list = []
-    warned: set = set()
-    failed: set = set()
+    results: list[dict[str, Any]] = []
+    secrets: list[Any] = []
+    owned: list[Any] = []
+    warned: set[Any] = set()
+    failed: set[Any] = set()
     targets = 0
-    classes: list = []
+    classes: list[Any] = []
     for index, document in enumerate(documents):
         name = handler_for(document)
         if name is None:
@@ -364,17 +368,17 @@ def run(documents: list, audit_for: AuditFor, settings: Settings,
     if settings.mode == "remove":
         results.extend(_remove_generated(documents, classes, settings))
     elif not targets:
-        results.append(result("warning", "kubeadm-audit found nothing to inject into: no KubeadmControlPlane(Template), "
-                                         "kube-system/kubeadm-config ConfigMap or kubeadm ClusterConfiguration "
-                                         "(with metadata.name) passed through"))
+        results.append(result("warning", "kubeadm-audit found nothing to inject into: no "
+                                         "KubeadmControlPlane(Template), kube-system/kubeadm-config ConfigMap or "
+                                         "kubeadm ClusterConfiguration (with metadata.name) passed through"))
     return Report(tuple(results), 0)
 
 
-def _remove_generated(documents: list, candidates: list, settings: Settings) -> List[dict]:
+def _remove_generated(documents: list[Any], candidates: list[Any], settings: Settings) -> list[dict[str, Any]]:
     """Remove mode: generate mode's ClusterClass patch and variable, and its Secret."""
     from kubeadm_audit.targets.capi import clusterclass
 
-    results: List[dict] = []
+    results: list[dict[str, Any]] = []
     for document in candidates:
         resource = document.obj
         if not isinstance(resource, MutableMapping):
@@ -396,12 +400,12 @@ def _remove_generated(documents: list, candidates: list, settings: Settings) -> 
     return results
 
 
-def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[int],
-                    new_document: Callable[[dict], Any]) -> List[dict]:
+def _upsert_secrets(documents: list[Any], secrets: Sequence[tuple[Any, Any]], owned: Sequence[int],
+                    new_document: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
     """Add the Secrets the targets reference; replace equal ids; drop our stale ones."""
-    results: List[dict] = []
+    results: list[dict[str, Any]] = []
     by_id = {_identity(documents[i].obj): i for i in owned}
-    keep: set = set()
+    keep: set[Any] = set()
     for owner, secret in secrets:
         if secret is None:
             continue
@@ -433,14 +437,14 @@ def _upsert_secrets(documents: list, secrets: Sequence[tuple], owned: Sequence[i
     return results
 
 
-def _identity(resource: Mapping) -> tuple:
+def _identity(resource: Mapping[str, Any]) -> tuple[Any, ...]:
     meta = _meta(resource)
     return (meta.get("namespace") or None, meta.get("name"))
 
 
 # --- generate mode ------------------------------------------------------------------------
 
-def generated_secret(audit: Audit, settings: Settings) -> dict:
+def generated_secret(audit: Audit, settings: Settings) -> dict[str, Any]:
     """The policy and webhook kubeconfig as one Secret, for ``files[].contentFrom`` of your own."""
     data = {capi.POLICY_KEY: audit.files.policy_text}
     if audit.files.webhook_text is not None:
@@ -448,12 +452,13 @@ def generated_secret(audit: Audit, settings: Settings) -> dict:
     return capi.secret(settings.name, settings.namespace, data)
 
 
-def _generate(documents: list, audit: Audit, settings: Settings, new_document: Callable[[dict], Any]) -> List[dict]:
+def _generate(documents: list[Any], audit: Audit, settings: Settings,
+              new_document: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
     """The Secret for hand-wired ``contentFrom``, and the patch in every ClusterClass passing through."""
     from kubeadm_audit.targets.capi import clusterclass
 
-    templates: dict = {}
-    classes: list = []
+    templates: dict[tuple[Any, ...], Any] = {}
+    classes: list[Any] = []
     for document in documents:
         api_version, kind = document.header
         group = group_of(api_version)
@@ -468,7 +473,7 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
         settings = settings._replace(namespace=namespaces.pop())
     results = _generated_secret(documents, audit, settings, new_document)
     owned = [index for index, document in enumerate(documents) if handler_for(document) == "secret"]
-    secrets: list = []
+    secrets: list[Any] = []
     for document in classes:
         resource = document.obj
         source = capi.describe(resource)
@@ -484,8 +489,9 @@ def _generate(documents: list, audit: Audit, settings: Settings, new_document: C
     return results
 
 
-def _cluster_class(resource: MutableMapping, templates: Mapping, audit: Audit, settings: Settings,
-                   source: str) -> tuple:
+def _cluster_class(resource: MutableMapping[str, Any], templates: Mapping[tuple[Any, ...], Any],
+                   audit: Audit, settings: Settings,
+                   source: str) -> tuple[Any, ...]:
     from kubeadm_audit import yamlio
     from kubeadm_audit.targets.capi import clusterclass
 
@@ -525,13 +531,13 @@ def _cluster_class(resource: MutableMapping, templates: Mapping, audit: Audit, s
     return changed, secret, notes
 
 
-def _generated_secret(documents: list, audit: Audit, settings: Settings,
-                      new_document: Callable[[dict], Any]) -> List[dict]:
+def _generated_secret(documents: list[Any], audit: Audit, settings: Settings,
+                      new_document: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
     secret = generated_secret(audit, settings)
-    key = ("Secret",) + _identity(secret)
+    key = ("Secret", *_identity(secret))
     for document in documents:
-        if document.header[1] == "Secret" and isinstance(document.obj, Mapping) \
-                and ("Secret",) + _identity(document.obj) == key:
+        if document.header[1] == "Secret" and isinstance(document.obj, MutableMapping) \
+                and ("Secret", *_identity(document.obj)) == key:
             if document.obj == secret:
                 return []
             document.obj.clear()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:   # config imports this module (redact_url): the model's type only for annotations
     from kubeadm_audit.config import Webhook
@@ -11,9 +11,9 @@ if TYPE_CHECKING:   # config imports this module (redact_url): the model's type 
 class TLSMaterial(NamedTuple):
     """PEM contents read from the files the AuditConfig names."""
 
-    ca: Optional[bytes] = None
-    client_certificate: Optional[bytes] = None
-    client_key: Optional[bytes] = None
+    ca: bytes | None = None
+    client_certificate: bytes | None = None
+    client_key: bytes | None = None
 
 
 def redact_url(url: str) -> str:
@@ -44,21 +44,21 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict:
+def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict[str, Any]:
     """A complete kubeconfig: one cluster, one user, one context, current-context set.
 
     Certificates are embedded (``*-data``) so the file is self-contained and needs no
     further mounts inside the kube-apiserver container.
     """
     names = hook.kubeconfig_names
-    cluster: dict = {"server": hook.server}
+    cluster: dict[str, Any] = {"server": hook.server}
     if tls.ca is not None:
         cluster["certificate-authority-data"] = _b64(tls.ca)
     if hook.insecure_skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
     if hook.tls_server_name:
         cluster["tls-server-name"] = hook.tls_server_name
-    user: dict = {}
+    user: dict[str, Any] = {}
     if tls.client_certificate is not None and tls.client_key is not None:
         user["client-certificate-data"] = _b64(tls.client_certificate)
         user["client-key-data"] = _b64(tls.client_key)
@@ -80,7 +80,7 @@ def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict:
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
-def warnings(hook: Webhook) -> list:
+def warnings(hook: Webhook) -> list[Any]:
     """What works but deserves a second look."""
     from urllib.parse import urlsplit
 
@@ -108,7 +108,7 @@ def warnings(hook: Webhook) -> list:
         out.append(f"tokenFile {hook.token_file} must exist on every control-plane node before kube-apiserver "
                    "starts (it does not start without it); it is mounted read-only and re-read, so it can be "
                    "rotated in place")
-    if host.endswith(".svc") or ".svc." in host or host.endswith(".cluster.local"):
+    if host.endswith((".svc", ".cluster.local")) or ".svc." in host:
         out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
                    "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")
     return out
@@ -118,7 +118,7 @@ def warnings(hook: Webhook) -> list:
 SECRET_FIELDS = ("client-key-data", "token", "password")
 
 
-def inline_secrets(kubeconfig: Any) -> list:
+def inline_secrets(kubeconfig: Any) -> list[Any]:
     """Where a kubeconfig holds a secret (``users[0].user.client-key-data``, ...): such a file must be 0600."""
     users = kubeconfig.get("users") if isinstance(kubeconfig, dict) else None
     found = []

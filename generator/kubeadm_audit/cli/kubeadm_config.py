@@ -1,10 +1,15 @@
 """``kubeadm-audit kubeadm-config merge``: the audit flags and volumes into an existing config."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
 from kubeadm_audit.cli.output import warn
+
+if TYPE_CHECKING:
+    from kubeadm_audit.changes import Change
 
 
 @click.group("kubeadm-config")
@@ -20,7 +25,7 @@ def kubeadm_config() -> None:
 @click.option("--force", is_flag=True, help="Replace audit flags and volumes someone else set to other values.")
 @click.option("--remove", is_flag=True,
               help="Take out what kubeadm-audit added (its ownership record says what), nothing else.")
-def merge(file: str, in_place: bool, force: bool, remove: bool, **params) -> int:
+def merge(file: str, in_place: bool, force: bool, remove: bool, **params: Any) -> int:
     """Add the audit flags and volumes to FILE's ClusterConfiguration.
 
     FILE is a kubeadm config (any documents: Init/Cluster/Join/Upgrade configuration,
@@ -68,7 +73,7 @@ def merge(file: str, in_place: bool, force: bool, remove: bool, **params) -> int
     return 0
 
 
-def _merged(file: str, text: str, force: bool, remove: bool, params: dict) -> tuple:
+def _merged(file: str, text: str, force: bool, remove: bool, params: dict[str, Any]) -> tuple[str, list[Change]]:
     """(FILE's text with the audit configuration merged in -- or, with ``remove``, what
     kubeadm-audit added taken out -- and the changes made); warns on the way."""
     from kubeadm_audit import versions

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,9 +11,15 @@ from kubeadm_audit import yamlio
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, check_not_onto, config_options, resolve_for
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
 
+if TYPE_CHECKING:
+    from kubeadm_audit.config import AuditConfig
+    from kubeadm_audit.pipeline.bundle import Bundle
+    from kubeadm_audit.targets.kubeadm.manifest import Manifest
+
 #: The manifest is edited directly: no kubeadm API, route or patches directory is involved.
-_OPTIONS = dict(omit=BUNDLE_SHAPE + ("patches_directory",),
-                version_help="Target Kubernetes version [default: the version of FILE's kube-apiserver image, else the newest known].")
+_OPTIONS: dict[str, Any] = dict(omit=(*BUNDLE_SHAPE, "patches_directory"),
+                version_help="Target Kubernetes version [default: the version of FILE's kube-apiserver image, "
+                             "else the newest known].")
 
 #: Outside /etc/kubernetes/manifests: the kubelet runs every file there not starting with '.'.
 DEFAULT_BACKUP_DIR = "/etc/kubernetes/kubeadm-audit/backups"
@@ -38,7 +44,7 @@ def _backup(directory: str, path: str, data: bytes) -> yamlio.FileChange:
                              yamlio.file_mode(path), dir_mode=0o700, field="--backup-dir")
 
 
-def _node_mode(path: str) -> Optional[int]:
+def _node_mode(path: str) -> int | None:
     """The permission bits of an installed node file (None: absent)."""
     import stat
 
@@ -48,7 +54,7 @@ def _node_mode(path: str) -> Optional[int]:
         return None
 
 
-def _exposed_secret(path: str) -> Optional[str]:
+def _exposed_secret(path: str) -> str | None:
     """One line when the kubeconfig at ``path`` holds a key or token and is readable by group or others."""
     from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
@@ -57,14 +63,15 @@ def _exposed_secret(path: str) -> Optional[str]:
                                        else None)
 
 
-def _node_files(cfg, built) -> list:
+def _node_files(cfg: AuditConfig, built: Bundle) -> list[tuple[str, bytes, int]]:
     """(node path, generated content, mode) of the files kube-apiserver reads."""
     from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     return manifest_mod.node_files(cfg.paths.policy_file, cfg.paths.webhook_config_file, built.files)
 
 
-def _load(file: str, text: str, params: dict, round_trip: bool = True):
+def _load(file: str, text: str, params: dict[str, Any],
+          round_trip: bool = True) -> tuple[Manifest, AuditConfig, Bundle]:
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
     from kubeadm_audit.errors import InputError
     from kubeadm_audit.pipeline import bundle, parts
@@ -81,14 +88,16 @@ def _load(file: str, text: str, params: dict, round_trip: bool = True):
     return parsed, cfg, built
 
 
-def _webhook_files(cfg, parsed) -> list:
+def _webhook_files(cfg: AuditConfig, parsed: Manifest) -> list[str]:
     """Node paths of the webhook kubeconfig: the configured one and the one the manifest's flag reads."""
     from kubeadm_audit import flags
     from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
     found = [cfg.paths.webhook_config_file] if cfg.webhook else []
     value = flags.effective(flags.parse_command(parsed.container["command"])).get("audit-webhook-config-file")
-    for mount in manifest_mod.pod_mounts(parsed.pod) if value else ():
+    if not isinstance(value, str) or not value:
+        return found
+    for mount in manifest_mod.pod_mounts(parsed.pod):
         if value == mount.mount_path or value.startswith(mount.mount_path.rstrip("/") + "/"):
             found.append(mount.host_path + value[len(mount.mount_path):])
     return list(dict.fromkeys(found))
@@ -115,7 +124,7 @@ def manifest() -> None:
               help="Take out the flags, volumes and mounts kubeadm-audit added (its record says which), "
                    "nothing else.")
 def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_annotation: bool, force: bool,
-          remove: bool, **params) -> int:
+          remove: bool, **params: Any) -> int:
     """Add or replace the audit flags, volumes and mounts in FILE (the recipe's step 3).
 
     Everything else in the manifest is kept; a second run changes nothing. The old file
@@ -152,7 +161,7 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         else:
             parsed, cfg, built = _load(file, text, params)
         node = [manifest_mod.NodeFile(path, content, mode, yamlio.read_bytes(path), _node_mode(path))
-                for path, content, mode in (_node_files(cfg, built) if built else [])]
+                for path, content, mode in (_node_files(cfg, built) if cfg and built else [])]
         try:
             plan = manifest_mod.plan_apply(parsed, text, node, built.parts.args if built else (),
                                            built.parts.mounts if built else (),
@@ -188,7 +197,8 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         warn("kube-apiserver reads these files only when it starts: pass --hash-annotation so the "
              "manifest changes and the kubelet restarts it")
     if changes:
-        click.echo(f"{file}: {len(changes)} change(s); previous version kept at {backup.path}")
+        click.echo(f"{file}: {len(changes)} change(s); previous version kept at "
+                   f"{backup.path if backup else '(none)'}")
         for change in changes:
             click.echo(f"  {change}")
         warn(manifest_mod.UPGRADE_NOTE)
@@ -199,7 +209,7 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
 @config_options(**_OPTIONS)
 @click.argument("file", metavar="FILE", type=click.Path())
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
-def check(file: str, output: str, **params) -> int:
+def check(file: str, output: str, **params: Any) -> int:
     """Exit 1 when FILE lacks the configured audit flags or mounts, or they would not work.
 
     The usual case after 'kubeadm upgrade': the manifest was rebuilt from a
@@ -227,7 +237,8 @@ def check(file: str, output: str, **params) -> int:
     if recorded:
         node_files = _node_files(cfg, built)
         contents = [yamlio.read_bytes(path) for path, _c, _m in node_files]
-        if all(c is not None for c in contents) and manifest_mod.config_hash(contents) != recorded:
+        present = [c for c in contents if c is not None]
+        if len(present) == len(contents) and manifest_mod.config_hash(present) != recorded:
             report.drift.append("the audit files changed since the manifest was applied: run "
                                 "'kubeadm-audit manifest apply --hash-annotation' to restart kube-apiserver")
     if output == "json":

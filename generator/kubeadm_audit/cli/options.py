@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kubeadm_audit import presets, versions
 from kubeadm_audit.cli.output import warn
+
+if TYPE_CHECKING:
+    from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.targets.kubeadm.options import ROUTES as KUBEADM_ROUTES
 
 #: (click parameter name, option declaration(s), spec field path, click kwargs)
-CONFIG_OPTIONS: tuple = (
+CONFIG_OPTIONS: tuple[Any, ...] = (
     ("preset", ("--preset",), "preset",
      dict(type=click.Choice(presets.NAMES), help="Policy and receiver conventions [default: recommended].")),
     ("recipe_only", ("--recipe-only",), "recipeOnly",
@@ -68,7 +72,8 @@ CONFIG_OPTIONS: tuple = (
     ("log_path", ("--log-path",), "log.path",
      dict(metavar="PATH", help="--audit-log-path ('-' is stdout).")),
     ("log_maxage", ("--log-maxage",), "log.maxAge", dict(type=int, metavar="DAYS", help="--audit-log-maxage.")),
-    ("log_maxbackup", ("--log-maxbackup",), "log.maxBackup", dict(type=int, metavar="N", help="--audit-log-maxbackup.")),
+    ("log_maxbackup", ("--log-maxbackup",), "log.maxBackup",
+     dict(type=int, metavar="N", help="--audit-log-maxbackup.")),
     ("log_maxsize", ("--log-maxsize",), "log.maxSize", dict(type=int, metavar="MB", help="--audit-log-maxsize.")),
     ("log_compress", ("--log-compress/--no-log-compress",), "log.compress",
      dict(default=None, help="--audit-log-compress.")),
@@ -89,14 +94,14 @@ _FILE_PARAMS = ("policy_file", "ca_file", "client_certificate", "client_key")
 BUNDLE_SHAPE = ("kubeadm_api", "kubeadm_route")
 
 
-def config_options(func: Optional[Callable] = None, *, omit: tuple = (),
-                   version_help: Optional[str] = None) -> Callable:
+def config_options(func: Callable[..., Any] | None = None, *, omit: tuple[str, ...] = (),
+                   version_help: str | None = None) -> Callable[..., Any]:
     """Add --config and every AuditConfig option to a command.
 
     ``omit`` leaves out options that would do nothing in that command (so --help lists only
     what works there); ``version_help`` says where that command's target version comes from.
     """
-    def decorate(func: Callable) -> Callable:
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for name, decls, _path, kwargs in reversed(CONFIG_OPTIONS):
             if name in omit:
                 continue
@@ -117,10 +122,10 @@ def config_options(func: Optional[Callable] = None, *, omit: tuple = (),
     return decorate(func) if func is not None else decorate
 
 
-def overrides(params: dict) -> tuple:
+def overrides(params: dict[str, Any]) -> tuple[Any, ...]:
     """(override spec, origins) from the parsed options; relative files resolve against the cwd."""
-    spec: dict = {}
-    origins: dict = {}
+    spec: dict[str, Any] = {}
+    origins: dict[str, Any] = {}
     option_of = {name: decls[0].split("/")[0] for name, decls, _p, _k in CONFIG_OPTIONS}
     for name, _decls, path, _kwargs in CONFIG_OPTIONS:
         value = params.get(name)
@@ -136,13 +141,14 @@ def overrides(params: dict) -> tuple:
     return spec, origins
 
 
-def _set(target: dict, keys: list, value: Any) -> None:
+def _set(target: dict[str, Any], keys: list[Any], value: Any) -> None:
     for key in keys[:-1]:
         target = target.setdefault(key, {})
     target[keys[-1]] = value
 
 
-def resolve(params: dict, target_version: Optional[str] = None, target: Optional[str] = None):
+def resolve(params: dict[str, Any], target_version: str | None = None,
+            target: str | None = None) -> AuditConfig:
     """The AuditConfig from --config or --bundle, and the options, for the distribution
     ``target`` (else the one --target or the AuditConfig's ``target`` names, else kubeadm)."""
     from kubeadm_audit import config, inputs, targets
@@ -151,14 +157,14 @@ def resolve(params: dict, target_version: Optional[str] = None, target: Optional
     directory = params.get("bundle")
     if directory:
         option_of = {name: decls[0] for name, decls, _p, _k in CONFIG_OPTIONS}
-        clashing = [option_of.get(name, "--config") for name in ("config_file",) + _FILE_PARAMS if params.get(name)]
+        clashing = [option_of.get(name, "--config") for name in ("config_file", *_FILE_PARAMS) if params.get(name)]
         if clashing:
             raise InputError(f"the bundle brings its own configuration, policy and certificates: drop "
                              f"{', '.join(clashing)} (or regenerate the bundle)", field="--bundle")
         user_spec = inputs.read_bundle_config(directory)
-        source = os.path.join(directory, inputs.CONFIG_FILE)
+        source: str | None = os.path.join(directory, inputs.CONFIG_FILE)
     else:
-        source = params.get("config_file")
+        source = params.get("config_file") or None
         user_spec = inputs.read_config_file(source) if source else {}
     spec, origins = overrides(params)
     name = target or params.get("target") or user_spec.get("target") or config.DEFAULT_TARGET
@@ -170,7 +176,7 @@ def resolve(params: dict, target_version: Optional[str] = None, target: Optional
     return cfg._replace(bundle=os.path.abspath(directory)) if directory else cfg
 
 
-def resolve_for(params: dict, found_version: Optional[str], where: str):
+def resolve_for(params: dict[str, Any], found_version: str | None, where: str) -> AuditConfig:
     """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
     --kubernetes-version or the AuditConfig names a version."""
     from kubeadm_audit import versions
@@ -185,7 +191,7 @@ def resolve_for(params: dict, found_version: Optional[str], where: str):
     return resolve(params, found_version, target="kubeadm")
 
 
-def check_not_onto(cfg, params: dict, file: str, what: str) -> None:
+def check_not_onto(cfg: AuditConfig, params: dict[str, Any], file: str, what: str) -> None:
     """Refuse a configuration whose node files would land on ``file`` (the file being edited)."""
     from kubeadm_audit import config
     from kubeadm_audit.errors import InputError

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import List, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ForceableConflict, InputError
+from kubeadm_audit.yamlio import mapping_in
 
 GROUP = "controlplane.cluster.x-k8s.io"
 
@@ -49,8 +50,8 @@ class AuditFiles(NamedTuple):
 
     policy_path: str
     policy_text: str
-    webhook_path: Optional[str] = None
-    webhook_text: Optional[str] = None
+    webhook_path: str | None = None
+    webhook_text: str | None = None
 
 
 def shape_for(api_version: str, kind: str, source: str) -> str:
@@ -63,10 +64,10 @@ def shape_for(api_version: str, kind: str, source: str) -> str:
     return ARG_SHAPES[version]
 
 
-def config_spec(resource: MutableMapping, kind: str, source: str) -> MutableMapping:
+def config_spec(resource: MutableMapping[str, Any], kind: str, source: str) -> MutableMapping[str, Any]:
     """The resource's KubeadmConfigSpec, created when absent."""
-    node: MutableMapping = resource
-    walked: List[str] = []
+    node: MutableMapping[str, Any] = resource
+    walked: list[str] = []
     for key in CONFIG_SPEC_PATHS[kind]:
         walked.append(key)
         child = node.get(key)
@@ -78,7 +79,7 @@ def config_spec(resource: MutableMapping, kind: str, source: str) -> MutableMapp
     return node
 
 
-def cluster_configuration(spec: MutableMapping, source: str, prefix: str) -> MutableMapping:
+def cluster_configuration(spec: MutableMapping[str, Any], source: str, prefix: str) -> MutableMapping[str, Any]:
     cluster = spec.get("clusterConfiguration")
     if cluster is None:
         cluster = spec["clusterConfiguration"] = {}
@@ -100,8 +101,8 @@ def secret_name(owner: str, data: Mapping[str, str]) -> str:
     return _secret_prefix(owner) + digest[:_HASH_LENGTH]
 
 
-def secret(name: str, namespace: Optional[str], data: Mapping[str, str],
-           annotations: Optional[Mapping[str, str]] = None) -> dict:
+def secret(name: str, namespace: str | None, data: Mapping[str, str],
+           annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A kubeadm-audit Secret holding ``data`` base64-encoded (``data``, not ``stringData``,
     so GitOps tools show no perpetual diff)."""
     import base64
@@ -112,7 +113,7 @@ def secret(name: str, namespace: Optional[str], data: Mapping[str, str],
         raise InputError(f"the Secret name {name!r} would not be a DNS-1123 subdomain, which the API "
                          "server refuses: name its owner in lower-case letters, digits, '-' and '.'",
                          field="metadata.name")
-    metadata: dict = {"name": name}
+    metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
     metadata["labels"] = dict(MANAGED_BY)
@@ -122,8 +123,8 @@ def secret(name: str, namespace: Optional[str], data: Mapping[str, str],
             "data": {key: base64.b64encode(text.encode()).decode("ascii") for key, text in data.items()}}
 
 
-def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: AuditFiles,
-               inline_webhook: bool = False) -> tuple:
+def plan_files(owner_kind: str, owner: str, namespace: str | None, files: AuditFiles,
+               inline_webhook: bool = False) -> tuple[Any, ...]:
     """The ``files[]`` entries and the Secret (or None) they reference.
 
     The webhook kubeconfig goes into the Secret: it names the receiver and may hold a
@@ -132,15 +133,15 @@ def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: Aud
     templates the server (no credentials in it) asks for it inline. The policy is
     inline unless it is over Cluster API's size limit.
     """
-    secret_data: dict = {}
+    secret_data: dict[str, Any] = {}
     if len(files.policy_text) > MAX_FILE_CONTENT:
         secret_data[POLICY_KEY] = files.policy_text
     if files.webhook_text is not None and (not inline_webhook or len(files.webhook_text) > MAX_FILE_CONTENT):
         secret_data[WEBHOOK_KEY] = files.webhook_text
     name = secret_name(owner, secret_data) if secret_data else None
 
-    def entry(path: str, permissions: str, key: str, text: str) -> dict:
-        out: dict = {"path": path, "owner": FILE_OWNER, "permissions": permissions}
+    def entry(path: str, permissions: str, key: str, text: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": path, "owner": FILE_OWNER, "permissions": permissions}
         if key in secret_data:
             out["contentFrom"] = {"secret": {"name": name, "key": key}}
         else:
@@ -154,18 +155,18 @@ def plan_files(owner_kind: str, owner: str, namespace: Optional[str], files: Aud
     return entries, owned
 
 
-def is_ours(entry: Mapping, owner: str, marker: str) -> bool:
+def is_ours(entry: Mapping[str, Any], owner: str, marker: str) -> bool:
     """Whether a files[] entry was written by kubeadm-audit (so it may be replaced)."""
     source = entry.get("contentFrom")
     if isinstance(source, Mapping):
-        secret = source.get("secret") if isinstance(source.get("secret"), Mapping) else {}
+        secret = mapping_in(source, "secret")
         name = str(secret.get("name") or "")
         return name.startswith(_secret_prefix(owner))
     return str(entry.get("content") or "").startswith(marker)
 
 
-def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, marker: str,
-                force: bool, source: str, prefix: str, owned: Optional[dict] = None) -> tuple:
+def merge_files(spec: MutableMapping[str, Any], entries: Sequence[Mapping[str, Any]], owner: str, marker: str,
+                force: bool, source: str, prefix: str, owned: dict[str, Any] | None = None) -> tuple[Any, ...]:
     """Upsert ``entries`` into ``spec.files`` by path; other files stay as they are.
 
     ``owned`` maps the paths an earlier run wrote to the digest of the entry it wrote
@@ -183,19 +184,19 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
     files = spec.get("files")
     if files is not None and not isinstance(files, list):
         raise InputError("expected a list", source=source, field=where)
-    current: list = [] if files is None else files
+    current: list[Any] = [] if files is None else files
     for index, item in enumerate(current):
         if not isinstance(item, Mapping):
             raise InputError("expected a file mapping", source=source, field=f"{where}[{index}]")
 
-    def ours(item: Mapping, path: str) -> bool:
+    def ours(item: Mapping[str, Any], path: str) -> bool:
         if path in owned:
-            return digest(item) == owned[path]
+            return bool(digest(item) == owned[path])
         return is_ours(item, owner, marker)
 
-    edits: list = []
-    changes: List[Change] = []
-    new: dict = {}
+    edits: list[Any] = []
+    changes: list[Change] = []
+    new: dict[str, Any] = {}
     for entry in entries:
         path = posixpath.normpath(str(entry["path"]))
         found = [i for i, item in enumerate(current) if posixpath.normpath(str(item.get("path") or "")) == path]
@@ -225,15 +226,15 @@ def merge_files(spec: MutableMapping, entries: Sequence[Mapping], owner: str, ma
         else:
             current[index] = dict(entry)
     for index in reversed(gone):
-        gone = posixpath.normpath(str(current[index].get("path")))
-        changes.append(Change(where, gone, "removed", detail=gone))
+        path = posixpath.normpath(str(current[index].get("path")))
+        changes.append(Change(where, path, "removed", detail=path))
         del current[index]
     if files is None and current:
         spec["files"] = current
     return changes, new
 
 
-def referenced_secrets(entries: Sequence[Mapping]) -> List[str]:
+def referenced_secrets(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """Names of the Secrets ``files[]`` entries read with ``contentFrom``."""
     names = []
     for entry in entries:
@@ -244,20 +245,20 @@ def referenced_secrets(entries: Sequence[Mapping]) -> List[str]:
     return list(dict.fromkeys(names))
 
 
-def secrets_to_prune(secrets: Sequence[Mapping], owner_kind: str, owner: str, namespace: Optional[str],
-                     keep: Optional[str]) -> list:
+def secrets_to_prune(secrets: Sequence[Mapping[str, Any]], owner_kind: str, owner: str, namespace: str | None,
+                     keep: str | None) -> list[Any]:
     """Indexes of earlier generated Secrets of this owner that nothing references any more."""
     stale = []
     for index, secret in enumerate(secrets):
-        meta = secret.get("metadata") if isinstance(secret.get("metadata"), Mapping) else {}
-        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+        meta = mapping_in(secret, "metadata")
+        annotations = mapping_in(meta, "annotations")
         if annotations.get(OWNER_ANNOTATION) == f"{owner_kind}/{owner}" \
                 and (meta.get("namespace") or None) == (namespace or None) and meta.get("name") != keep:
             stale.append(index)
     return stale
 
 
-def describe(resource: Mapping) -> str:
-    meta = resource.get("metadata") if isinstance(resource.get("metadata"), Mapping) else {}
+def describe(resource: Mapping[str, Any]) -> str:
+    meta = mapping_in(resource, "metadata")
     where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
     return f"{resource.get('kind')} {where}{meta.get('name')}"

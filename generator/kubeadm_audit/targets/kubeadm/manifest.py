@@ -13,7 +13,7 @@ import posixpath
 import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit import pod as pod_mod
@@ -45,15 +45,17 @@ class Manifest:
     """A parsed kube-apiserver static Pod (round-trip, so untouched parts stay as written)."""
 
     source: str
-    stream: Optional[yamlio.RoundTrip]  # None when loaded only to be checked
-    pod: MutableMapping
-    container: MutableMapping
+    stream: yamlio.RoundTrip | None  # None when loaded only to be checked
+    pod: MutableMapping[str, Any]
+    container: MutableMapping[str, Any]
 
     def dump(self) -> str:
+        if self.stream is None:
+            raise ValueError(f"{self.source} was loaded to be checked, not edited")
         return self.stream.dump()
 
     @property
-    def image_version(self) -> Optional[str]:
+    def image_version(self) -> str | None:
         """The Kubernetes version of the kube-apiserver image tag, if it names one."""
         match = _IMAGE_TAG.search(str(self.container.get("image") or ""))
         return match.group(1) if match else None
@@ -99,7 +101,7 @@ def config_hash(contents: Sequence[bytes]) -> str:
 
 # --- apply -----------------------------------------------------------------------------
 
-def _set_flag(command: list, name: str, value: str) -> Optional[Change]:
+def _set_flag(command: list[Any], name: str, value: str) -> Change | None:
     wanted = f"--{name}={value}"
     found = [occ for occ in flags.parse_command(command) if occ.name == name]
     if not found:
@@ -118,7 +120,7 @@ def _set_flag(command: list, name: str, value: str) -> Optional[Change]:
     return Change("", f"--{name}", "replaced", value, f"{old} with {wanted}")
 
 
-def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> bool:
+def _mounted_as(mount: HostPathMount, spec: MutableMapping[str, Any], container: MutableMapping[str, Any]) -> bool:
     """Whether the container already mounts ``mount``'s host path at its mount path (any name)."""
     by_name = {v.get("name"): v for v in spec.get("volumes") or [] if isinstance(v, dict)}
     for entry in container.get("volumeMounts") or []:
@@ -133,7 +135,8 @@ def _mounted_as(mount: HostPathMount, spec: MutableMapping, container: MutableMa
     return False
 
 
-def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMapping) -> Optional[Change]:
+def _set_mount(mount: HostPathMount, spec: MutableMapping[str, Any],
+               container: MutableMapping[str, Any]) -> Change | None:
     if _mounted_as(mount, spec, container):
         return None
     for holder, key in ((spec, "volumes"), (container, "volumeMounts")):
@@ -158,7 +161,7 @@ def _set_mount(mount: HostPathMount, spec: MutableMapping, container: MutableMap
     return Change("", mount.name, "added", what, what)
 
 
-def _remove_flag(command: list, name: str, value: str) -> Optional[Change]:
+def _remove_flag(command: list[Any], name: str, value: str) -> Change | None:
     """Drop the occurrences of ``--name`` holding ``value`` (the value kubeadm-audit set)."""
     found = [occ for occ in flags.parse_command(command) if occ.name == name and occ.value == value]
     for occ in reversed(found):
@@ -168,8 +171,8 @@ def _remove_flag(command: list, name: str, value: str) -> Optional[Change]:
     return Change("", f"--{name}", "removed", detail=f"--{name}={value}") if found else None
 
 
-def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping,
-                  container: MutableMapping) -> Optional[Change]:
+def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping[str, Any],
+                  container: MutableMapping[str, Any]) -> Change | None:
     """Drop the volume and mount ``name`` when they still are what kubeadm-audit set."""
     current = next((m for m in pod_mounts({"spec": spec}, container) if m.name == name), None)
     if current is None or current != recorded:
@@ -178,23 +181,24 @@ def _remove_mount(name: str, recorded: HostPathMount, spec: MutableMapping,
     mounts[:] = [m for m in mounts if not (isinstance(m, dict) and m.get("name") == name)]
     still_used = {m.get("name") for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []}
     if name not in still_used:
-        spec["volumes"][:] = [v for v in spec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") == name)]
+        spec["volumes"][:] = [v for v in spec.get("volumes") or []
+                              if not (isinstance(v, dict) and v.get("name") == name)]
     return Change("", name, "removed", detail=f"volume {name} ({recorded.host_path} -> {recorded.mount_path})")
 
 
-def _recorded_mount(name: str, entry: dict) -> HostPathMount:
+def _recorded_mount(name: str, entry: dict[str, Any]) -> HostPathMount:
     return HostPathMount(name, posixpath.normpath(str(entry.get("hostPath") or "")),
                          posixpath.normpath(str(entry.get("mountPath") or "")), entry.get("readOnly") is True,
                          str(entry.get("pathType") or ""))
 
 
-def _plan_ownership(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-                    record: ownership.Record, force: bool) -> tuple:
+def _plan_ownership(manifest: Manifest, args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
+                    record: ownership.Record, force: bool) -> tuple[Any, ...]:
     """(flags, volumes) kubeadm-audit will own after this apply; ForceableConflict for others' values."""
     spec = manifest.pod["spec"]
     occurrences = flags.parse_command(manifest.container["command"])
-    conflicts: List[str] = []
-    owned_args: dict = {}
+    conflicts: list[str] = []
+    owned_args: dict[str, Any] = {}
     for name, value in args:
         values = [occ.value for occ in occurrences if occ.name == name]
         ours = name in record.args and all(v == record.args[name] for v in values)
@@ -206,7 +210,7 @@ def _plan_ownership(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[
         if not values or not all(v == value for v in values) or name in record.args:
             owned_args[name] = value        # added, replaced, or still what kubeadm-audit set
     present = pod_mounts(manifest.pod)
-    owned_volumes: dict = {}
+    owned_volumes: dict[str, Any] = {}
     for mount in mounts:
         clashing = [m for m in present if m.name == mount.name or m.mount_path == mount.mount_path]
         if clashing and _mounted_as(mount, spec, manifest.container):
@@ -225,9 +229,9 @@ def _plan_ownership(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[
     return owned_args, owned_volumes
 
 
-def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-          version: Optional[versions.KubeVersion], hash_value: Optional[str] = None,
-          force: bool = False) -> List[Change]:
+def apply(manifest: Manifest, args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
+          version: versions.KubeVersion | None, hash_value: str | None = None,
+          force: bool = False) -> list[Change]:
     """Add or replace the audit flags, volumes and mounts (and the hash annotation) in place.
 
     What it sets it records in the Pod's ``kubeadm-audit.dev/managed`` annotation (see
@@ -259,6 +263,9 @@ def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMo
         annotations = metadata.get("annotations")
         if annotations is None:
             annotations = metadata["annotations"] = {}
+        if not isinstance(annotations, MutableMapping):
+            raise InputError(f"expected a mapping, got {yamlio.kind_of(annotations)}", source=manifest.source,
+                             field="metadata.annotations")
         if annotations.get(HASH_ANNOTATION) != hash_value:
             annotations[HASH_ANNOTATION] = hash_value
             changes.append(Change("", HASH_ANNOTATION, "set", hash_value,
@@ -277,7 +284,7 @@ def apply(manifest: Manifest, args: Sequence[tuple], mounts: Sequence[HostPathMo
     return changes
 
 
-def stray_audit_flags(manifest: Manifest, args: Sequence[tuple]) -> List[str]:
+def stray_audit_flags(manifest: Manifest, args: Sequence[tuple[str, str]]) -> list[str]:
     """Audit flags in the manifest that the configuration does not set (kept as they are)."""
     ours = {name for name, _ in args}
     return sorted({occ.name for occ in flags.parse_command(manifest.container["command"])
@@ -288,21 +295,21 @@ def stray_audit_flags(manifest: Manifest, args: Sequence[tuple]) -> List[str]:
 
 @dataclass
 class Report:
-    drift: List[str] = field(default_factory=list)      # configured but missing or different
-    invalid: List[str] = field(default_factory=list)    # kube-apiserver or the kubelet would refuse
-    warnings: List[str] = field(default_factory=list)
-    insecure: List[str] = field(default_factory=list)   # node files others can read that hold secrets
+    drift: list[str] = field(default_factory=list)      # configured but missing or different
+    invalid: list[str] = field(default_factory=list)    # kube-apiserver or the kubelet would refuse
+    warnings: list[str] = field(default_factory=list)
+    insecure: list[str] = field(default_factory=list)   # node files others can read that hold secrets
 
     @property
     def ok(self) -> bool:
         return not self.drift and not self.invalid and not self.insecure
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "drift": self.drift, "invalid": self.invalid, "insecure": self.insecure,
                 "warnings": self.warnings}
 
 
-def pod_mounts(pod: Any, container: Optional[Any] = None) -> List[HostPathMount]:
+def pod_mounts(pod: Any, container: Any | None = None) -> list[HostPathMount]:
     """The kube-apiserver container's hostPath mounts as HostPathMounts."""
     container = container if container is not None else pod_mod.apiserver_container(pod) or {}
     by_name = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or [] if isinstance(v, dict)}
@@ -316,7 +323,7 @@ def pod_mounts(pod: Any, container: Optional[Any] = None) -> List[HostPathMount]
     return found
 
 
-def check(pod: Any, args: Sequence[tuple], mounts: Sequence[HostPathMount],
+def check(pod: Any, args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
           version: versions.KubeVersion) -> Report:
     """What differs from the configuration, and what kube-apiserver or the kubelet would refuse."""
     report = Report()
@@ -355,25 +362,25 @@ class NodeFile(NamedTuple):
     path: str
     content: bytes
     mode: int
-    installed: Optional[bytes] = None       # None: absent
-    installed_mode: Optional[int] = None    # permission bits of the installed file
+    installed: bytes | None = None       # None: absent
+    installed_mode: int | None = None    # permission bits of the installed file
 
 
 class ApplyPlan(NamedTuple):
     text: str                                # the manifest after apply (the input when unchanged)
-    changes: List[Change]
-    writes: List[Tuple[str, bytes, int]]     # node files to install: (path, content, mode)
-    warnings: List[str]                      # about the node files
-    notes: List[str]                         # about the manifest's other audit flags
+    changes: list[Change]
+    writes: list[tuple[str, bytes, int]]     # node files to install: (path, content, mode)
+    warnings: list[str]                      # about the node files
+    notes: list[str]                         # about the manifest's other audit flags
 
 
-def node_files(policy_file: str, webhook_config_file: str, files: Sequence[Any]) -> List[Tuple[str, bytes, int]]:
+def node_files(policy_file: str, webhook_config_file: str, files: Sequence[Any]) -> list[tuple[str, bytes, int]]:
     """(node path, generated content, mode) of the bundle ``files`` kube-apiserver reads."""
     wanted = {policy_file, webhook_config_file}
     return [(f.install_to, f.content.encode("utf-8"), f.mode) for f in files if f.install_to in wanted]
 
 
-def exposed_secret(path: str, mode: Optional[int], data: Optional[bytes]) -> Optional[str]:
+def exposed_secret(path: str, mode: int | None, data: bytes | None) -> str | None:
     """One line when the kubeconfig ``data`` at ``path`` holds a key or token and ``mode`` lets group
     or others read it."""
     from kubeadm_audit import webhook
@@ -391,8 +398,8 @@ def exposed_secret(path: str, mode: Optional[int], data: Optional[bytes]) -> Opt
             "credentials; chmod 0600 (manifest apply --write-files does)")
 
 
-def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: Sequence[Tuple[str, str]],
-               mounts: Sequence[HostPathMount], version: Optional[versions.KubeVersion], *, remove: bool = False,
+def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: Sequence[tuple[str, str]],
+               mounts: Sequence[HostPathMount], version: versions.KubeVersion | None, *, remove: bool = False,
                write_files: bool = False, hash_annotation: bool = False, force: bool = False,
                dry_run: bool = False) -> ApplyPlan:
     """What ``manifest apply`` does to ``manifest`` (edited in place) and the node ``files``.
@@ -403,8 +410,8 @@ def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: S
     ``remove`` the record's flags, volumes and mounts come out and nothing is written but the
     manifest. ForceableConflict for values someone else set, unless ``force``.
     """
-    warnings: List[str] = []
-    writes: List[Tuple[str, bytes, int]] = []
+    warnings: list[str] = []
+    writes: list[tuple[str, bytes, int]] = []
     for node in files:
         current = node.installed_mode if node.installed is not None else None
         if node.installed == node.content and (current is None or not current & ~node.mode):
@@ -428,7 +435,7 @@ def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: S
     if hash_annotation:
         planned = {path: content for path, content, _mode in writes}
         hash_value = config_hash([planned.get(n.path) or n.installed or n.content for n in files])
-    notes: List[str] = []
+    notes: list[str] = []
     if remove:
         changes = apply(manifest, (), (), None)
     else:

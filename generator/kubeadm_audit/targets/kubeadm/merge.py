@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Callable, List, NamedTuple, Optional
+from functools import partial
+from typing import Any, Callable, NamedTuple
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit.changes import Change, flag
@@ -30,7 +31,7 @@ CLUSTER_KIND = kubeadm.CLUSTER_KIND
 CONFIGMAP_KEY = kubeadm.CONFIGMAP_KEY
 
 
-def kubeadm_api(document: Mapping, source: str) -> str:
+def kubeadm_api(document: Mapping[str, Any], source: str) -> str:
     """The kubeadm API version ("v1beta3" | "v1beta4") a kubeadm document is written in."""
     api_version = str(document.get("apiVersion") or "")
     group, _, version = api_version.partition("/")
@@ -57,7 +58,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _container(parent: MutableMapping, key: str, want: type, where: str, source: Optional[str],
+def _container(parent: MutableMapping[str, Any], key: str, want: type, where: str, source: str | None,
                shape_hint: str = "") -> Any:
     value = parent.get(key)
     if value is None or isinstance(value, want):
@@ -66,7 +67,7 @@ def _container(parent: MutableMapping, key: str, want: type, where: str, source:
     raise InputError(f"expected {expected}{shape_hint}, got {yamlio.kind_of(value)}", source=source, field=where)
 
 
-def _volume_fields(entry: Mapping) -> tuple:
+def _volume_fields(entry: Mapping[str, Any]) -> tuple[Any, ...]:
     """(hostPath, mountPath, readOnly, pathType) with kubeadm's defaults filled in."""
     return (posixpath.normpath(_text(entry.get("hostPath"))) if entry.get("hostPath") else "",
             posixpath.normpath(_text(entry.get("mountPath"))) if entry.get("mountPath") else "",
@@ -78,11 +79,11 @@ def _volume_fields(entry: Mapping) -> tuple:
 _STRINGS_ONLY = "kubeadm decodes extraArgs values as strings only"
 
 
-def _volume_change(where: str, action: str, entry: Mapping) -> Change:
+def _volume_change(where: str, action: str, entry: Mapping[str, Any]) -> Change:
     return Change(where, _text(entry.get("name")), action, _describe_volume(entry), _describe_volume(entry))
 
 
-def _describe_volume(entry: Mapping) -> str:
+def _describe_volume(entry: Mapping[str, Any]) -> str:
     host, mount, read_only, path_type = _volume_fields(entry)
     return (f"{_text(entry.get('name'))!r} ({host} -> {mount}, {'ro' if read_only else 'rw'}, "
             f"pathType {path_type or '(empty)'})")
@@ -94,19 +95,19 @@ class _Plan:
     __slots__ = ("changes", "conflicts", "edits")
 
     def __init__(self) -> None:
-        self.edits: List[Callable[[], None]] = []
-        self.changes: List[Change] = []
-        self.conflicts: List[str] = []
+        self.edits: list[Callable[[], None]] = []
+        self.changes: list[Change] = []
+        self.conflicts: list[str] = []
 
     def add(self, change: Change, edit: Callable[[], None]) -> None:
         self.changes.append(change)
         self.edits.append(edit)
 
 
-def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-                     shape: str, force: bool = False, *, source: Optional[str] = None,
-                     prefix: str = "", record: Optional[ownership.Record] = None,
-                     record_path: str = "") -> List[Change]:
+def merge_api_server(cluster: MutableMapping[str, Any], args: Sequence[tuple[str, str]],
+                     mounts: Sequence[HostPathMount], shape: str, force: bool = False, *, source: str | None = None,
+                     prefix: str = "", record: ownership.Record | None = None,
+                     record_path: str = "") -> list[Change]:
     """Put ``args`` and ``mounts`` into ``cluster.apiServer.extraArgs`` / ``extraVolumes`` in place.
 
     ``shape`` is "map" (kubeadm v1beta3, CAPI v1beta1) or "list" (kubeadm v1beta4, CAPI
@@ -124,7 +125,8 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}")
     if not isinstance(cluster, MutableMapping):
-        raise InputError(f"expected a mapping, got {yamlio.kind_of(cluster)}", source=source, field=prefix.rstrip(".") or None)
+        raise InputError(f"expected a mapping, got {yamlio.kind_of(cluster)}", source=source,
+                         field=prefix.rstrip(".") or None)
     record = ownership.Record() if record is None else record
     where = f"{prefix}apiServer"
     api_server = _container(cluster, "apiServer", MutableMapping, where, source)
@@ -133,11 +135,11 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
             if key in api_server:
                 yamlio.unshare(cluster, ("apiServer", key))
         api_server = yamlio.unshare(cluster, ("apiServer",))
-    holder: MutableMapping = {} if api_server is None else api_server
+    holder: MutableMapping[str, Any] = {} if api_server is None else api_server
     plan = _Plan()
     created = list(record.created)
-    new_args: dict = {}
-    new_volumes: dict = {}
+    new_args: dict[str, Any] = {}
+    new_volumes: dict[str, Any] = {}
     if shape == "map":
         _plan_map_args(plan, holder, args, force, f"{where}.extraArgs", source, record.args, new_args)
     else:
@@ -151,7 +153,7 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
     for key in ("extraArgs", "extraVolumes"):
         if key not in holder:
             path = f"{record_path}apiServer.{key}"
-            plan.edits.append(lambda k=key, p=path: created.append(p) if k in holder else None)
+            plan.edits.append(partial(_note_created, holder, key, path, created))
     for edit in plan.edits:
         edit()
     record.args, record.volumes = new_args, new_volumes
@@ -159,8 +161,14 @@ def merge_api_server(cluster: MutableMapping, args: Sequence[tuple], mounts: Seq
     return plan.changes
 
 
-def drop_emptied(root: MutableMapping, created: List[str], record_path: str, changes: List[Change],
-                 message_prefix: str = "") -> List[str]:
+def _note_created(holder: Mapping[str, Any], key: str, path: str, created: list[str]) -> None:
+    """Record ``path`` as created by kubeadm-audit when the edits gave ``holder`` its ``key``."""
+    if key in holder:
+        created.append(path)
+
+
+def drop_emptied(root: MutableMapping[str, Any], created: list[str], record_path: str, changes: list[Change],
+                 message_prefix: str = "") -> list[str]:
     """Remove the containers kubeadm-audit created (``created``, paths below ``record_path``) that are
     now empty, deepest first; return the ``created`` entries still standing."""
     kept = []
@@ -183,16 +191,16 @@ def drop_emptied(root: MutableMapping, created: List[str], record_path: str, cha
     return [p for p in dict.fromkeys(created) if p in kept]
 
 
-def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
-                   where: str, source: Optional[str], owned: Mapping[str, str], new: dict) -> None:
+def _plan_map_args(plan: _Plan, api_server: MutableMapping[str, Any], args: Sequence[tuple[str, str]], force: bool,
+                   where: str, source: str | None, owned: Mapping[str, str], new: dict[str, Any]) -> None:
     extra = _container(api_server, "extraArgs", MutableMapping, where, source,
                        " (this API version takes extraArgs as a map of name: value)")
-    target: MutableMapping = {} if extra is None else extra
+    target: MutableMapping[str, Any] = {} if extra is None else extra
     start = len(plan.edits)
     wanted = dict(args)
     for name, value in args:
         if name not in target:
-            plan.add(flag(where, "added", name, value), lambda n=name, v=value: target.__setitem__(n, v))
+            plan.add(flag(where, "added", name, value), partial(target.__setitem__, name, value))
             new[name] = value
             continue
         current = target[name]
@@ -200,7 +208,7 @@ def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple
         if _text(current) == value:
             if not isinstance(current, str):
                 plan.add(flag(where, "quoted", name, value, note=_STRINGS_ONLY),
-                         lambda n=name, v=value: target.__setitem__(n, v))
+                         partial(target.__setitem__, name, value))
             if ours:
                 new[name] = value
             continue
@@ -209,11 +217,11 @@ def _plan_map_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple
                                   f"configuration sets {value!r}" + _changed_since(name, owned))
             continue
         plan.add(flag(where, "replaced", name, value, old=_text(current)),
-                 lambda n=name, v=value: target.__setitem__(n, v))
+                 partial(target.__setitem__, name, value))
         new[name] = value
     for name, value in owned.items():
         if name not in wanted and name in target and _text(target[name]) == value:
-            plan.add(flag(where, "removed", name, value), lambda n=name: target.__delitem__(n))
+            plan.add(flag(where, "removed", name, value), partial(target.__delitem__, name))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
 
@@ -222,11 +230,11 @@ def _changed_since(name: str, owned: Mapping[str, str]) -> str:
     return f" (kubeadm-audit had set {owned[name]!r}; it was changed since)" if name in owned else ""
 
 
-def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tuple], force: bool,
-                    where: str, source: Optional[str], owned: Mapping[str, str], new: dict) -> None:
+def _plan_list_args(plan: _Plan, api_server: MutableMapping[str, Any], args: Sequence[tuple[str, str]], force: bool,
+                    where: str, source: str | None, owned: Mapping[str, str], new: dict[str, Any]) -> None:
     extra = _container(api_server, "extraArgs", list, where, source,
                        " (this API version takes extraArgs as a list of {name, value})")
-    target: list = [] if extra is None else extra
+    target: list[Any] = [] if extra is None else extra
     for index, entry in enumerate(target):
         if not isinstance(entry, Mapping) or "name" not in entry:
             raise InputError("expected a {name, value} entry", source=source, field=f"{where}[{index}]")
@@ -236,7 +244,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
         same = [entry for entry in target if _text(entry.get("name")) == name]
         if not same:
             plan.add(flag(where, "added", name, value),
-                     lambda n=name, v=value: target.append({"name": n, "value": v}))
+                     partial(target.append, {"name": name, "value": value}))
             new[name] = value
             continue
         values = [_text(entry.get("value")) for entry in same]
@@ -245,7 +253,7 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
             for entry in same:
                 if not isinstance(entry.get("value"), str):
                     plan.add(flag(where, "quoted", name, value, note=_STRINGS_ONLY),
-                             lambda e=entry, v=value: e.__setitem__("value", v))
+                             partial(entry.__setitem__, "value", value))
             if ours:
                 new[name] = value
             continue
@@ -255,19 +263,19 @@ def _plan_list_args(plan: _Plan, api_server: MutableMapping, args: Sequence[tupl
                                   f"sets {value!r}" + _changed_since(name, owned))
             continue
         plan.add(flag(where, "replaced", name, value, old=", ".join(values)),
-                 lambda s=same, v=value: _replace_entries(target, s, {**s[0], "value": v}))
+                 partial(_replace_entries, target, same, {**same[0], "value": value}))
         new[name] = value
     for name, value in owned.items():
         if name in wanted:
             continue
         mine = [entry for entry in target if _text(entry.get("name")) == name and _text(entry.get("value")) == value]
         if mine:
-            plan.add(flag(where, "removed", name, value), lambda m=mine: _delete_entries(target, m))
+            plan.add(flag(where, "removed", name, value), partial(_delete_entries, target, mine))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraArgs", target))
 
 
-def _delete_entries(target: list, entries: Sequence) -> None:
+def _delete_entries(target: list[Any], entries: Sequence[Any]) -> None:
     for entry in entries:
         for index, candidate in enumerate(target):
             if candidate is entry:
@@ -275,7 +283,7 @@ def _delete_entries(target: list, entries: Sequence) -> None:
                 break
 
 
-def _replace_entries(target: list, old: Sequence, new: Mapping) -> None:
+def _replace_entries(target: list[Any], old: Sequence[Any], new: Mapping[str, Any]) -> None:
     """Put ``new`` where the first of ``old`` was and drop the rest (kept as a node when possible)."""
     first = old[0]
     if isinstance(first, MutableMapping):
@@ -287,15 +295,15 @@ def _replace_entries(target: list, old: Sequence, new: Mapping) -> None:
     _delete_entries(target, old[1:])
 
 
-def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[HostPathMount], force: bool,
-                  where: str, source: Optional[str], owned: Mapping[str, dict], new: dict) -> None:
+def _plan_volumes(plan: _Plan, api_server: MutableMapping[str, Any], mounts: Sequence[HostPathMount], force: bool,
+                  where: str, source: str | None, owned: Mapping[str, dict[str, Any]], new: dict[str, Any]) -> None:
     extra = _container(api_server, "extraVolumes", list, where, source)
-    target: list = [] if extra is None else extra
+    target: list[Any] = [] if extra is None else extra
     for index, entry in enumerate(target):
         if not isinstance(entry, Mapping):
             raise InputError("expected a HostPathMount mapping", source=source, field=f"{where}[{index}]")
 
-    def ours(entry: Mapping) -> bool:
+    def ours(entry: Mapping[str, Any]) -> bool:
         name = _text(entry.get("name"))
         return name in owned and _volume_fields(entry) == _volume_fields(owned[name])
 
@@ -308,7 +316,7 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
                     if _text(entry.get("name")) == mount.name
                     or _volume_fields(entry)[1] == posixpath.normpath(mount.mount_path)]
         if not clashing:
-            plan.add(_volume_change(where, "added", ours_entry), lambda o=ours_entry: target.append(dict(o)))
+            plan.add(_volume_change(where, "added", ours_entry), partial(target.append, dict(ours_entry)))
             new[mount.name] = dict(ours_entry)
             continue
         # The same mount under another name is the same mount: nothing to do.
@@ -323,7 +331,7 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
             continue
         plan.add(Change(where, mount.name, "replaced", _describe_volume(ours_entry),
                         f"{', '.join(_describe_volume(e) for e in clashing)} with {_describe_volume(ours_entry)}"),
-                 lambda c=clashing, o=ours_entry: _replace_entries(target, c, o))
+                 partial(_replace_entries, target, clashing, ours_entry))
         new[mount.name] = dict(ours_entry)
     for name, recorded in owned.items():
         if name in wanted:
@@ -331,20 +339,20 @@ def _plan_volumes(plan: _Plan, api_server: MutableMapping, mounts: Sequence[Host
         mine = [entry for entry in target if _text(entry.get("name")) == name
                 and _volume_fields(entry) == _volume_fields(recorded)]
         if mine:
-            plan.add(_volume_change(where, "removed", mine[0]), lambda m=mine: _delete_entries(target, m))
+            plan.add(_volume_change(where, "removed", mine[0]), partial(_delete_entries, target, mine))
     if extra is None and len(plan.edits) > start:
         plan.edits.insert(start, lambda: api_server.__setitem__("extraVolumes", target))
 
 
 # --- what the merged configuration says ------------------------------------------------------
 
-def api_server_args(cluster: Mapping) -> list:
+def api_server_args(cluster: Mapping[str, Any]) -> list[Any]:
     """(name, value) pairs of ``apiServer.extraArgs`` in either shape, in order."""
     api_server = cluster.get("apiServer") if isinstance(cluster, Mapping) else None
     return kubeadm.extra_args_items((api_server or {}).get("extraArgs")) if isinstance(api_server, Mapping) else []
 
 
-def api_server_mounts(cluster: Mapping) -> list:
+def api_server_mounts(cluster: Mapping[str, Any]) -> list[Any]:
     """The well-formed ``apiServer.extraVolumes`` as HostPathMounts (others are skipped)."""
     api_server = cluster.get("apiServer") if isinstance(cluster, Mapping) else None
     found = []
@@ -355,9 +363,9 @@ def api_server_mounts(cluster: Mapping) -> list:
     return found
 
 
-def check_audit_flags(args: Sequence[tuple], mounts: Sequence[HostPathMount],
-                      version: versions.KubeVersion, source: Optional[str] = None,
-                      field_name: str = "apiServer.extraArgs") -> List[str]:
+def check_audit_flags(args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
+                      version: versions.KubeVersion, source: str | None = None,
+                      field_name: str = "apiServer.extraArgs") -> list[str]:
     """Validate the final audit flags as kube-apiserver would: ConflictError on what it refuses.
 
     Returns warnings (accepted settings that do not do what people expect, paths no volume shows).
@@ -380,15 +388,15 @@ class Target(NamedTuple):
     source: str
     text: str
     stream: yamlio.RoundTrip
-    cluster: MutableMapping
+    cluster: MutableMapping[str, Any]
     api: str
-    notes: List[str]                                  # warnings found on the way
-    configmap: Optional[MutableMapping] = None       # the ConfigMap, when the file is one
-    inner: Optional[yamlio.RoundTrip] = None          # the ClusterConfiguration's own stream
+    notes: list[str]                                  # warnings found on the way
+    configmap: MutableMapping[str, Any] | None = None       # the ConfigMap, when the file is one
+    inner: yamlio.RoundTrip | None = None          # the ClusterConfiguration's own stream
     added_cluster: bool = False                       # a ClusterConfiguration document was appended
 
     @property
-    def kubernetes_version(self) -> Optional[str]:
+    def kubernetes_version(self) -> str | None:
         value = self.cluster.get("kubernetesVersion")
         return _text(value) if value not in (None, "") else None
 
@@ -431,11 +439,11 @@ def load_target(text: str, source: str) -> Target:
     api = apis.pop()
     from ruamel.yaml.comments import CommentedMap
 
-    cluster: MutableMapping = CommentedMap([("apiVersion", f"{kubeadm.GROUP}/{api}"), ("kind", CLUSTER_KIND)])
+    cluster: MutableMapping[str, Any] = CommentedMap([("apiVersion", f"{kubeadm.GROUP}/{api}"), ("kind", CLUSTER_KIND)])
     return Target(source, text, stream, cluster, api, [], added_cluster=True)
 
 
-def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMapping, source: str) -> Target:
+def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMapping[str, Any], source: str) -> Target:
     data = configmap.get("data")
     if not isinstance(data, Mapping) or not isinstance(data.get(CONFIGMAP_KEY), str):
         raise InputError("a ConfigMap without a ClusterConfiguration string: expected "
@@ -482,9 +490,9 @@ def _write_record(target: Target, record: ownership.Record) -> bool:
     return before != record.encode()
 
 
-def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPathMount],
-                 version: Optional[versions.KubeVersion], force: bool = False,
-                 patches_directory: Optional[str] = None) -> List[Change]:
+def merge_target(target: Target, args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
+                 version: versions.KubeVersion | None, force: bool = False,
+                 patches_directory: str | None = None) -> list[Change]:
     """Merge into the target's ClusterConfiguration, then check the flags kube-apiserver will get.
 
     Returns the changes; warnings are added to ``target.notes``. Raises before any edit
@@ -515,7 +523,8 @@ def merge_target(target: Target, args: Sequence[tuple], mounts: Sequence[HostPat
             record.created.append(ADDED_DOCUMENT)
     elif ADDED_DOCUMENT in record.created and set(target.cluster) <= {"apiVersion", "kind"}:
         target.stream.documents[:] = [doc for doc in target.stream.documents if doc is not target.cluster]
-        changes.append(Change("", CLUSTER_KIND, "removed", detail=f"the {CLUSTER_KIND} document kubeadm-audit had added"))
+        changes.append(Change("", CLUSTER_KIND, "removed",
+                              detail=f"the {CLUSTER_KIND} document kubeadm-audit had added"))
         return changes
     if _write_record(target, record) and not changes:
         changes.append(ownership.record_updated())
@@ -531,7 +540,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _patch_warnings(target: Target, patches_directory: str) -> List[str]:
+def _patch_warnings(target: Target, patches_directory: str) -> list[str]:
     """Audit patches on top of audit extraVolumes give the Pod duplicate mounts."""
     out = []
     for doc in target.stream.documents:
@@ -546,7 +555,7 @@ def _patch_warnings(target: Target, patches_directory: str) -> List[str]:
     return out
 
 
-def _unquoted_warnings(target: Target, merged: Mapping) -> List[str]:
+def _unquoted_warnings(target: Target, merged: Mapping[str, Any]) -> list[str]:
     """The file's own extraArgs values that are not strings: kubeadm refuses the whole file
     (it decodes them as strings only). Not ours to change, so said rather than quoted."""
     api_server = merged.get("apiServer")
