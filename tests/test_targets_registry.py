@@ -169,3 +169,17 @@ def test_other_targets_options_pass_through_a_round_trip(fake, tmp_path):
     spec = config.to_document(cfg, str(tmp_path))["spec"]
     assert spec["kubeadmRoute"] == "patches" and spec["targets"] == {"fake": {"flavour": "spicy"}}
     assert "target" not in spec
+
+
+@pytest.mark.parametrize("name", targets.NAMES)
+def test_every_targets_bundle_is_reproduced_from_its_audit_config(tmp_path, name):
+    """audit-config.yaml names the target: generate --config DIR/audit-config.yaml writes the same
+    bundle again, whichever target wrote it."""
+    first = run_cli("generate", "--target", name, "--preset", "zeron", "--webhook-server", "https://10.0.0.5:8080",
+                    "--insecure-skip-tls-verify", "--out", tmp_path / "one")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("generate", "--config", tmp_path / "one" / "audit-config.yaml", "--out", tmp_path / "two")
+    assert again.returncode == 0, again.stderr
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
+    written = yamlio.load_file(str(tmp_path / "one" / "audit-config.yaml"))["spec"]
+    assert written.get("target", "kubeadm") == name

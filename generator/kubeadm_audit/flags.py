@@ -8,7 +8,6 @@ other backend's flags are not checked at all, exactly as upstream.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 

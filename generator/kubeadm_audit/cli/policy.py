@@ -344,17 +344,21 @@ def _lint_text(path: str, findings: list[Finding]) -> str:
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...", type=click.Path())
 @click.option("--top", "top_n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Rows in the per-resource and per-user tables.")
-@click.option("--webhook-mode", type=click.Choice(("batch", "blocking", "blocking-strict")),
-              default="batch", show_default=True, help="--audit-webhook-mode to check.")
-@click.option("--webhook-batch-max-size", type=click.IntRange(min=1), default=400, show_default=True,
+@click.option("--webhook-mode", type=click.Choice(versions.AUDIT_MODES),
+              default=versions.WEBHOOK_MODE_DEFAULT, show_default=True, help="--audit-webhook-mode to check.")
+@click.option("--webhook-batch-max-size", type=click.IntRange(min=1), default=versions.WEBHOOK_BATCH_MAX_SIZE,
+              show_default=True,
               help="--audit-webhook-batch-max-size to check.")
-@click.option("--webhook-throttle-qps", type=click.FloatRange(min=0, min_open=True), default=10.0,
+@click.option("--webhook-throttle-qps", type=click.FloatRange(min=0, min_open=True),
+              default=versions.WEBHOOK_BATCH_THROTTLE_QPS,
               show_default=True, help="--audit-webhook-batch-throttle-qps to check.")
-@click.option("--webhook-throttle-burst", type=click.IntRange(min=1), default=15, show_default=True,
+@click.option("--webhook-throttle-burst", type=click.IntRange(min=1), default=versions.WEBHOOK_BATCH_THROTTLE_BURST,
+              show_default=True,
               help="--audit-webhook-batch-throttle-burst to check.")
-@click.option("--webhook-throttle-enable", type=click.BOOL, default=True, show_default=True,
-              metavar="true|false", help="--audit-webhook-batch-throttle-enable to check.")
-@click.option("--webhook-buffer-size", type=click.IntRange(min=1), default=10000, show_default=True,
+@click.option("--webhook-throttle-enable", type=click.BOOL, default=versions.WEBHOOK_BATCH_THROTTLE_ENABLE,
+              show_default=True, metavar="true|false", help="--audit-webhook-batch-throttle-enable to check.")
+@click.option("--webhook-buffer-size", type=click.IntRange(min=1), default=versions.WEBHOOK_BATCH_BUFFER_SIZE,
+              show_default=True,
               help="--audit-webhook-batch-buffer-size to check.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 @click.pass_context
