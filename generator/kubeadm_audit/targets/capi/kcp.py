@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ForceableConflict, InputError
+from kubeadm_audit.inputs import POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.yamlio import mapping_in
 
 GROUP = "controlplane.cluster.x-k8s.io"
@@ -36,8 +37,8 @@ POLICY_PERMISSIONS = "0644"
 KUBECONFIG_PERMISSIONS = "0600"
 
 #: Keys of the generated Secret, the file names of the bundle.
-POLICY_KEY = "audit-policy.yaml"
-WEBHOOK_KEY = "audit-webhook.yaml"
+POLICY_KEY = POLICY_FILE
+WEBHOOK_KEY = WEBHOOK_FILE
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubeadm-audit"}
 OWNER_ANNOTATION = "kubeadm-audit.dev/owner"
