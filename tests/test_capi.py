@@ -33,7 +33,8 @@ LOG = {"path": "/var/log/kubernetes/audit/audit.log", "maxAge": 30, "maxBackup":
 WEBHOOK = {"server": "https://10.0.0.5:8080", "certificateAuthority": "ca.pem"}
 
 
-def run(texts, spec=None, settings=transform.Settings()):
+def run(texts, spec=None, settings=None):
+    settings = transform.Settings() if settings is None else settings
     documents = [Document(text) for text in texts]
     audit_for = audit_for_spec(spec or {"log": LOG, "webhook": WEBHOOK})
     report = transform.run(documents, audit_for, settings, lambda obj: Document(obj=obj))
@@ -79,7 +80,7 @@ def test_v1beta2_lists_never_empty_and_unique():
 
 def test_files_permissions_are_quoted_strings_and_owner_root():
     documents, _, _ = run(fixture_docs("cluster-v1beta2.yaml"))
-    kcp = [d for d in documents if d.obj.get("metadata", {}).get("name") == "edge-control-plane"][0]
+    kcp = next(d for d in documents if d.obj.get("metadata", {}).get("name") == "edge-control-plane")
     text = kcp.render()
     assert "permissions: '0644'" in text and "permissions: '0600'" in text
     files = spec_of(yaml.safe_load(text))["files"]
@@ -126,12 +127,12 @@ def test_client_credentials_stay_out_of_the_spec():
     spec = {"log": LOG, "webhook": {**WEBHOOK, "clientCertificate": "client.pem", "clientKey": "client-key.pem"}}
     documents, report, _ = run(fixture_docs("cluster-v1beta1.yaml"), spec)
     assert report.exit_code == 0, report.results
-    kcp_text = [d for d in documents if d.obj["kind"] == "KubeadmControlPlane"][0].render()
+    kcp_text = next(d for d in documents if d.obj["kind"] == "KubeadmControlPlane").render()
     assert "client-key-data" not in kcp_text and "PRIVATE KEY" not in kcp_text
 
 
 def test_template_and_existing_entries_kept():
-    documents, report, _ = run(fixture_docs("clusterclass-v1beta1.yaml") + fixture_docs("cluster-v1beta1.yaml"))
+    documents, _report, _ = run(fixture_docs("clusterclass-v1beta1.yaml") + fixture_docs("cluster-v1beta1.yaml"))
     found = objs(documents)
     template = spec_of(found[("KubeadmControlPlaneTemplate", "fleet", "standard-control-plane")])
     assert template["clusterConfiguration"]["apiServer"]["certSANs"] == ["localhost"]
@@ -141,7 +142,7 @@ def test_template_and_existing_entries_kept():
     assert kcp["clusterConfiguration"]["apiServer"]["extraVolumes"][0]["name"] == "encryption"
     assert kcp["clusterConfiguration"]["controllerManager"] == {"extraArgs": {"enable-hostpath-provisioner": "true"}}
     cluster_class = found[("ClusterClass", "fleet", "standard")]
-    assert [d for d in documents if d.obj is cluster_class][0].changed is False
+    assert next(d for d in documents if d.obj is cluster_class).changed is False
 
 
 def test_rerun_is_a_no_op():
@@ -242,7 +243,7 @@ def apply_class_patch(cluster_class: dict, template: dict, variables: dict) -> d
         if "valueFrom" in op:
             text = op["valueFrom"]["template"]
             for name, value in variables.items():
-                text = text.replace("{{ .%s }}" % name, value)
+                text = text.replace(f"{{{{ .{name} }}}}", value)
             assert "{{" not in text
             op = {"op": op["op"], "path": op["path"], "value": yaml.safe_load(text)}
         ops.append(op)
@@ -259,7 +260,7 @@ def test_clusterclass_patch_creates_missing_lists_and_templates_the_server():
     found = objs(documents)
     cluster_class = found[("ClusterClass", "fleet", "standard")]
     template = found[("KubeadmControlPlaneTemplate", "fleet", "standard-control-plane")]
-    assert not [d for d in documents if d.obj is template][0].changed       # the template itself is untouched
+    assert not next(d for d in documents if d.obj is template).changed       # the template itself is untouched
     assert defaults(cluster_class) == {"auditWebhookServer": "https://10.0.0.5:8080"}
     for server in ("https://10.0.0.5:8080", "https://10.9.9.9:8443"):
         patched = apply_class_patch(cluster_class, template, {"auditWebhookServer": server})

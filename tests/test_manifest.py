@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -105,7 +106,8 @@ def test_second_apply_is_byte_identical_and_says_no_change(node):
 def test_dry_run_prints_a_diff_and_writes_nothing(node):
     result = node.apply("--dry-run", "--write-files")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"--- {node.manifest}") and f"+    - --audit-policy-file={node.policy}" in result.stdout
+    assert result.stdout.startswith(f"--- {node.manifest}")
+    assert f"+    - --audit-policy-file={node.policy}" in result.stdout
     assert f"would write {node.policy} (0644)" in result.stdout
     assert read(node.manifest) == read(FIXTURE)
     assert not os.path.exists(node.backups) and not os.path.exists(node.policy)
@@ -331,7 +333,7 @@ def test_apply_converges_drops_the_webhook_and_remove_restores_the_file(node):
 def test_hand_edited_values_are_conflicts_unless_forced_and_survive_remove(node):
     text = read(node.manifest).replace("    - kube-apiserver\n",
                                              "    - kube-apiserver\n    - --audit-log-maxage=7\n", 1)
-    open(node.manifest, "w", encoding="utf-8").write(text)
+    Path(node.manifest).write_text(text, encoding="utf-8")
     conflict = node.apply("--write-files")
     assert conflict.returncode == 1
     assert "--audit-log-maxage is '7'" in conflict.stderr and "--force" in conflict.stderr
@@ -342,7 +344,8 @@ def test_hand_edited_values_are_conflicts_unless_forced_and_survive_remove(node)
     assert "--audit-log-maxage=7" not in container(yaml.safe_load(read(node.manifest)))["command"]
     removed = run("manifest", "apply", node.manifest, "--backup-dir", node.backups, "--remove")
     assert removed.returncode == 0
-    assert not [a for a in container(yaml.safe_load(read(node.manifest)))["command"] if a.startswith("--audit-")]   # forced values became ours
+    # forced values became ours
+    assert not [a for a in container(yaml.safe_load(read(node.manifest)))["command"] if a.startswith("--audit-")]
 
 
 # --- cost (issue 10.5): a check reads without the round-trip parser; absurd sizes are refused ---
@@ -368,7 +371,7 @@ def test_check_of_a_large_manifest_is_fast(node):
 def test_absurdly_large_manifest_is_refused_unread(node, tmp_path):
     big = tmp_path / "big.yaml"
     with open(big, "wb") as handle:
-        handle.write(open(FIXTURE, "rb").read())
+        handle.write(Path(FIXTURE).read_bytes())
         handle.write(b"# " + b"x" * (manifest.MAX_MANIFEST_BYTES) + b"\n")
     for command in ("check", "apply"):
         result = run("manifest", command, str(big), *node.opts)

@@ -176,7 +176,7 @@ def test_v1beta4_file_to_stdout_keeps_everything_else_and_leaves_the_file(tmp_pa
     assert 'controlPlaneEndpoint: "cp.example.internal:6443"' in out and 'serviceSubnet: "10.96.0.0/12"' in out
     assert _docs_except_cluster(out) == _docs_except_cluster(original)
     assert removed_lines(original, out) == []
-    cluster = [d for d in yaml.safe_load_all(out) if d["kind"] == "ClusterConfiguration"][0]
+    cluster = next(d for d in yaml.safe_load_all(out) if d["kind"] == "ClusterConfiguration")
     args = cluster["apiServer"]["extraArgs"]
     assert args[:3] == [{"name": "oidc-issuer-url", "value": "https://sso.example.internal/realms/k8s"},
                         {"name": "oidc-client-id", "value": "kubernetes"},
@@ -208,7 +208,7 @@ def test_v1beta3_keeps_the_map_shape_and_the_hand_set_value(tmp_path):
     assert 'audit-log-maxage: "30"    # set by hand last year' in result.stdout
     assert "# pinned until the Q3 upgrade" in result.stdout
     assert removed_lines(read(path), result.stdout) == []
-    cluster = [d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "ClusterConfiguration"][0]
+    cluster = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "ClusterConfiguration")
     extra = cluster["apiServer"]["extraArgs"]
     assert isinstance(extra, dict) and list(extra)[:3] == ["anonymous-auth", "profiling", "audit-log-maxage"]
     assert all(isinstance(v, str) for v in extra.values())
@@ -328,7 +328,8 @@ def test_the_existing_cluster_example_merges_as_its_readme_says():
     assert {"name": "audit-log-maxbackup", "value": "10"} in inner["apiServer"]["extraArgs"]
     drift = run("manifest", "check", os.path.join(example, "kube-apiserver.yaml"),
                 "--config", os.path.join(example, "audit.yaml"))
-    assert drift.returncode == 1 and "drift: --audit-policy-file=/etc/kubernetes/audit/audit-policy.yaml" in drift.stdout
+    assert drift.returncode == 1
+    assert "drift: --audit-policy-file=/etc/kubernetes/audit/audit-policy.yaml" in drift.stdout
 
 
 def test_unpinned_kubernetes_version_falls_back_with_a_warning(tmp_path):
