@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, TextIO
 
@@ -39,11 +40,10 @@ OUTPUT_OPTION: dict[str, Any] = dict(type=click.Choice(["text", "json"]), defaul
 #: What a terminal would act on instead of showing: C0 and C1 controls (ESC starts ANSI
 #: sequences, 0x9b is a one-byte CSI, CR and BS overwrite what was shown, LF forges lines),
 #: DEL, and the bidirectional overrides and isolates that reorder what is shown.
-_UNSAFE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-_unsafe_pattern = None
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def _escape_char(match: Any) -> str:
+def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -54,12 +54,7 @@ def terminal_safe(text: str) -> str:
     For text that comes from logs and user files (paths, names, users, URIs) on its
     way to a terminal in text mode; JSON output is exact JSON and needs none of this.
     """
-    global _unsafe_pattern
-    if _unsafe_pattern is None:
-        import re
-
-        _unsafe_pattern = re.compile(_UNSAFE)
-    return _unsafe_pattern.sub(_escape_char, text)
+    return _UNSAFE.sub(_escape_char, text)
 
 
 def one_line(message: str) -> str:
