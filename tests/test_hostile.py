@@ -379,6 +379,7 @@ LARGE = {
     "billion-laughs-krm": (("krm",), _resource_list(LAUGHING_POD.replace("l0: &l0", "x-l0: &l0"))),
     "deep-flow-100k": (VALIDATE, "rules: " + "[" * 100_000 + "]" * 100_000 + "\n"),
     "deep-block-5k": (VALIDATE, "rules:\n" + "".join("  " * i + "- \n" for i in range(1, 5000))),
+    "deep-compact-100k": (VALIDATE, "- " * 100_000 + "x\n"),   # crashed Python 3.9 (libyaml without a limit)
     "deep-json-100k-krm": (("krm",), '{"kind": "ResourceList", "items": ' + "[" * 100_000 + "]" * 100_000 + "}"),
     "number-1m-digits": (VALIDATE, "rules:\n- level: " + "9" * 1_000_000 + "\n"),
     "string-50mb": (VALIDATE,

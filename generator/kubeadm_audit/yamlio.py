@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -232,6 +233,7 @@ Locator = Callable[[str], 'tuple[int, int] | None']
 
 def load_lenient_located(text: str, source: str = "<input>") -> tuple[Any, list[tuple[int, Any]], bool, Locator]:
     """:func:`load_lenient`, and where each field is written (:func:`positions`) from the same parse."""
+    _refuse_deep(text, source)
     loader = LenientLoader(text)
     try:
         data = loader.get_data() if loader.check_data() else None
@@ -253,6 +255,10 @@ def positions(text: str) -> Locator:
     composed, never constructed; each lookup walks from the nearest path already looked up,
     so n lookups cost about n steps. Text that does not parse locates nothing.
     """
+    try:
+        _refuse_deep(text, "<input>")
+    except InputError:
+        return _locator(None)
     loader = _BaseLoader(text)
     try:
         root = loader.get_node() if loader.check_node() else None
@@ -388,6 +394,42 @@ def _check_shape(root: Any) -> None:
                 stack.append((child, False))
 
 
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _refuse_deep(text: str, source: str) -> None:
+    """InputError when ``text`` nests deeper than MAX_DEPTH, found from parser events before
+    anything is composed.
+
+    libyaml's composer recurses in C once per level, and the libyaml in PyYAML 6.0.3 (the
+    last release for Python 3.9) has no nesting limit: 100,000 '[' crash the interpreter
+    instead of raising. Depth is at most the deepest run of open brackets (strings counted
+    too) plus the longest run of indentation and compact '- ' / '? ' entries, so only text
+    where one of those reaches half of MAX_DEPTH is parsed a second time, as events.
+    """
+    deep = False
+    if text.count("[") + text.count("{") >= MAX_DEPTH // 2:
+        steps = map(_BRACKET_STEP.__getitem__, _NOT_BRACKET.sub("", text))
+        deep = max(itertools.accumulate(steps), default=0) >= MAX_DEPTH // 2
+    if not deep and re.search(rf"^[ \t?-]{{{MAX_DEPTH // 2}}}", text, re.M) is None:
+        return
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth >= MAX_DEPTH:
+                    mark = event.start_mark
+                    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+                    raise InputError(f"malformed YAML: {where}nested more than {MAX_DEPTH} levels deep",
+                                     source=source)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return      # the load that follows reports it, with its own words
+
+
 def _needs_check(text: str) -> bool:
     """Whether the text could hold aliases or nest deeper than MAX_DEPTH (else the walk is skipped).
 
@@ -432,6 +474,7 @@ def load(text: str, source: str = "<input>") -> Any:
 
 def load_all(text: str, source: str = "<input>") -> list[Any]:
     """Load every document of a stream; empty documents are dropped."""
+    _refuse_deep(text, source)
     try:
         return [doc for doc in yaml.load_all(text, Loader=_loader_for(text)) if doc is not None]
     except yaml.YAMLError as exc:
