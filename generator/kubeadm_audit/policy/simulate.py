@@ -310,7 +310,7 @@ def simulate(batches: Iterable[tuple[str, int, list[Any]]], checkers: list[Check
                     # gives the verdict: the same one for every line (tests/test_simulate_fast.py).
                     try:
                         decoded = decode(line)
-                    except (ValueError, RecursionError):  # msgspec's errors are ValueErrors
+                    except (*_JSON_ERRORS, RecursionError):
                         decoded = None
                     if decoded is not None and decoded.kind == "EventList":
                         decoded = None
@@ -352,7 +352,7 @@ def simulate(batches: Iterable[tuple[str, int, list[Any]]], checkers: list[Check
                 if stage == "ResponseStarted":
                     try:
                         final = not _user(event)
-                    except ValueError:  # a number beyond float64: the plain path refuses it too
+                    except _JSON_ERRORS:  # a number beyond float64: the plain path refuses it too
                         _malformed(sim, source, number)
                         continue
                 state = in_flight.get(audit_id)
@@ -375,7 +375,7 @@ def simulate(batches: Iterable[tuple[str, int, list[Any]]], checkers: list[Check
                         if pid is None:
                             try:
                                 user, ref = _value(user_text), _value(ref_text)
-                            except ValueError:  # a number beyond float64: the plain path refuses it too
+                            except _JSON_ERRORS:  # a number beyond float64: the plain path refuses it too
                                 _malformed(sim, source, number)
                                 continue
                     else:
@@ -482,6 +482,9 @@ class _Plain:
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
+#: What msgspec raises for JSON it refuses: a ValueError from msgspec 0.21 on, but not in 0.20,
+#: the last release for Python 3.9.
+_JSON_ERRORS = (ValueError, msgspec.DecodeError)
 _json = msgspec.json.Decoder().decode
 
 
