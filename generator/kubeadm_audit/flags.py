@@ -9,7 +9,8 @@ other backend's flags are not checked at all, exactly as upstream.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kubeadm_audit import versions
 from kubeadm_audit.findings import Finding, Severity
@@ -44,7 +45,7 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _table(rows: Iterable[tuple]) -> dict:
+def _table(rows: Iterable[tuple[str, str, str, str]]) -> dict[str, FlagSpec]:
     return {row[0]: FlagSpec(*row) for row in rows}
 
 
@@ -102,7 +103,7 @@ FLAG_REFUSED = "KF001"
 FLAG_SURPRISING = "KF002"
 
 
-def Problem(flag: str, message: str, severity: str = "error") -> Finding:  # noqa: N802 (was a type)
+def Problem(flag: str, message: str, severity: str = "error") -> Finding:
     """A finding about ``--flag`` (error: kube-apiserver refuses to start; warning: it starts, but ...)."""
     level = Severity.parse(severity)
     return Finding(FLAG_REFUSED if level is Severity.ERROR else FLAG_SURPRISING, level, message,
@@ -111,9 +112,9 @@ def Problem(flag: str, message: str, severity: str = "error") -> Finding:  # noq
 
 # --- building -------------------------------------------------------------------------
 
-def build(cfg: AuditConfig) -> list:
+def build(cfg: AuditConfig) -> list[tuple[str, str]]:
     """The ``--audit-*`` arguments for ``cfg`` as ordered (name, value) pairs; values are strings."""
-    args: list = [("audit-policy-file", cfg.paths.policy_file)]
+    args: list[tuple[str, str]] = [("audit-policy-file", cfg.paths.policy_file)]
     log = cfg.log
     if log is not None:
         args.append(("audit-log-path", log.path))
@@ -147,7 +148,7 @@ def build(cfg: AuditConfig) -> list:
     return args
 
 
-def to_command(args: Sequence[tuple]) -> list:
+def to_command(args: Sequence[tuple[str, str]]) -> list[str]:
     """``--name=value`` strings (the only form kube-bench can read)."""
     return [f"--{name}={value}" for name, value in args]
 
@@ -156,14 +157,14 @@ def to_command(args: Sequence[tuple]) -> list:
 
 class Occurrence(NamedTuple):
     name: str
-    value: Optional[str]   # None: a bare flag (a bool set to true)
-    index: int             # position in the argument list
+    value: str | None   # None: a bare flag (a bool set to true)
+    position: int          # in the argument list
     separate: bool         # value given as the next argument ("--flag value")
 
 
-def parse_command(argv: Sequence[str]) -> list:
+def parse_command(argv: Sequence[str]) -> list[Occurrence]:
     """Find every ``--flag[=value]`` in a command, the way pflag reads it."""
-    found = []
+    found: list[Occurrence] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -191,21 +192,21 @@ def _needs_value(occ: Occurrence) -> bool:
     return occ.value is None and spec is not None and spec.kind != "bool"
 
 
-def effective(occurrences: Iterable[Occurrence]) -> dict:
+def effective(occurrences: Iterable[Occurrence]) -> dict[str, str]:
     """name -> value of the last occurrence (pflag's rule for scalar flags); a bare flag is
     "true", one missing its value is left out (it is an error, see :func:`validate`)."""
-    values: dict = {}
+    values: dict[str, str] = {}
     for occ in occurrences:
         if not _needs_value(occ):
             values[occ.name] = "true" if occ.value is None else occ.value
     return values
 
 
-def read_command(args: Sequence[str]) -> list:
+def read_command(args: Sequence[str]) -> list[Occurrence]:
     """The flags of a command line; kubeadm's ``name=value`` form (an extraArgs entry)
     reads as ``--name=value``. No arguments at all is valid for kube-apiserver: it starts
     without an audit backend."""
-    argv: list = []
+    argv: list[str] = []
     for arg in args:
         previous = argv[-1] if argv else ""
         awaits_value = previous.startswith("--") and "=" not in previous and \
@@ -236,7 +237,7 @@ def parse_value(name: str, text: str) -> object:
     return _parse_value(AUDIT_FLAGS[name], text)
 
 
-def _valid_group_version(text: str, version: versions.KubeVersion) -> Optional[str]:
+def _valid_group_version(text: str, version: versions.KubeVersion) -> str | None:
     if text.count("/") > 1:
         return f"unexpected GroupVersion string: {text}"
     allowed = (AUDIT_GROUP_VERSION,) if version.minor >= versions.AUDIT_V1BETA1_REMOVED_IN \
@@ -247,17 +248,17 @@ def _valid_group_version(text: str, version: versions.KubeVersion) -> Optional[s
     return None
 
 
-def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] = None,
-             occurrences: Sequence[Occurrence] = ()) -> list:
+def validate(values: Mapping[str, str], version: versions.KubeVersion | None = None,
+             occurrences: Sequence[Occurrence] = ()) -> list[Finding]:
     """Problems kube-apiserver would have with these audit flags (name -> value, no dashes).
 
     Errors are what stops kube-apiserver from starting; warnings are accepted settings
     that do not do what people expect.
     """
     version = version or versions.parse(versions.DEFAULT_KUBERNETES_VERSION)
-    problems: list = [Problem(occ.name, f"flag needs an argument: --{occ.name}")
+    problems: list[Finding] = [Problem(occ.name, f"flag needs an argument: --{occ.name}")
                       for occ in occurrences if occ.name.startswith("audit-") and _needs_value(occ)]
-    parsed: dict = {}
+    parsed: dict[str, object] = {}
     for name, text in values.items():
         if not name.startswith("audit-"):
             continue
@@ -286,7 +287,7 @@ def validate(values: Mapping[str, str], version: Optional[versions.KubeVersion] 
                 problems.append(problem)
     defaults = {**{n: s.default for n, s in AUDIT_FLAGS.items()}, **versions.log_rotation_defaults(version)}
 
-    def get(name: str) -> object:
+    def get(name: str) -> Any:    # int, float, bool or str by the flag's kind
         if name in parsed:
             return parsed[name]
         if name in values:          # present but unparsable: already reported
@@ -316,7 +317,7 @@ _CIS_IDS = {"audit-log-path": "1.2.16", "audit-log-maxage": "1.2.17", "audit-log
 _KUBE_BENCH_INT = re.compile(r"\s*[-+]?\d+\s*\Z")
 
 
-def cis_warnings(values: Mapping[str, str]) -> list:
+def cis_warnings(values: Mapping[str, str]) -> list[Finding]:
     """What kube-bench's CIS 1.2.16-1.2.19 checks (cis-1.9 .. 1.12 numbering) would fail.
 
     kube-bench reads ``--flag=value`` from the process command line and needs an explicit,
@@ -339,9 +340,9 @@ def backend_enabled(values: Mapping[str, str]) -> bool:
     return bool(values.get("audit-log-path") or values.get("audit-webhook-config-file"))
 
 
-def _validate_backend(backend: str, get, kube_version: versions.KubeVersion) -> list:
+def _validate_backend(backend: str, get: Callable[[str], Any], kube_version: versions.KubeVersion) -> list[Finding]:
     p = f"audit-{backend}-"
-    out = []
+    out: list[Finding] = []
     mode = get(p + "mode")
     if mode is not None and mode not in MODES:
         out.append(Problem(p + "mode", f"invalid audit {backend} mode {mode}, allowed modes are "
@@ -384,9 +385,9 @@ def _validate_backend(backend: str, get, kube_version: versions.KubeVersion) -> 
 
 
 def _usage_warnings(values: Mapping[str, str], parsed: Mapping[str, object],
-                    occurrences: Sequence[Occurrence]) -> list:
-    out = []
-    seen: dict = {}
+                    occurrences: Sequence[Occurrence]) -> list[Finding]:
+    out: list[Finding] = []
+    seen: dict[str, Occurrence] = {}
     for occ in occurrences:
         if not occ.name.startswith("audit-"):
             continue
@@ -402,7 +403,7 @@ def _usage_warnings(values: Mapping[str, str], parsed: Mapping[str, object],
     return out
 
 
-def throughput_warnings(parsed: Mapping[str, object]) -> list:
+def throughput_warnings(parsed: Mapping[str, object]) -> list[Finding]:
     """Batch size 1 with throttling: delivery caps near QPS events/s, then events are dropped."""
     def value(name: str) -> object:
         return parsed.get(name, _parse_value(AUDIT_FLAGS[name], AUDIT_FLAGS[name].default))

@@ -5,7 +5,8 @@ Thin: parse options, read files through yamlio, call the pure functions in
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -362,8 +363,8 @@ def _lint_text(path: str, findings: list[Finding]) -> str:
               help="--audit-webhook-batch-buffer-size to check.")
 @click.option("-o", "--output", "output", **OUTPUT_OPTION)
 @click.pass_context
-def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optional[str],
-             compare_file: Optional[str], logs: tuple, top_n: int,
+def simulate(ctx: click.Context, policy_file: str | None, bundle_dir: str | None,
+             compare_file: str | None, logs: tuple[str, ...], top_n: int,
              webhook_mode: str, webhook_batch_max_size: int, webhook_throttle_qps: float,
              webhook_throttle_burst: int, webhook_throttle_enable: bool, webhook_buffer_size: int,
              output: str) -> int:
@@ -395,7 +396,7 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     from kubeadm_audit.policy import simulate as sim_mod
     from kubeadm_audit.policy.checker import Checker
 
-    given = {"max_size": webhook_batch_max_size, "throttle_qps": webhook_throttle_qps,
+    given: dict[str, Any] = {"max_size": webhook_batch_max_size, "throttle_qps": webhook_throttle_qps,
              "throttle_burst": webhook_throttle_burst, "throttle_enable": webhook_throttle_enable,
              "buffer_size": webhook_buffer_size, "mode": webhook_mode}
     if bundle_dir:
@@ -412,7 +413,7 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     files = [(policy_file, Checker(_load_policy(policy_file)))]
     if compare_file:
         files.append((compare_file, Checker(_load_policy(compare_file))))
-    problems: list = []
+    problems: list[tuple[str, str]] = []
     lines = yamlio.read_line_batches(logs, problems)
     progress = _Progress(logs) if _Progress.wanted() else None
     try:
@@ -445,7 +446,7 @@ def simulate(ctx: click.Context, policy_file: Optional[str], bundle_dir: Optiona
     return 0
 
 
-def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
+def _bundle_simulation(directory: str, policy_file: str | None) -> tuple[str, dict[str, object]]:
     """The bundle's policy (unless --policy names another) and the WebhookSettings fields its
     kube-apiserver flags set, read from the bundle's kubeadm patch: the exact command-line
     additions, whichever route carries them."""
@@ -472,10 +473,14 @@ def _bundle_simulation(directory: str, policy_file: Optional[str]) -> tuple:
     return policy_file or os.path.join(directory, POLICY_FILE), settings
 
 
+#: (source, number of its first line, lines) as yamlio.read_line_batches gives them.
+_Batch = tuple[str, int, list["bytes | None"]]
+
+
 class _Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
-    def __init__(self, logs: tuple) -> None:
+    def __init__(self, logs: tuple[str, ...]) -> None:
         import os
         import time
 
@@ -492,7 +497,7 @@ class _Progress:
 
         return sys.stderr.isatty()
 
-    def wrap(self, batches):
+    def wrap(self, batches: Iterable[_Batch]) -> Iterator[_Batch]:
         for batch in batches:
             self.done += sum(len(line) for line in batch[2] if line is not None)
             yield batch
@@ -520,7 +525,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _print_simulation(report: dict) -> None:
+def _print_simulation(report: dict[str, Any]) -> None:
     info, span = report["input"], report["span"]
     click.echo(f"Replayed {info['events']} events = {info['requests']} requests "
                f"({info['lines']} lines, {info['malformed']} malformed); span {span['start']} .. "
@@ -566,7 +571,7 @@ def _print_simulation(report: dict) -> None:
                    f"{_bytes(abs(delta['bytes']))}")
 
 
-def _table(header: list, rows: list) -> None:
+def _table(header: list[str], rows: list[list[Any]]) -> None:
     """Aligned columns: numbers to the right, text to the left, the last column free."""
     if not rows:
         return

@@ -48,8 +48,8 @@ def build(cfg: AuditConfig, tls: webhook.TLSMaterial, custom_policy: Any = None)
     if cfg.webhook and cfg.webhook.token_file:
         files.append(cfg.webhook.token_file)     # kube-apiserver reads it inside its container
     mounts = volumes.plan(files, cfg.log.path if cfg.log else None, cfg.preset.volume_names)
-    for problem in volumes.uncovered(args, mounts):
-        raise InputError(problem, field="extraVolumes")
+    for unmounted in volumes.uncovered(args, mounts):
+        raise InputError(unmounted, field="extraVolumes")
     if cfg.webhook:
         warnings.extend(webhook.warnings(cfg.webhook))
     kubeconfig = webhook.build_kubeconfig(cfg.webhook, tls) if cfg.webhook else None

@@ -107,16 +107,16 @@ def _set_flag(command: list[Any], name: str, value: str) -> Change | None:
     if not found:
         command.append(wanted)
         return Change("", f"--{name}", "added", value, wanted)
-    if len(found) == 1 and not found[0].separate and command[found[0].index] == wanted:
+    if len(found) == 1 and not found[0].separate and command[found[0].position] == wanted:
         return None
     old = ", ".join(f"--{occ.name}={occ.value}" if occ.value is not None else f"--{occ.name}" for occ in found)
     for occ in reversed(found):
         if occ.separate:
-            del command[occ.index + 1]
+            del command[occ.position + 1]
         if occ is found[0]:
-            command[occ.index] = wanted
+            command[occ.position] = wanted
         else:
-            del command[occ.index]
+            del command[occ.position]
     return Change("", f"--{name}", "replaced", value, f"{old} with {wanted}")
 
 
@@ -166,8 +166,8 @@ def _remove_flag(command: list[Any], name: str, value: str) -> Change | None:
     found = [occ for occ in flags.parse_command(command) if occ.name == name and occ.value == value]
     for occ in reversed(found):
         if occ.separate:
-            del command[occ.index + 1]
-        del command[occ.index]
+            del command[occ.position + 1]
+        del command[occ.position]
     return Change("", f"--{name}", "removed", detail=f"--{name}={value}") if found else None
 
 

@@ -19,7 +19,8 @@ CONTAINER = "/spec/containers/0"
 
 def json_patch(args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount]) -> list[dict[str, Any]]:
     """Append the flags to kube-apiserver's command, the volumes and their mounts to the Pod."""
-    ops = [{"op": "add", "path": f"{CONTAINER}/command/-", "value": arg} for arg in flags.to_command(args)]
+    ops: list[dict[str, Any]] = [{"op": "add", "path": f"{CONTAINER}/command/-", "value": arg}
+                                 for arg in flags.to_command(args)]
     ops += [{"op": "add", "path": "/spec/volumes/-", "value": m.pod_volume()} for m in mounts]
     ops += [{"op": "add", "path": f"{CONTAINER}/volumeMounts/-", "value": m.volume_mount()} for m in mounts]
     return ops
