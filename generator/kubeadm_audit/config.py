@@ -211,7 +211,7 @@ class _Reader:
             raise self.fail(path, f"must be at least {minimum} (got {_short(value)})")
         if not INT64_MIN <= value <= INT64_MAX:
             raise self.fail(path, f"out of range: kube-apiserver takes a 64-bit integer (got {_short(value)})")
-        return value
+        return int(value)
 
     def number(self, value: Any, path: str) -> float | None:
         """An int or float; an unquoted YAML number like ``1e3`` (kept as PlainStr) too."""

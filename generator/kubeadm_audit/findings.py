@@ -37,7 +37,7 @@ class Severity(str, enum.Enum):
                              f"{', '.join(s.value for s in cls)}") from None
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)

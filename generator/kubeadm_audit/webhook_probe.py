@@ -394,8 +394,9 @@ def send(target: Endpoint, body: bytes, timeout: float = DEFAULT_TIMEOUT, user_a
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
                 target.host, target.port, timeout=timeout, context=context)
             if target.server_name:
+                sni: str = target.server_name
                 # SNI and verification against tls-server-name, as Go's tls.Config.ServerName does
-                def connect(conn: Any = connection, name: str = target.server_name) -> None:
+                def connect(conn: Any = connection, name: str = sni) -> None:
                     sock = socket.create_connection((conn.host, conn.port), conn.timeout)
                     conn.sock = context.wrap_socket(sock, server_hostname=name)
                 connection.connect = connect  # type: ignore[method-assign]

@@ -449,7 +449,11 @@ class _FastLoader(Loader):
     """Same as Loader, for text that can hold neither aliases nor deep nesting (no walk needed)."""
 
     def construct_document(self, node: Any) -> Any:
-        return yaml.constructor.BaseConstructor.construct_document(self, node)
+        return _construct_document(self, node)
+
+
+#: PyYAML's own construct_document (typed here: the stubs for Python 3.9 leave it untyped).
+_construct_document: Callable[[Any, Any], Any] = yaml.constructor.BaseConstructor.construct_document
 
 
 def _loader_for(text: str) -> type[Loader]:

@@ -47,7 +47,7 @@ def attribute_key(verb: object, user_info: object, ref: object, stage: object,
     if user_info and isinstance(user_info, dict):  # decoders make exact dicts and strs
         user = user_info.get("username", "")
         raw_groups = user_info.get("groups")
-        if raw_groups.__class__ is list:
+        if isinstance(raw_groups, list):
             groups = tuple(raw_groups)
     if isinstance(ref, dict):
         get = ref.get

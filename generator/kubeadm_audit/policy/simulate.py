@@ -523,7 +523,7 @@ _LEGACY, _LEGACY_TEXT = b" AUDIT: id=", " AUDIT: id="
 
 def _decode_leniently(line: bytes | str) -> object | None:
     """A line that is JSON once invalid UTF-8 is replaced (as a text reader would), or None."""
-    if line.__class__ is not bytes:
+    if not isinstance(line, bytes):
         return None
     try:
         line.decode("utf-8")
