@@ -20,7 +20,7 @@ DESTDIR     ?=
 
 help:
 	@echo "make demo                      install and generate the 'recommended' bundle into ./audit-bundle"
-	@echo "make test                      install test dependencies and run the tests"
+	@echo "make test                      install test dependencies, make lint, then run the tests"
 	@echo "make lint                      ruff over the repository, mypy --strict over the package"
 	@echo "make e2e                       real kube-apiservers started from each preset's bundle (needs Go)"
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
@@ -50,7 +50,8 @@ demo: $(VENV)/.installed
 	$(KA) generate --preset recommended --out audit-bundle
 	@echo "bundle written to ./audit-bundle"
 
-test: $(VENV)/.installed-test
+# Lint first: a finding fails the build before the tests run.
+test: lint
 	$(VPY) -m pytest -q
 
 # ruff.toml holds the rule set; setup.cfg [mypy] names the package and makes it strict.
