@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import click
 
+from kubeadm_audit import flags as flags_mod
+from kubeadm_audit import versions
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, style
+from kubeadm_audit.errors import shorten
 from kubeadm_audit.findings import Severity, at_or_above
 
 
@@ -30,10 +33,6 @@ def validate(args: tuple[str, ...], kubernetes_version: str | None, output: str)
       kubeadm-audit flags validate -- --audit-webhook-config-file=/etc/k/w.yaml \\
           --audit-webhook-batch-max-size=1
     """
-    from kubeadm_audit import flags as flags_mod
-    from kubeadm_audit import versions
-    from kubeadm_audit.errors import shorten
-
     version = versions.parse(kubernetes_version, "--kubernetes-version") if kubernetes_version else None
     occurrences = flags_mod.read_command(args)
     values = flags_mod.effective(occurrences)

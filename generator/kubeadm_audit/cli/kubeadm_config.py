@@ -5,8 +5,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from kubeadm_audit import versions, yamlio
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
 from kubeadm_audit.cli.output import warn
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.pipeline import parts as pipeline_parts
+from kubeadm_audit.targets.kubeadm import merge as merge_mod
+from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 
 if TYPE_CHECKING:
     from kubeadm_audit.changes import Change
@@ -51,8 +56,6 @@ def merge(file: str, in_place: bool, force: bool, remove: bool, **params: Any) -
     Exit 1 (nothing written) when an audit flag or volume someone else set in FILE has
     another value (--force replaces it) or the merged flags would stop kube-apiserver.
     """
-    from kubeadm_audit import yamlio
-
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a file, not standard input")
     if not in_place:
@@ -76,11 +79,6 @@ def merge(file: str, in_place: bool, force: bool, remove: bool, **params: Any) -
 def _merged(file: str, text: str, force: bool, remove: bool, params: dict[str, Any]) -> tuple[str, list[Change]]:
     """(FILE's text with the audit configuration merged in -- or, with ``remove``, what
     kubeadm-audit added taken out -- and the changes made); warns on the way."""
-    from kubeadm_audit import versions
-    from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
-    from kubeadm_audit.pipeline import parts as pipeline_parts
-    from kubeadm_audit.targets.kubeadm import merge as merge_mod
-    from kubeadm_audit.targets.kubeadm.options import of as kubeadm_options
 
     target = merge_mod.load_target(text, file)
     if remove:

@@ -1,15 +1,21 @@
 """``kubeadm-audit manifest apply|check``: the kube-apiserver static Pod on a control-plane node."""
 from __future__ import annotations
 
+import difflib
 import os
+import stat
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubeadm_audit import yamlio
+from kubeadm_audit import flags, volumes, yamlio
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, check_not_onto, config_options, resolve_for
 from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.pipeline import bundle, parts
+from kubeadm_audit.targets import kubeadm
+from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import AuditConfig
@@ -26,9 +32,6 @@ DEFAULT_BACKUP_DIR = "/etc/kubernetes/kubeadm-audit/backups"
 
 
 def _backup_dir(backup_dir: str, manifest_path: str) -> str:
-    from kubeadm_audit import volumes
-    from kubeadm_audit.errors import InputError
-
     resolved = os.path.realpath(backup_dir)
     manifests = os.path.realpath(os.path.dirname(os.path.abspath(manifest_path)))
     if volumes.is_within(resolved, manifests):
@@ -46,8 +49,6 @@ def _backup(directory: str, path: str, data: bytes) -> yamlio.FileChange:
 
 def _node_mode(path: str) -> int | None:
     """The permission bits of an installed node file (None: absent)."""
-    import stat
-
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
@@ -56,8 +57,6 @@ def _node_mode(path: str) -> int | None:
 
 def _exposed_secret(path: str) -> str | None:
     """One line when the kubeconfig at ``path`` holds a key or token and is readable by group or others."""
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     mode = _node_mode(path)
     return manifest_mod.exposed_secret(path, mode, yamlio.read_bytes(path) if mode is not None and mode & 0o077
                                        else None)
@@ -65,19 +64,12 @@ def _exposed_secret(path: str) -> str | None:
 
 def _node_files(cfg: AuditConfig, built: Bundle) -> list[tuple[str, bytes, int]]:
     """(node path, generated content, mode) of the files kube-apiserver reads."""
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     return manifest_mod.node_files(cfg.paths.policy_file, cfg.paths.webhook_config_file, built.files)
 
 
 def _load(file: str, text: str, params: dict[str, Any],
           round_trip: bool = True) -> tuple[Manifest, AuditConfig, Bundle]:
     """The manifest, the AuditConfig (targeting the manifest's image version) and the bundle."""
-    from kubeadm_audit.errors import InputError
-    from kubeadm_audit.pipeline import bundle, parts
-    from kubeadm_audit.targets import kubeadm
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     if len(text) > manifest_mod.MAX_MANIFEST_BYTES:
         raise InputError(f"larger than {manifest_mod.MAX_MANIFEST_BYTES >> 20} MiB: not a "
                          f"{manifest_mod.WHAT}", source=file)
@@ -90,9 +82,6 @@ def _load(file: str, text: str, params: dict[str, Any],
 
 def _webhook_files(cfg: AuditConfig, parsed: Manifest) -> list[str]:
     """Node paths of the webhook kubeconfig: the configured one and the one the manifest's flag reads."""
-    from kubeadm_audit import flags
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     found = [cfg.paths.webhook_config_file] if cfg.webhook else []
     value = flags.effective(flags.parse_command(parsed.container["command"])).get("audit-webhook-config-file")
     if not isinstance(value, str) or not value:
@@ -147,11 +136,6 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
 
     kubeadm upgrade rebuilds this manifest: also merge into the kubeadm-config ConfigMap.
     """
-    import difflib
-
-    from kubeadm_audit.errors import ConflictError, ForceableConflict
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     backups = _backup_dir(backup_dir, file)
     # Under the manifest's lock, and all or nothing: the backup, the node files and the manifest.
     with yamlio.locked(file) as data:
@@ -223,8 +207,6 @@ def check(file: str, output: str, **params: Any) -> int:
       kubeadm-audit manifest check /etc/kubernetes/manifests/kube-apiserver.yaml \\
           --config audit.yaml -o json
     """
-    from kubeadm_audit.targets.kubeadm import manifest as manifest_mod
-
     # A check only reads: refused unread when absurdly large, parsed without the round trip.
     text = yamlio.read_text(file, manifest_mod.MAX_MANIFEST_BYTES, manifest_mod.WHAT)
     parsed, cfg, built = _load(file, text, params, round_trip=False)

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubeadm_audit import presets, versions
+from kubeadm_audit import config, inputs, presets, targets, versions
 from kubeadm_audit.cli.output import warn
+from kubeadm_audit.errors import InputError
+from kubeadm_audit.targets.kubeadm.options import ROUTES as KUBEADM_ROUTES
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import AuditConfig
-from kubeadm_audit.targets.kubeadm.options import ROUTES as KUBEADM_ROUTES
 
 #: (click parameter name, option declaration(s), spec field path, click kwargs)
 CONFIG_OPTIONS: tuple[Any, ...] = (
@@ -151,8 +152,6 @@ def resolve(params: dict[str, Any], target_version: str | None = None,
             target: str | None = None) -> AuditConfig:
     """The AuditConfig from --config or --bundle, and the options, for the distribution
     ``target`` (else the one --target or the AuditConfig's ``target`` names, else kubeadm)."""
-    from kubeadm_audit import config, inputs, targets
-    from kubeadm_audit.errors import InputError
 
     directory = params.get("bundle")
     if directory:
@@ -179,8 +178,6 @@ def resolve(params: dict[str, Any], target_version: str | None = None,
 def resolve_for(params: dict[str, Any], found_version: str | None, where: str) -> AuditConfig:
     """The AuditConfig, targeting ``found_version`` (read from the user's file) unless
     --kubernetes-version or the AuditConfig names a version."""
-    from kubeadm_audit import versions
-    from kubeadm_audit.errors import InputError
 
     if found_version:
         try:
@@ -193,9 +190,6 @@ def resolve_for(params: dict[str, Any], found_version: str | None, where: str) -
 
 def check_not_onto(cfg: AuditConfig, params: dict[str, Any], file: str, what: str) -> None:
     """Refuse a configuration whose node files would land on ``file`` (the file being edited)."""
-    from kubeadm_audit import config
-    from kubeadm_audit.errors import InputError
-
     option_of = {f"spec.{path}": decls[0].split("/")[0] for name, decls, path, _k in CONFIG_OPTIONS
                  if params.get(name) is not None}
     try:

@@ -1,7 +1,15 @@
 """``kubeadm-audit plugin install``: put the legacy Kustomize exec plugin where kustomize finds it."""
 from __future__ import annotations
 
+import compileall
+import contextlib
+import os
+import sys
+
 import click
+
+from kubeadm_audit import kustomize_plugin, yamlio
+from kubeadm_audit.errors import InputError
 
 
 @click.group()
@@ -34,12 +42,6 @@ def install(home: str) -> int:
       kubeadm-audit plugin install --plugin-home ./plugins
       KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlays/prod
     """
-    import os
-    import sys
-
-    from kubeadm_audit import kustomize_plugin, yamlio
-    from kubeadm_audit.errors import InputError
-
     why = "--plugin-home"
     if not home:
         chosen, why = kustomize_plugin.install_home(os.environ)
@@ -67,9 +69,6 @@ def _precompile(package_root: str) -> None:
     """Write the package's bytecode now: kustomize starts the plugin once per build, and an
     installation that is read-only for the user (or PYTHONDONTWRITEBYTECODE) would otherwise
     compile every module on every call."""
-    import compileall
-    import contextlib
-    import os
 
     with contextlib.suppress(OSError):
         compileall.compile_dir(os.path.join(package_root, "kubeadm_audit"), quiet=2)
