@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MODES = versions.AUDIT_MODES
 FORMATS = versions.LOG_FORMATS
-AUDIT_GROUP_VERSION = "audit.k8s.io/v1"
+AUDIT_GROUP_VERSION = versions.AUDIT_API_VERSION
 
 
 class FlagSpec(NamedTuple):
@@ -241,7 +241,7 @@ def _valid_group_version(text: str, version: versions.KubeVersion) -> str | None
     if text.count("/") > 1:
         return f"unexpected GroupVersion string: {text}"
     allowed = (AUDIT_GROUP_VERSION,) if version.minor >= versions.AUDIT_V1BETA1_REMOVED_IN \
-        else ("audit.k8s.io/v1alpha1", "audit.k8s.io/v1beta1", AUDIT_GROUP_VERSION)
+        else (*versions.AUDIT_REMOVED_API_VERSIONS, AUDIT_GROUP_VERSION)
     if text not in allowed:
         quoted = " ".join(f'"{v}"' for v in allowed)
         return f"invalid group version, allowed versions are [{quoted}]"

@@ -25,6 +25,11 @@ KUBEADM_APIS = ("v1beta3", "v1beta4")
 #: kubeadm config APIs kubeadm no longer reads -> the minor whose kubeadm dropped them.
 RETIRED_KUBEADM_APIS = {"v1beta2": 27, "v1beta1": 22, "v1alpha3": 15, "v1alpha2": 14, "v1alpha1": 12}
 
+#: The audit API (policies, events, --audit-*-version): the one version served from 1.24, and
+#: the versions removed then (deprecated in AUDIT_V1BETA1_DEPRECATED_IN).
+AUDIT_API_VERSION = "audit.k8s.io/v1"
+AUDIT_REMOVED_API_VERSIONS = ("audit.k8s.io/v1alpha1", "audit.k8s.io/v1beta1")
+
 # --- kube-apiserver's audit flag values and defaults (the same in every supported minor) ---
 #: --audit-webhook-mode / --audit-log-mode values (k8s.io/apiserver pkg/server/options/audit.go).
 AUDIT_MODES = ("batch", "blocking", "blocking-strict")

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
+from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
 
 #: client-go's request timeout for webhooks (k8s.io/apiserver/pkg/util/webhook: defaultRequestTimeout).
@@ -277,7 +278,7 @@ def sample_event_list(now: datetime, count: int = 1,
             "stageTimestamp": _micro_time(now),
             "annotations": {TEST_ANNOTATION: "true"},
         })
-    return {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}
+    return {"kind": "EventList", "apiVersion": versions.AUDIT_API_VERSION, "metadata": {}, "items": items}
 
 
 def encode(event_list: Mapping[str, Any]) -> bytes:

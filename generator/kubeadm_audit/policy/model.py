@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from kubeadm_audit import versions
+
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-API_VERSION = "audit.k8s.io/v1"
+API_VERSION = versions.AUDIT_API_VERSION
 
 #: Ordinal of each level; unknown strings rank like None (pkg/apis/audit/helpers.go).
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import msgspec
 
+from kubeadm_audit import versions
 from kubeadm_audit.policy.checker import Checker
 from kubeadm_audit.policy.events import (
     Key,
@@ -73,12 +74,12 @@ _RANK = {name: rank for rank, name in enumerate(LEVELS) if rank}
 class WebhookSettings(msgspec.Struct, frozen=True):
     """kube-apiserver's --audit-webhook-* batching (defaults are its own)."""
 
-    max_size: int = 400
-    throttle_qps: float = 10.0
-    throttle_burst: int = 15
-    throttle_enable: bool = True
-    buffer_size: int = 10_000
-    mode: str = "batch"
+    max_size: int = versions.WEBHOOK_BATCH_MAX_SIZE
+    throttle_qps: float = versions.WEBHOOK_BATCH_THROTTLE_QPS
+    throttle_burst: int = versions.WEBHOOK_BATCH_THROTTLE_BURST
+    throttle_enable: bool = versions.WEBHOOK_BATCH_THROTTLE_ENABLE
+    buffer_size: int = versions.WEBHOOK_BATCH_BUFFER_SIZE
+    mode: str = versions.WEBHOOK_MODE_DEFAULT
 
 
 #: WebhookSettings field -> the kube-apiserver flag that sets it.
@@ -657,7 +658,8 @@ def webhook_verdict(rate: float | None, peak: float,
                               f"{capacity:g} events/s ({settings.throttle_qps:g} batches/s x "
                               f"{settings.max_size} event{'s' * (settings.max_size != 1)})")
     fill = settings.buffer_size / (worst - capacity)
-    fix = (f"raise --audit-webhook-batch-max-size (kube-apiserver's default is 400) or "
+    fix = (f"raise --audit-webhook-batch-max-size (kube-apiserver's default is "
+           f"{versions.WEBHOOK_BATCH_MAX_SIZE}) or "
            f"--audit-webhook-batch-throttle-qps to at least {max(2 * worst / settings.max_size, 1):.0f}"
            f" (2x the rate), or disable the throttle")
     return WebhookVerdict(capacity, burst, False,

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.findings import Finding, Severity
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, YAML11_FALSE, YAML11_TRUE, Policy
@@ -47,10 +48,10 @@ def finding(path: str, message: str, severity: Severity, stage: str = VALIDATE,
 
 
 #: Policy API versions that existed and were removed, with why/when.
-REMOVED_API_VERSIONS = {
-    "audit.k8s.io/v1alpha1": "deprecated in Kubernetes 1.21 and removed in 1.24",
-    "audit.k8s.io/v1beta1": "deprecated in Kubernetes 1.21 and removed in 1.24",
-}
+REMOVED_API_VERSIONS = dict.fromkeys(
+    versions.AUDIT_REMOVED_API_VERSIONS,
+    f"deprecated in Kubernetes 1.{versions.AUDIT_V1BETA1_DEPRECATED_IN} and removed in "
+    f"1.{versions.AUDIT_V1BETA1_REMOVED_IN}")
 
 # Field schemas: name -> kind of value. "strings" = list of strings.
 POLICY_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "objectMeta",

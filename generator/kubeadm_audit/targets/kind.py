@@ -24,6 +24,7 @@ from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.targets.kubeadm import documents
 
 NAME = "kind"
 SUMMARY = "kind-config.yaml: a local kind cluster with audit (kubeadmConfigPatches + extraMounts)"
@@ -51,7 +52,7 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
                                 f"kind mounts this directory into the control-plane node at {log_dir}:\n"
                                 f"kube-apiserver writes its audit log ({posixpath.basename(cfg.log.path)}) here.\n",
                                 0o644))
-    patch = {"kind": "ClusterConfiguration",
+    patch = {"kind": documents.CLUSTER_KIND,
              "apiServer": {"extraArgs": dict(parts.args),
                            "extraVolumes": [m.kubeadm() for m in parts.mounts]}}
     document = {"kind": "Cluster", "apiVersion": API_VERSION,
