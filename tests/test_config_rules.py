@@ -241,15 +241,34 @@ def test_redact_url(url, shown):
     ("https://{server}:8080", "placeholder"),
     ("https://ho|st:8080", "neither an IP address nor a host name"),
     ("https://host:port", "not a valid URL"),
-    ("https://host:99999", "not a valid URL"),
     ("https://ho%st", "neither an IP address nor a host name"),
     ("https://10.0.0.5/a%zz", "malformed %-escape"),
-    ("https://[not-v6]:8080", "not a valid URL"),
+    ("https://[not-v6]:8080", "not a valid URL ('not-v6' in brackets is not an IPv6 address)"),
+    ("https://user@[zz]:8080/p", "not a valid URL ('zz' in brackets is not an IPv6 address)"),
+    ("https://[10.0.0.5]:8080", "not a valid URL ('10.0.0.5' in brackets is not an IPv6 address)"),
+    ("https://[v1.x]:8080", "not a valid URL ('v1.x' in brackets is not an IPv6 address)"),
+    ("https://[::1]x:8080", "brackets only enclose a whole IPv6 address"),
+    ("https://a[::1]:8080", "brackets only enclose a whole IPv6 address"),
+    ("https://[::1:8080", "brackets only enclose a whole IPv6 address"),
+    ("https://host:+80", "port '+80' is not a number"),
+    ("https://host:\uff18\uff10", "is not a number"),
+    ("https://host:1_0", "port '1_0' is not a number"),
+    ("https://host:99999", "not a valid URL (port out of range 0-65535)"),
+    ("https://host:" + "9" * 5000, "not a valid URL (port out of range 0-65535)"),
+    ("https://:8080", "not an http(s) URL with a host"),
     ("ftp://10.0.0.5", "not an http(s) URL"),
 ])
 def test_webhook_urls_kube_apiserver_cannot_use_are_refused(tmp_path, url, message):
     line = refused(tmp_path, "--webhook-server", url, "--insecure-skip-tls-verify")
     assert "--webhook-server" in line and message in line, line
+
+
+@pytest.mark.parametrize("url", ["https://[::1]:8080", "https://[fe80::1%25eth0]:8080/a", "HTTPS://host:",
+                                 "http://user@10.0.0.5:08080/p?q#f", "https://audit.example.com"])
+def test_webhook_urls_go_accepts_are_accepted(tmp_path, url):
+    out, result = generate(tmp_path, "--webhook-server", url, "--insecure-skip-tls-verify")
+    assert result.returncode == 0, result.stderr
+    assert yamlio.load_file(str(out / "audit-webhook.yaml"))["clusters"][0]["cluster"]["server"] == url
 
 
 def test_zeron_recipe_placeholder_in_the_auditconfig(tmp_path):

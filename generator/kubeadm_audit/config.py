@@ -325,10 +325,11 @@ def _check_server(text: str) -> str | None:
 
     Go's url.Parse refuses control characters and spaces in the host, but accepts a
     host like ``<zensor_server_ip>`` (the vendor document's placeholder) and a port
-    above 65535, which fail only when events are sent: refused here up front.
+    above 65535, which fail only when events are sent: refused here up front. The host
+    and port are read here, not by urllib.parse, whose checks of bracketed hosts and
+    ports differ between Python 3.9 and 3.11 (3.9 takes ``[not-v6]`` and ``:+80``).
     """
     import ipaddress
-    from urllib.parse import urlsplit
 
     shown = redact_url(text)
     if any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in text):
@@ -336,28 +337,40 @@ def _check_server(text: str) -> str | None:
     if "<" in text or ">" in text or "{" in text or "}" in text:
         return (f"{shown} holds a placeholder: replace it with the receiver's address "
                 "(e.g. https://10.0.0.5:8080)")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        return f"not a valid URL ({redact_url(str(exc))}): {shown}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    url = _URL.match(text)
+    if url is None or url["scheme"].lower() not in ("http", "https"):
         return f"not an http(s) URL with a host (got {shown!r}); e.g. https://10.0.0.5:8080"
-    if port == 0:
-        return "port 0 is not a valid port"
-    host = parts.hostname
-    if "[" in parts.netloc.rpartition("@")[2]:
+    host_port = url["authority"].rpartition("@")[2]
+    bracketed = _BRACKETED.match(host_port)
+    if bracketed:
+        host, port = bracketed["host"], bracketed["port"]
         try:
             ipaddress.IPv6Address(host.split("%")[0])
         except ValueError:
-            return f"{host!r} in brackets is not an IPv6 address: {shown}"
-    elif not _HOST_NAME.match(host):
+            return f"not a valid URL ({host!r} in brackets is not an IPv6 address): {shown}"
+    elif "[" in host_port or "]" in host_port:
+        return f"not a valid URL (brackets only enclose a whole IPv6 address, then :port): {shown}"
+    else:
+        host, _, port = host_port.rpartition(":") if ":" in host_port else (host_port, "", "")
+    if port and not (port.isascii() and port.isdigit()):
+        return f"not a valid URL (port {port[:16]!r} is not a number): {shown}"
+    if port and (len(port.lstrip("0")) > 5 or int(port) > 65535):
+        return f"not a valid URL (port out of range 0-65535): {shown}"
+    if port and int(port) == 0:
+        return "port 0 is not a valid port"
+    if not host:
+        return f"not an http(s) URL with a host (got {shown!r}); e.g. https://10.0.0.5:8080"
+    if not bracketed and not _HOST_NAME.match(host):
         return f"{host!r} is neither an IP address nor a host name: {shown}"
     if "%" in text and not _PERCENT_OK.match(text):
         return f"malformed %-escape in {shown}"
     return None
 
 
+#: scheme://authority, the authority ending where the path, query or fragment starts (RFC 3986).
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)")
+#: An IPv6 literal host, then an optional port.
+_BRACKETED = re.compile(r"\[(?P<host>[^\[\]]*)\](?::(?P<port>[^:]*))?\Z")
 _PERCENT_OK = re.compile(r"([^%]|%[0-9A-Fa-f]{2})*\Z")
 
 
