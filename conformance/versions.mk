@@ -20,7 +20,9 @@ CLUSTER_API = v1.14.2
 KIND = v0.33.0
 TALOS_MACHINERY = v1.14.1
 # k3s and RKE2 tag releases as vX.Y.Z+k3sN / +rke2rN, which Go cannot name: pinned by commit.
-# RKE2 v1.36.3+rke2r1 and the k3s commit its go.mod requires. The tests read their flag
-# definitions from the module proxy's copy and skip, naming the reason, where the proxy has none.
+# RKE2 v1.36.3+rke2r1 and the k3s commit its go.mod requires. The Go module proxy serves no copy
+# of either (403 at these commits and at the release tags), so their server option names are
+# recorded at these commits in tests/fixtures/k3s-rke2-server-options.yaml (a stand-in for the
+# source, written by conformance/server_options.py from an RKE2 checkout; its header says how).
 RKE2 = c4f306e6c5fa18dfb447bf6b8a0423f2da68c939
 K3S = 4ca29faac89e
