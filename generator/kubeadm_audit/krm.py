@@ -276,7 +276,8 @@ class _Auditor:
 # --- strip ----------------------------------------------------------------------------------
 
 def _strip(text: str) -> int:
-    """Drop ``metadata`` from kubeadm documents: kustomize and kpt need it, ``kubeadm config validate`` refuses it."""
+    """Drop ``metadata`` from kubeadm and kind documents: kustomize and kpt need it, ``kubeadm config
+    validate`` and kind's loader refuse it."""
     from kubeadm_audit import resourcelist, transform
 
     documents = resourcelist.split_stream(text)
@@ -285,7 +286,7 @@ def _strip(text: str) -> int:
         if not kind:
             obj = document.obj
             api_version = str(obj.get("apiVersion") or "") if isinstance(obj, dict) else ""
-        if transform.group_of(api_version) == transform.KUBEADM_GROUP and isinstance(document.obj, dict) \
+        if transform.group_of(api_version) in transform.STRIP_GROUPS and isinstance(document.obj, dict) \
                 and "metadata" in document.obj:
             del document.obj["metadata"]
             document.mark_changed()
