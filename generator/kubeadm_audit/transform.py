@@ -263,10 +263,8 @@ HANDLERS = {"kubeadm": _kubeadm, "configmap": _configmap, "capi": _capi}
 
 def _handler(name: str) -> Callable[..., tuple[Any, ...] | None]:
     """The handler called ``name``; a lazy one is imported on its first document."""
-    if name not in HANDLERS:
-        import importlib
-
-        HANDLERS[name] = importlib.import_module(LAZY_HANDLERS[name]).handle
+    if name not in HANDLERS:      # __import__, not importlib: python -X importtime sees it (tests check)
+        HANDLERS[name] = __import__(LAZY_HANDLERS[name], fromlist=["handle"]).handle
     return HANDLERS[name]
 
 
