@@ -23,7 +23,7 @@ if TYPE_CHECKING:                 # imported when used: the KRM start-up path st
 USAGE = """\
 usage: kubeadm-audit krm                      KRM function: a ResourceList on stdin, one on stdout
        kubeadm-audit krm CONFIG_FILE          legacy Kustomize exec plugin: resources on stdin
-       kubeadm-audit krm --strip-kubeadm-metadata   drop metadata from kubeadm documents (stdin to stdout)
+       kubeadm-audit krm --strip-kubeadm-metadata   drop metadata from kubeadm and kind documents (stdin to stdout)
 
 The function config is an AuditConfig (kubeadm-audit.dev/v1alpha1), or with kpt's
 '-- key=value' form a ConfigMap whose keys are spec fields (webhook.server=https://...).
@@ -35,7 +35,10 @@ function config's directory). What the function sets it records on each target
 mode remove takes out exactly that.
 
 Targets: Cluster API KubeadmControlPlane(Template) v1beta1/v1beta2, the
-kube-system/kubeadm-config ConfigMap and kubeadm ClusterConfiguration documents.
+kube-system/kubeadm-config ConfigMap, kubeadm ClusterConfiguration documents and
+kind Clusters (kind.x-k8s.io/v1alpha4: a kubeadmConfigPatches entry, control-plane
+extraMounts, and the policy and webhook kubeconfig emitted as resources kpt writes
+beside the Cluster's file; strip metadata, then run kind from that directory).
 Install the legacy plugin for kubectl kustomize with: kubeadm-audit plugin install
 
 Examples:
@@ -44,6 +47,7 @@ Examples:
       webhook.server=https://10.0.0.5:8080 webhook.certificateAuthority=ca.pem
   KUSTOMIZE_PLUGIN_HOME=$PWD/plugins kubectl kustomize --enable-alpha-plugins overlays/prod
   kubectl kustomize --enable-alpha-plugins kubeadm/ | kubeadm-audit krm --strip-kubeadm-metadata > kubeadm.yaml
+  kubeadm-audit krm --strip-kubeadm-metadata < kind/dev.yaml > kind/dev.kind.yaml   (kubeadm and kind documents)
 """
 
 PROG = "kubeadm-audit krm"
