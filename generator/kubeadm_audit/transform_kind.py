@@ -36,6 +36,7 @@ from kubeadm_audit.fnconfig import CONFIG_PATHS
 from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.targets import kind
 from kubeadm_audit.targets.capi.kcp import OWNER_ANNOTATION
+from kubeadm_audit.targets.kubeadm import documents
 
 #: The record's ``files`` key for the patch's digest.
 PATCH_KEY = "kubeadmConfigPatches"
@@ -190,7 +191,7 @@ def _patch_conflicts(text: str, args: Mapping[str, str], where: str, source: str
     """What another ClusterConfiguration patch sets that kind's merge would fight ours over."""
     out = []
     for document in yamlio.load_all(text, source=f"{source}: {where}"):
-        if not isinstance(document, Mapping) or document.get("kind") != "ClusterConfiguration":
+        if not isinstance(document, Mapping) or document.get("kind") != documents.CLUSTER_KIND:
             continue
         api_server = document.get("apiServer")
         if not isinstance(api_server, Mapping):
