@@ -149,7 +149,7 @@ def _record(resource: Mapping[str, Any], source: str) -> Any:
     return ownership.read_annotation(resource, source)
 
 
-def store(resource: MutableMapping[str, Any], record: Any, source: str, changes: list[Change]) -> None:
+def _store(resource: MutableMapping[str, Any], record: Any, source: str, changes: list[Change]) -> None:
     """Write the ownership record back onto the object it describes."""
     from kubeadm_audit import ownership, yamlio
 
@@ -169,7 +169,7 @@ def _kubeadm(resource: MutableMapping[str, Any], audit_for: AuditFor, settings: 
     audit = None if settings.mode == "remove" else audit_for(_text(resource.get("kubernetesVersion")))
     changes, warnings = _merge_cluster(resource, "map" if api == "v1beta3" else "list", audit, settings,
                                        source, "", record, "")
-    store(resource, record, source, changes)
+    _store(resource, record, source, changes)
     return changes, warnings, None, audit
 
 
@@ -199,7 +199,7 @@ def _configmap(resource: MutableMapping[str, Any], audit_for: AuditFor, settings
     if changes:
         yamlio.unshare(resource, ("data",))
         resource["data"][CONFIGMAP_KEY] = yamlio.dump(inner)
-    store(resource, record, source, changes)
+    _store(resource, record, source, changes)
     return changes, warnings, None, audit
 
 
@@ -247,7 +247,7 @@ def _capi(resource: MutableMapping[str, Any], audit_for: AuditFor, settings: Set
         record.created.append(f"{spec_prefix}files")
     record.secrets = capi.referenced_secrets(entries) if record.files else []
     record.created = merge.drop_emptied(resource, record.created, "", changes)
-    store(resource, record, source, changes)
+    _store(resource, record, source, changes)
     return changes, warnings, secret, audit
 
 
@@ -339,7 +339,7 @@ def run(documents: list[Any], audit_for: AuditFor, settings: Settings,
     failed: set[Any] = set()
     targets = 0
     classes: list[Any] = []
-    emitted: list[tuple[str, list[dict[str, Any]]]] = []
+    emitted: list[tuple[str, list[dict[str, Any]], list[str]]] = []
     files: list[Any] = []
     for index, document in enumerate(documents):
         name = handler_for(document)
@@ -468,24 +468,21 @@ def _upsert_secrets(documents: list[Any], secrets: Sequence[tuple[Any, Any]], ow
     return results
 
 
-def _upsert_files(documents: list[Any], emitted: Sequence[tuple[str, list[dict[str, Any]]]], files: Sequence[Any],
-                  new_document: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
-    """Add or update the host-file resources handlers emit; drop their owners' stale ones.
+def _upsert_files(documents: list[Any], emitted: Sequence[tuple[str, list[dict[str, Any]], list[str]]],
+                  files: Sequence[Any], new_document: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
+    """Add or update the host-file resources handlers emit (owner, resources, their file paths);
+    drop their owners' stale ones.
 
     Two owners wanting one file path is an InputError: kpt would write both into one file.
     """
-    from kubeadm_audit.fnconfig import CONFIG_PATHS
-
     results: list[dict[str, Any]] = []
     paths: dict[str, str] = {}
-    for who, resources in emitted:
-        for resource in resources:
-            annotations = _meta(resource).get("annotations") or {}
-            path = next((annotations[key] for key in CONFIG_PATHS if key in annotations), None)
-            if path is not None and paths.setdefault(path, who) != who:
+    for who, _resources, wanted_paths in emitted:
+        for path in wanted_paths:
+            if paths.setdefault(path, who) != who:
                 raise InputError(f"{paths[path]} and {who} would both get {path}: keep one kind Cluster per "
                                  "directory (kind reads the files relative to where it runs)")
-    owners = {who for who, _resources in emitted}
+    owners = {who for who, _resources, _paths in emitted}
 
     def identity(resource: Mapping[str, Any]) -> tuple[Any, ...]:
         return (resource.get("kind"), *_identity(resource))
@@ -497,7 +494,7 @@ def _upsert_files(documents: list[Any], emitted: Sequence[tuple[str, list[dict[s
                 in owners:
             existing[identity(obj)] = document
     wanted = set()
-    for who, resources in emitted:
+    for who, resources, _paths in emitted:
         for resource in resources:
             key = identity(resource)
             wanted.add(key)

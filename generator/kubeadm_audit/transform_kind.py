@@ -52,7 +52,8 @@ def owner(resource: Mapping[str, Any]) -> str:
 
 
 def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, source: str) -> tuple[Any, ...] | None:
-    """Inject into (or remove from) the Cluster in place: (changes, warnings, emitted resources, audit)."""
+    """Inject into (or remove from) the Cluster in place: (changes, warnings, (owner, emitted
+    resources, the kpt file paths they take), audit)."""
     if resource.get("apiVersion") != kind.API_VERSION:
         raise InputError(f"kind's configuration API is {kind.API_VERSION} (kind v0.20+); "
                          f"{resource.get('apiVersion')!r} is not one kubeadm-audit writes", source=source,
@@ -67,7 +68,7 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     record = ownership.read_annotation(resource, source)
     removing = settings.mode == "remove"
     if removing and not record:
-        return [], [], (owner(resource), []), None
+        return [], [], (owner(resource), [], []), None
     audit = None if removing else audit_for(_version(nodes))
     changes: list[Change] = []
     if audit is not None:
@@ -102,10 +103,12 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     record.volumes = {path: dict(m) for m in mounts
                       if (path := posixpath.normpath(m["containerPath"])) not in everywhere}
     record.created = _drop_emptied(resource, created, changes)
-    from kubeadm_audit.transform import store
-
-    store(resource, record, source, changes)
-    return changes, [], (owner(resource), _emitted(resource, audit) if audit is not None else []), audit
+    yamlio.unshare(resource, ("metadata", "annotations"))
+    if ownership.write_annotation(resource, record, source) and not changes:
+        changes.append(ownership.record_updated())
+    emitted = _emitted(resource, audit) if audit is not None else []
+    paths = [value for item in emitted for key, value in item["metadata"]["annotations"].items() if key in CONFIG_PATHS]
+    return changes, [], (owner(resource), emitted, sorted(set(paths))), audit
 
 
 # --- reading the Cluster strictly ------------------------------------------------------------
