@@ -128,6 +128,20 @@ def test_nothing_outside_cli_imports_cli():
     assert wrong == []
 
 
+def test_policy_subcommands_share_only_common_and_load_when_they_run():
+    """cli/policy: one module per subcommand, none imported by the group or by another subcommand,
+    so a subcommand's start-up pays for its own imports only."""
+    from kubeadm_audit.cli import policy
+
+    group, common = f"{NAME}.cli.policy", f"{NAME}.cli.policy.common"
+    subcommands = {module for module in MODULES if module.startswith(f"{group}.")} - {common}
+    assert subcommands == {f"{group}.{name}" for name in policy.SUBCOMMANDS}
+    assert GRAPH[group] & (subcommands | {common}) == set()
+    wrong = sorted(f"{module} -> {other}" for module in subcommands for other in GRAPH[module] if other in subcommands)
+    assert wrong == []
+    assert all(policy.policy.get_command(None, name).name == name for name in policy.SUBCOMMANDS)
+
+
 @pytest.mark.parametrize("init", sorted(PACKAGE.rglob("__init__.py")), ids=lambda p: str(p.parent.name))
 def test_every_folder_says_what_lives_there_and_what_it_may_import(init):
     doc = ast.get_docstring(ast.parse(init.read_text())) or ""

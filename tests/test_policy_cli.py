@@ -344,7 +344,7 @@ def test_show_matrix_unauthenticated_and_rule_list(tmp_path):
 
 
 def test_progress_bar_counts_bytes_and_clears_its_line(tmp_path, capsys):
-    from kubeadm_audit.cli.policy import _Progress
+    from kubeadm_audit.cli.policy.simulate import _Progress
 
     log = tmp_path / "a.log"
     log.write_text("x" * 99 + "\n")
