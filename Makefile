@@ -16,7 +16,7 @@ CA_FILE     ?=
 CONFIG      ?=
 DESTDIR     ?=
 
-.PHONY: help demo test lint e2e generate install bench docs clean
+.PHONY: help demo test lint e2e generate install bench docs presets clean
 
 help:
 	@echo "make demo                      install and generate the 'recommended' bundle into ./audit-bundle"
@@ -27,6 +27,7 @@ help:
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
 	@echo "make docs                      regenerate docs/lint-checks.md from the lint check registry"
+	@echo "make presets                   rewrite presets/compiled.json after editing a preset's YAML"
 	@echo "cluster lifecycle (on a control-plane node; CONFIG=audit.yaml or PRESET/SERVER/CA_FILE as for generate):"
 	@echo "make init BUNDLE=audit [INIT_CONFIG=mine.yaml] [KUBEADM_FLAGS=--upload-certs]   the FIRST control-plane node:"
 	@echo "                               kubeadm init with the bundle's config (or a copy of yours with audit merged in), then verify"
@@ -82,6 +83,11 @@ bench: $(VENV)/.installed-test
 # Documentation generated from the code (a test fails when the committed copy is stale).
 docs: $(VENV)/.installed
 	$(VPY) docs/generate.py
+
+# The presets' data files parsed ahead of time (tests/test_presets_compiled.py fails when stale).
+presets: $(VENV)/.installed
+	$(VPY) -c 'import os; from kubeadm_audit import presets as p; \
+	  open(os.path.join(os.path.dirname(p.__file__), p.COMPILED), "w", encoding="utf-8").write(p.compiled_text())'
 
 clean:
 	rm -rf $(VENV) audit-bundle .pytest_cache .ruff_cache .mypy_cache bench/.data

@@ -38,6 +38,23 @@ def test_finding_is_frozen_and_placed_by_copy():
                                 "source": "p.yaml", "line": 3, "column": 5, "hint": "", "stage": ""}
 
 
+def test_finding_is_a_value():
+    finding = Finding("KA001", "error", "bad", path="rules", line=2)
+    same = Finding("KA001", Severity.ERROR, "bad", path="rules", line=2)
+    assert finding == same and hash(finding) == hash(same) and len({finding, same}) == 1
+    assert finding != finding.at(line=3) and finding != ("KA001",)
+    assert finding.replace(hint="h").hint == "h" and finding.hint == ""
+    with pytest.raises(TypeError):
+        finding.replace(colour="red")
+    with pytest.raises(AttributeError):
+        del finding.path
+    assert repr(finding) == ("Finding(id='KA001', severity=<Severity.ERROR: 'error'>, message='bad', "
+                             "path='rules', source='', line=2, column=None, hint='', stage='')")
+    import pickle
+
+    assert pickle.loads(pickle.dumps(finding)) == finding
+
+
 def test_at_or_above():
     found = [Finding("X", Severity.WARNING, "w")]
     assert at_or_above(found, Severity.WARNING) and at_or_above(found, Severity.INFO)

@@ -9,7 +9,6 @@ producer that learns more later (the line a field path is on) makes a copy with
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import Any
 
@@ -68,7 +67,6 @@ class Severity(str, enum.Enum):
 _RANK = {"info": 0, "warning": 1, "error": 2}
 
 
-@dataclasses.dataclass(frozen=True, init=False)
 class Finding:
     """One problem: what (``id``), how bad, what is wrong and where.
 
@@ -77,27 +75,58 @@ class Finding:
     input is not a file); ``line``/``column`` 1-based positions in that file (None when
     unknown); ``hint`` how to fix it; ``stage`` which step of the producer found it
     (policy validation: decode, validate or load; "" elsewhere).
+
+    A frozen value written out rather than a dataclass: ``dataclasses`` imports
+    ``inspect`` (and ``ast``, ``dis``, ``tokenize``), a third of the KRM function's
+    start-up budget, and this module is on that path (issue 10).
     """
+
+    _FIELDS = ("id", "severity", "message", "path", "source", "line", "column", "hint", "stage")
 
     id: str
     severity: Severity
     message: str
-    path: str = ""
-    source: str = ""
-    line: int | None = None
-    column: int | None = None
-    hint: str = ""
-    stage: str = ""
+    path: str
+    source: str
+    line: int | None
+    column: int | None
+    hint: str
+    stage: str
 
-    # Written out, not generated: a frozen dataclass's __init__ sets each field through
-    # object.__setattr__ (4x slower), and lint can make tens of thousands of findings.
     def __init__(self, id: str, severity: Severity | str, message: str, path: str = "",
                  source: str = "", line: int | None = None, column: int | None = None,
                  hint: str = "", stage: str = "") -> None:
         if not isinstance(severity, Severity):    # a plain "error" from a caller
             severity = Severity.parse(severity)
+        # One dict update: lint can make tens of thousands of findings.
         self.__dict__.update(id=id, severity=severity, message=message, path=path, source=source,
                              line=line, column=column, hint=hint, stage=stage)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Finding is frozen (use replace())")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Finding is frozen")
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.id, self.severity, self.message, self.path, self.source, self.line, self.column,
+                self.hint, self.stage)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Finding)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._FIELDS, self._values()))
+        return f"{self.__class__.__qualname__}({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._values())
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -105,14 +134,16 @@ class Finding:
     def at(self, source: str | None = None, line: int | None = None,
            column: int | None = None) -> Finding:
         """A copy placed in ``source`` at ``line``/``column`` (arguments left None keep theirs)."""
-        return dataclasses.replace(
-            self, source=self.source if source is None else source,
-            line=self.line if line is None else line,
-            column=self.column if column is None else column)
+        return self.replace(source=self.source if source is None else source,
+                            line=self.line if line is None else line,
+                            column=self.column if column is None else column)
 
     def replace(self, **changes: Any) -> Finding:
-        """A copy with ``changes`` (field name -> value)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (field name -> value); TypeError for a name that is no field."""
+        unknown = set(changes) - set(self._FIELDS)
+        if unknown:
+            raise TypeError(f"Finding has no field {sorted(unknown)[0]!r}")
+        return self.__class__(**{**dict(zip(self._FIELDS, self._values())), **changes})
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the CLI's ``-o json``: every field; unknown positions are null."""

@@ -1,7 +1,6 @@
 """The audit policy a bundle ships: a preset's, or the user's, with inline rules first."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from kubeadm_audit import versions
@@ -14,12 +13,30 @@ def compose(cfg: AuditConfig, custom: Any = None) -> dict[str, Any]:
 
     A preset's policy is trimmed to what the target kube-apiserver understands.
     """
-    base = copy.deepcopy(custom if cfg.policy.file else dict(cfg.preset.policy))
+    if cfg.policy.file:
+        import copy  # a user's file may share nodes (aliases): deepcopy keeps them shared
+
+        base = copy.deepcopy(custom)
+    else:
+        base = _copy_data(cfg.preset.policy)
     if not isinstance(base, dict):
         raise InputError("expected an audit.k8s.io/v1 Policy document", source=cfg.policy.file)
     if not cfg.policy.file and cfg.kubernetes_version.minor < versions.OMIT_MANAGED_FIELDS_FROM:
         base.pop("omitManagedFields", None)
     if cfg.policy.rules:
         existing = base.get("rules")
+        import copy
+
         base["rules"] = list(copy.deepcopy(cfg.policy.rules)) + (existing if isinstance(existing, list) else [])
     return base
+
+
+def _copy_data(value: Any) -> Any:
+    """A copy of a preset's plain data (mappings, lists, scalars; no shared nodes), so the
+    cached preset is never edited: ``copy.deepcopy`` would cost the KRM function's start-up
+    its import and a memo per node."""
+    if isinstance(value, dict):
+        return {key: _copy_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_data(item) for item in value]
+    return value

@@ -95,10 +95,11 @@ def _secret_prefix(owner: str) -> str:
 
 def secret_name(owner: str, data: Mapping[str, str]) -> str:
     """``<owner>-audit-<hash of the content>``: deterministic, and new whenever the content is."""
-    import hashlib
     import json
 
-    digest = hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
+    from kubeadm_audit.ownership import sha256  # not hashlib: OpenSSL is slow to load
+
+    digest = str(sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest())
     return _secret_prefix(owner) + digest[:_HASH_LENGTH]
 
 
