@@ -9,6 +9,7 @@ loader, validation and kubeadm patcher) reads what a user then hands ``kind crea
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import realk8s
 import test_krm_imports
 from conftest import one_error_line, run_cli
 from kubeadm_audit import yamlio
+from oracle import ORACLE_VERSIONS, oracle
 from pipelines import copy_tls, install_plugin, krm, load_all, resource_list, tool, webhook_config
 from test_kustomize import build as kustomize_build
 from test_target_kind import kind_check
@@ -268,11 +270,16 @@ def test_kpt_eval_then_kind_create_cluster_finds_every_file(tmp_path, plugin):
     kubeadm = found["kubeadm"]["v1.31.2"]
     assert "audit-webhook-config-file: /etc/kubernetes/audit/audit-webhook.yaml" in kubeadm
     assert 'profiling: "false"' in kubeadm                                       # the user's own patch
-    # the files are what kube-apiserver reads: the Policy (ObjectMeta is part of it) and the kubeconfig
-    policy = yaml.safe_load(first["clusters/audit-policy.yaml"])
-    assert policy["apiVersion"] == "audit.k8s.io/v1" and policy["kind"] == "Policy" and policy["rules"]
-    webhook = yaml.safe_load(first["clusters/audit-webhook.yaml"])
-    assert webhook["clusters"][0]["cluster"]["server"] == "https://10.0.0.5:8080"
+    # the files as kube-apiserver reads them, metadata and all: the policy with k8s.io/apiserver's
+    # own loader (Policy has ObjectMeta), the kubeconfig with client-go's (the real kubectl's)
+    for version in ORACLE_VERSIONS:
+        loaded = oracle(version).policy(first["clusters/audit-policy.yaml"])
+        assert loaded["loaded"] and not loaded["warnings"], (version, loaded)
+    kubectl_binary = realk8s.binary("kubectl", realk8s.pinned("KUBERNETES_V1BETA4"))
+    view = subprocess.run([str(kubectl_binary), "config", "view", "--raw", "-o", "json", "--kubeconfig",
+                           str(clusters / "audit-webhook.yaml")], capture_output=True, text=True, timeout=60)
+    assert view.returncode == 0 and not view.stderr, view.stderr
+    assert json.loads(view.stdout)["clusters"][0]["cluster"]["server"] == "https://10.0.0.5:8080"
     (clusters / "kind.yaml").unlink()
     # again: nothing changes; remove: back to the user's file byte for byte
     assert kpt_eval(package, tmp_path, plugin, webhook_config()).returncode == 0
