@@ -187,6 +187,8 @@ HOSTILE = {
                                   "nodes[0].kubeadmConfigPatches[0]"),
     "a patch not YAML": ({"kubeadmConfigPatches": ["kind: [unclosed"]}, "kubeadmConfigPatches[0]"),
     "an old kind API": ({"apiVersion": "kind.x-k8s.io/v1alpha3"}, "apiVersion"),
+    "no control-plane node": ({"nodes": [{"role": "worker"}]}, "nodes"),
+    "no metadata.name": ({"metadata": {"namespace": "x"}}, "metadata.name"),
 }
 
 
@@ -198,11 +200,12 @@ def test_hostile_cluster_is_one_clear_error_and_nothing_changes(tls_dir, case):
     result = run_list([bad, other], cwd=tls_dir)
     assert result.returncode == 2
     line = one_error_line(result)
-    assert "Cluster dev" in line and field in line, line
+    named = "Cluster x/" if case == "no metadata.name" else "Cluster dev"
+    assert named in line and field in line, line
     out = yaml.safe_load(result.stdout)
     assert out["items"] == [bad, other]                               # nothing written
     (error,) = [r for r in out["results"] if r["severity"] == "error"]
-    assert error["resourceRef"]["name"] == "dev"
+    assert error["resourceRef"]["kind"] == "Cluster" and error["field"]["path"] == field
 
 
 def test_two_clusters_in_one_directory_would_share_the_files(tls_dir):

@@ -64,6 +64,9 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
                          "'kubeadm-audit krm --strip-kubeadm-metadata': kind refuses it)", source=source,
                          field="metadata.name")
     nodes = _nodes(resource, source)
+    if nodes and not any(_control_plane(node) for node in nodes):
+        raise InputError("no control-plane node: kind needs one, and kube-apiserver runs there", source=source,
+                         field="nodes")
     patches = _patches(resource.get("kubeadmConfigPatches"), source, "kubeadmConfigPatches")
     record = ownership.read_annotation(resource, source)
     removing = settings.mode == "remove"
@@ -193,7 +196,11 @@ def _other_patches(resource: Mapping[str, Any], nodes: Sequence[Mapping[str, Any
 def _patch_conflicts(text: str, args: Mapping[str, str], where: str, source: str) -> list[str]:
     """What another ClusterConfiguration patch sets that kind's merge would fight ours over."""
     out = []
-    for document in yamlio.load_all(text, source=f"{source}: {where}"):
+    try:
+        loaded = yamlio.load_all(text, source="the patch")
+    except InputError as exc:
+        raise InputError(f"kind could not read this patch: {exc.message}", source=source, field=where) from None
+    for document in loaded:
         if not isinstance(document, Mapping) or document.get("kind") != documents.CLUSTER_KIND:
             continue
         api_server = document.get("apiServer")
