@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -368,3 +369,51 @@ def test_kustomize_fails_the_build_on_a_hostile_cluster(tmp_path, plugin_home):
     result = kustomize_build(kubectl(), directory, plugin_home, check=False)
     assert result.returncode != 0 and "Cluster dev" in result.stderr and "nodes" in result.stderr
     assert result.stdout == ""
+
+
+# --- examples/kind-kpt, run as its README says -------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kind-kpt"
+
+
+def test_kind_kpt_example_as_written(tmp_path):
+    """The README's block, with a stand-in ``kind`` that hands the config to kind's own loader and
+    patcher from the directory it is run in (kind itself needs docker)."""
+    import re
+    import sys
+
+    tool("kpt")
+    (block,) = re.findall(r"^```sh\n(.*?)^```", (EXAMPLE / "README.md").read_text(), re.M | re.S)
+    checker = realk8s.binary("kind-check", realk8s.pinned("KIND"))
+    stand_in = tmp_path / "bin" / "kind"
+    stand_in.parent.mkdir()
+    record = tmp_path / "kind-run.json"
+    stand_in.write_text("#!/bin/sh\n"
+                        '[ "$1 $2 $3" = "create cluster --config" ] || { echo "unexpected: $*" >&2; exit 2; }\n'
+                        f'"{checker}" "$4" v1.35.0 > "{record}" && printf "%s" "$PWD" > "{record}.cwd"\n')
+    stand_in.chmod(0o755)
+    bindir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": os.pathsep.join([str(stand_in.parent), bindir, os.environ.get("PATH", "")])}
+    copy_dir = tmp_path / "kind-audit"
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("/tmp/kind-audit", str(copy_dir))],
+                            cwd=EXAMPLE.parents[1], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(record.read_text())
+    assert "error" not in found, found
+    ran_in = Path((tmp_path / "kind-run.json.cwd").read_text())
+    assert ran_in == copy_dir / "kind"
+    mounts = {m["containerPath"]: Path(m["absHostPath"]) for m in found["nodes"][0]["extraMounts"]}
+    assert mounts["/etc/kubernetes/audit/audit-policy.yaml"].is_file()
+    assert mounts["/etc/kubernetes/audit/audit-webhook.yaml"].is_file()
+    assert "audit-webhook-config-file: /etc/kubernetes/audit/audit-webhook.yaml" in found["kubeadm"]["v1.35.0"]
+    # as the README goes on: again changes nothing; remove restores the package
+    (copy_dir / "kind" / "dev.kind.yaml").unlink()
+    after = snapshot(copy_dir)
+    kpt = [tool("kpt"), "fn", "eval", "kind", "--exec", "kubeadm-audit krm", "--fn-config", "audit.yaml"]
+    assert subprocess.run(kpt, cwd=copy_dir, env=env, capture_output=True, timeout=180).returncode == 0
+    assert snapshot(copy_dir) == after
+    config = yaml.safe_load((copy_dir / "audit.yaml").read_text())
+    config["metadata"]["annotations"]["kubeadm-audit.dev/mode"] = "remove"
+    (copy_dir / "audit.yaml").write_text(yaml.safe_dump(config))
+    assert subprocess.run(kpt, cwd=copy_dir, env=env, capture_output=True, timeout=180).returncode == 0
+    assert snapshot(copy_dir / "kind") == snapshot(EXAMPLE / "kind")
