@@ -172,6 +172,35 @@ def test_another_patch_setting_an_audit_flag_is_a_conflict_unless_forced(tls_dir
     assert yaml.safe_load(forced["kubeadmConfigPatches"][1])["apiServer"]["extraArgs"]["audit-log-maxage"] == "30"
 
 
+def test_a_node_patch_kind_applies_after_ours_is_a_conflict_force_cannot_win(tls_dir):
+    theirs = cluster()
+    theirs["nodes"][0]["kubeadmConfigPatches"] = ["kind: ClusterConfiguration\napiServer:\n  extraVolumes:\n"
+                                                  "  - name: mine\n    hostPath: /srv\n    mountPath: /srv\n"]
+    for force in (False, True):
+        refused = run_list([theirs], force=force, cwd=tls_dir)
+        assert refused.returncode == 1
+        line = one_error_line(refused)
+        assert "nodes[0].kubeadmConfigPatches[0]" in line and "cannot win even when forced" in line
+
+
+def test_someone_elses_identical_patch_and_mounts_agree_and_stay_theirs(tls_dir):
+    injected = kind_cluster(items_of(run_list([cluster()], cwd=tls_dir)))
+    pasted = copy.deepcopy(injected)
+    del pasted["metadata"]["annotations"]                  # as if pasted from generate --target kind
+    again = run_list([pasted], cwd=tls_dir)
+    out = kind_cluster(items_of(again))
+    assert {k: v for k, v in out.items() if k != "metadata"} == {k: v for k, v in pasted.items() if k != "metadata"}
+    removed = kind_cluster(items_of(run_list([out], mode="remove", cwd=tls_dir)))
+    assert removed == pasted                                 # never set by the function: never removed
+
+
+def test_every_control_plane_node_gets_the_mounts(tls_dir):
+    ha = cluster(nodes=[{"role": "control-plane"}, {"role": "control-plane"}, {"role": "worker"}])
+    out = kind_cluster(items_of(run_list([ha], cwd=tls_dir)))
+    assert [len(audit_mounts(node)) for node in out["nodes"]] == [3, 3, 0]
+    assert items_of(run_list(items_of(run_list([ha], cwd=tls_dir)), mode="remove", cwd=tls_dir)) == [ha]
+
+
 HOSTILE = {
     "nodes not a list": ({"nodes": {"role": "control-plane"}}, "nodes"),
     "a node not a mapping": ({"nodes": ["control-plane"]}, "nodes[0]"),

@@ -15,7 +15,9 @@ What it set it records on the Cluster (annotation ``kubeadm-audit.dev/managed``,
 by ``containerPath``), and the containers it created under ``created``. A value someone else
 set stays theirs: a mount of theirs at one of our node paths, or another patch that sets an
 audit flag to another value or any ``apiServer.extraVolumes`` (kind merges patches as RFC 7386
-merge patches, so one ``extraVolumes`` list replaces the other), is a conflict unless forced.
+merge patches, so one ``extraVolumes`` list replaces the other), is a conflict unless forced
+(forced, our patch goes last, so kind merges it over theirs). A control-plane node's own patch
+is applied after every cluster patch, so a conflict there cannot be forced.
 
 kind's strict loader refuses ``metadata``, which kpt and kustomize require: ``kubeadm-audit
 krm --strip-kubeadm-metadata`` drops it before kind reads the file.
@@ -31,7 +33,7 @@ from typing import Any
 
 from kubeadm_audit import ownership, yamlio
 from kubeadm_audit.changes import Change
-from kubeadm_audit.errors import ForceableConflict, InputError
+from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.fnconfig import CONFIG_PATHS
 from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.targets import kind
@@ -84,8 +86,15 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     ours = [i for i, text in enumerate(patches) if owned_patch and ownership.digest({"patch": text}) == owned_patch]
     if audit is not None:
         args = dict(audit.parts.args)
+        node_level: list[str] = []
         for where, text in _other_patches(resource, nodes, patches, ours):
-            conflicts.extend(_patch_conflicts(text, args, where, source))
+            if text != patch:                     # an identical patch of someone else's agrees
+                (node_level if where.startswith("nodes[") else conflicts).extend(
+                    _patch_conflicts(text, args, where, source))
+        if node_level:
+            raise ConflictError("; ".join(node_level) + " (kind applies a node's patches after the cluster's, "
+                                "so the audit patch cannot win even when forced: take these out of the node's "
+                                "patch)", source=source)
     theirs: list[set[str]] = []
     plans = [_plan_mounts(node, index, mounts, record.volumes, settings.force, conflicts, theirs)
              for index, node in enumerate(nodes) if _control_plane(node)]
