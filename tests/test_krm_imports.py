@@ -52,6 +52,7 @@ MUST_NOT_IMPORT = (
     "dataclasses", "inspect",     # inspect alone (ast, dis, tokenize) costs a fifth of the budget
     "pkgutil", "hashlib", "_hashlib",   # OpenSSL for one short digest: CPython's own sha256 serves
     "copy",                       # preset data is copied as plain data
+    "typing", "contextlib",       # kubeadm_audit.typing_lite: typing's names only for the type checker
     "kubeadm_audit.cli.generate", "kubeadm_audit.cli.policy", "kubeadm_audit.cli.manifest",
     "kubeadm_audit.cli.options", "kubeadm_audit.cli.output", "kubeadm_audit.cli.plugin",
     "kubeadm_audit.cli.krm",      # the click command that only lists krm in --help

@@ -5,7 +5,7 @@ is ``str(change)``, composed here once, never parsed back.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from kubeadm_audit.typing_lite import NamedTuple
 
 #: The actions whose changes a summary lists by field (``where: added a, b``); others stand alone.
 LISTED = ("added", "replaced", "quoted")

@@ -11,20 +11,22 @@ caller: this module imports no target).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Callable, NamedTuple
 
 from kubeadm_audit import presets as presets_mod
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.gotypes import FLOAT32_MAX, INT64_MAX, INT64_MIN, parse_go_duration
 from kubeadm_audit.presets import deep_merge
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 from kubeadm_audit.volumes import is_within, normalise_node_path
 from kubeadm_audit.webhook import redact_url
 from kubeadm_audit.yamlio import PlainStr, kind_of
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 API_VERSION = "kubeadm-audit.dev/v1alpha1"
 KIND = "AuditConfig"
@@ -224,8 +226,10 @@ class _Reader:
             except OverflowError:
                 number = math.inf
         elif isinstance(value, PlainStr):
-            with contextlib.suppress(ValueError):
+            try:  # noqa: SIM105  (contextlib is not on the KRM start-up path)
                 number = float(value)
+            except ValueError:
+                pass
         if number is None:
             raise self.fail(path, f"expected a number, got {kind_of(value)} {_short(value)}")
         if not math.isfinite(number) or abs(number) > FLOAT32_MAX:

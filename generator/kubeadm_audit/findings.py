@@ -10,7 +10,11 @@ producer that learns more later (the line a field path is on) makes a copy with
 from __future__ import annotations
 
 import enum
-from typing import Any
+
+from kubeadm_audit.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Finding", "Severity", "at_or_above"]
 

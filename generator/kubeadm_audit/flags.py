@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kubeadm_audit import versions
 from kubeadm_audit.findings import Finding, Severity
@@ -21,8 +20,11 @@ from kubeadm_audit.gotypes import (  # noqa: F401  (parse_go_int, parse_go_durat
     parse_go_float32,
     parse_go_int,
 )
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from kubeadm_audit.config import AuditConfig
 
 MODES = versions.AUDIT_MODES

@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from kubeadm_audit import config as config_mod
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.transform import FORCE_ANNOTATION, MODES, Settings
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ANNOTATION_PREFIX = "kubeadm-audit.dev/"
 MODE_ANNOTATION = ANNOTATION_PREFIX + "mode"

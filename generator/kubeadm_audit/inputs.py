@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from kubeadm_audit import config as config_mod
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 from kubeadm_audit.webhook import TLSMaterial
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")

@@ -15,9 +15,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:                 # imported when used: the KRM start-up path stays short
+    from typing import Any
+
     from kubeadm_audit.resourcelist import Document
 
 USAGE = """\

@@ -34,10 +34,13 @@ ConfigMap, whose ClusterConfiguration is a string). Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Any
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ANNOTATION = "kubeadm-audit.dev/managed"
 COMMENT_PREFIX = f"# {ANNOTATION}: "

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, ClassVar, NoReturn
 
 from kubeadm_audit import yamlio
+from kubeadm_audit.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, ClassVar, NoReturn
 
 RESOURCE_LIST_KIND = "ResourceList"
 DEFAULT_API_VERSION = "config.kubernetes.io/v1"

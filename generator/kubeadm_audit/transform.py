@@ -17,12 +17,15 @@ Pure: edits the parsed documents in place and returns KRM ``results`` entries.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Callable, NamedTuple, Optional
 
 from kubeadm_audit.changes import Change, summarize
 from kubeadm_audit.errors import ForceableConflict, InputError, KubeadmAuditError
 from kubeadm_audit.targets.capi import kcp as capi
 from kubeadm_audit.targets.kubeadm import documents as kubeadm_documents
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 KUBEADM_GROUP = kubeadm_documents.GROUP
 KUBEADM_CONFIGMAP = kubeadm_documents.CONFIGMAP
@@ -72,7 +75,8 @@ class Audit(NamedTuple):
     files: capi.AuditFiles
 
 
-AuditFor = Callable[[Optional[str]], Audit]
+if TYPE_CHECKING:
+    AuditFor = Callable[[Optional[str]], Audit]
 
 
 def group_of(api_version: str) -> str:

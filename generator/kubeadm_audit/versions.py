@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import NamedTuple
 
 OLDEST_MINOR = 22          # kubeadm.k8s.io/v1beta3 appeared in 1.22; older kubeadm APIs are gone
 #: The newest released minor (k8s.io/kubernetes v1.37.2 is on the Go module proxy; 1.38 is

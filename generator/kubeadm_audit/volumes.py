@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
 
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pod import HOST_PATH_TYPES, is_dns1123_label
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Volumes kubeadm itself gives kube-apiserver: name -> mountPath (Always: the first two).
 KUBEADM_VOLUMES = {

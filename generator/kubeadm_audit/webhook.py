@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:   # config imports this module (redact_url): the model's type only for annotations
+    from typing import Any
+
     from kubeadm_audit.config import Webhook
 
 

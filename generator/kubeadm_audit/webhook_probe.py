@@ -29,11 +29,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 from urllib.parse import quote, unquote, urlsplit
 
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import NamedTuple
 
 #: client-go's request timeout for webhooks (k8s.io/apiserver/pkg/util/webhook: defaultRequestTimeout).
 DEFAULT_TIMEOUT = 30.0

@@ -16,18 +16,21 @@ through ruamel.yaml, imported only when needed.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, BinaryIO, NamedTuple, cast
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from kubeadm_audit.errors import ConflictError, InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import contextlib
+    from typing import Any, BinaryIO
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -761,6 +764,7 @@ def _makedirs(directory: str, mode: int, created: list[str]) -> None:
 
 def _stage(dest: str, payload: bytes, mode: int | None) -> str:
     """Write ``payload`` to a new temporary file beside ``dest`` (mode and owner as the old file)."""
+    import contextlib
     import stat
     import tempfile
 
@@ -803,12 +807,15 @@ def _keep(dest: str) -> str | bytes | None:
 
 
 def _unlink(path: str) -> None:
+    import contextlib
+
     with contextlib.suppress(OSError):
         os.unlink(path)
 
 
 def _open_input(path: str) -> contextlib.AbstractContextManager[io.BufferedIOBase | BinaryIO]:
     """A log to read as bytes: '-' is standard input (left open), '.gz' files are decompressed."""
+    import contextlib
     import gzip
     import sys
 
@@ -877,6 +884,8 @@ def commit(changes: Sequence[FileChange], expected: Mapping[str, bytes | None] |
 
 def _undo(staged: list[tuple[FileChange, str, str]], replaced: list[_Kept], created: list[str]) -> None:
     """Put back what ``commit`` replaced, drop its temporary files and the directories it made."""
+    import contextlib
+
     for dest, kept in reversed(replaced):
         try:
             if kept is None:
@@ -1015,6 +1024,7 @@ def read_line_batches(paths: Iterable[str], problems: list[tuple[str, str]], max
     """
     import gzip
     import zlib
+    from typing import cast
 
     for path in paths:
         number = 1  # of the next line

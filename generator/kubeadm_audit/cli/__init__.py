@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:                 # click is imported only when a command needs it
     import click

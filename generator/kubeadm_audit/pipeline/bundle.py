@@ -6,12 +6,13 @@ is a bundle that works.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
 
 from kubeadm_audit import webhook, yamlio
 from kubeadm_audit.config import AuditConfig, to_document
 from kubeadm_audit.inputs import CONFIG_FILE, INSTALL_LIST, POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.typing_lite import NamedTuple
 
 __all__ = ["CONFIG_FILE", "INSTALL_LIST", "POLICY_FILE", "WEBHOOK_FILE", "Bundle", "Render", "build", "header"]
 

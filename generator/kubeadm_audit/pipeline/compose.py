@@ -1,11 +1,13 @@
 """The audit policy a bundle ships: a preset's, or the user's, with inline rules first."""
 from __future__ import annotations
 
-from typing import Any
-
 from kubeadm_audit import versions
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def compose(cfg: AuditConfig, custom: Any = None) -> dict[str, Any]:

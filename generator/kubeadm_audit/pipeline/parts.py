@@ -1,13 +1,15 @@
 """Parts: the pure pieces every target and injector shares, built once per configuration."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from kubeadm_audit import flags, inputs, volumes, webhook
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pipeline.compose import compose
 from kubeadm_audit.policy.validation import validate_policy
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class BundleFile(NamedTuple):

@@ -7,9 +7,11 @@ the wrong type are coerced to "absent" rather than trusted.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from kubeadm_audit import versions
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from kubeadm_audit import versions
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.findings import Finding, Severity
 from kubeadm_audit.policy.model import API_VERSION, LEVELS, STAGES, YAML11_FALSE, YAML11_TRUE, Policy
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 from kubeadm_audit.versions import AUDIT_GROUP_WILDCARD_FROM, AUDIT_V1BETA1_REMOVED_IN
 from kubeadm_audit.yamlio import kind_of
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ERROR = Severity.ERROR      # kube-apiserver refuses the policy
 WARNING = Severity.WARNING  # it starts, but drops or ignores what the finding names

@@ -19,10 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, NamedTuple
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: The data files, parsed ahead of time (``make presets`` writes it).

@@ -41,10 +41,10 @@ import importlib
 import os
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from kubeadm_audit.config import DEFAULT_TARGET
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import TargetHooks

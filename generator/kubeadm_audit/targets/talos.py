@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from kubeadm_audit import config, versions, volumes, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.typing_lite import NamedTuple
 
 NAME = "talos"
 SUMMARY = "Talos Linux: machine-config patch (cluster.apiServer auditPolicy, extraArgs, extraVolumes)"

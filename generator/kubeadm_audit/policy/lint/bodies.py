@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from kubeadm_audit.findings import Finding, Severity
 from kubeadm_audit.policy import coverage
 from kubeadm_audit.policy.lint.registry import Context, check
 from kubeadm_audit.policy.model import Rule
+from kubeadm_audit.typing_lite import NamedTuple
 
 _WRITES = frozenset({"create", "update", "patch"})
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, NamedTuple
 
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ForceableConflict, InputError
 from kubeadm_audit.inputs import POLICY_FILE, WEBHOOK_FILE
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 from kubeadm_audit.yamlio import mapping_in
+
+if TYPE_CHECKING:
+    from typing import Any
 
 GROUP = "controlplane.cluster.x-k8s.io"
 

@@ -9,7 +9,6 @@ May import: config, errors, versions, volumes, flags, yamlio, pipeline. Not cli.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 
 from kubeadm_audit import yamlio
 from kubeadm_audit.config import AuditConfig
@@ -17,6 +16,10 @@ from kubeadm_audit.pipeline.bundle import header
 from kubeadm_audit.pipeline.parts import BundleFile, Parts
 from kubeadm_audit.targets.kubeadm import documents, patches
 from kubeadm_audit.targets.kubeadm.options import node_files, of, options_document, parse_options
+from kubeadm_audit.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "kubeadm"
 SUMMARY = "kubeadm init/join/upgrade: kubeadm-config.yaml (extraArgs, extraVolumes) and a JSON patch"

@@ -6,11 +6,14 @@ values are always strings (kubeadm's decoder is strict and typed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.targets.kubeadm.options import Options
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 from kubeadm_audit.volumes import HostPathMount
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: kubeadm's API group, its cluster-wide document, and the ConfigMap kubeadm keeps it in
 #: (kube-system/kubeadm-config, data.ClusterConfiguration) for joins and upgrades.

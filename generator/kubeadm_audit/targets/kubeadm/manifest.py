@@ -13,12 +13,13 @@ import posixpath
 import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit import pod as pod_mod
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.typing_lite import NamedTuple
 from kubeadm_audit.volumes import HostPathMount
 
 #: Annotation carrying a hash of the audit files, so changing them changes the Pod (and restarts it).

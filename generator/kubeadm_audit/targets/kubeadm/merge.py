@@ -16,13 +16,16 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, MutableMapping, Sequence
 from functools import partial
-from typing import Any, Callable, NamedTuple
 
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit.changes import Change, flag
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.targets.kubeadm import documents as kubeadm
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 from kubeadm_audit.volumes import HostPathMount
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 SHAPES = ("map", "list")
 

@@ -6,11 +6,14 @@ Their v1alpha1 spellings (``kubeadmApi``, ``kubeadmRoute``, ``paths.patchesDirec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from kubeadm_audit import config, versions
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.targets.kubeadm.patches import PATCH_FILE
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Where the audit flags travel: ClusterConfiguration extraArgs (kept in the kubeadm-config
 #: ConfigMap for joins and upgrades) or only the patches every kubeadm command is pointed at.

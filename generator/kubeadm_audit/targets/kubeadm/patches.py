@@ -7,10 +7,13 @@ default flag; JSON ``add .../-`` appends instead. kubeadm manifests always have
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from kubeadm_audit import flags
+from kubeadm_audit.typing_lite import TYPE_CHECKING
 from kubeadm_audit.volumes import HostPathMount
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: kubeadm reads ``target[suffix][+type].{json,yaml}``; this is the default set's file.
 PATCH_FILE = "kube-apiserver+json.yaml"
