@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 GROUP = "kubeadm-audit.dev"
 VERSION = "v1alpha1"
@@ -55,19 +55,40 @@ def plugin_path(home: str) -> str:
     return os.path.join(home, GROUP, VERSION, KIND.lower(), KIND)
 
 
-def script(python: str, package_root: str) -> str:
-    """A small launcher: this installation's Python, this installation's package, no CLI framework."""
+def script(python: str, package_root: str, search_path: Sequence[str] = ()) -> str:
+    """A small launcher: this installation's Python and package, no CLI framework, no ``site``.
+
+    kustomize starts the plugin once per build of every overlay. Python starts it with
+    ``-S``: ``site`` (the .pth files, the user site, the search for sitecustomize) costs
+    each call a few milliseconds, and what it would add to ``sys.path`` is known at
+    install time: ``search_path`` (see :func:`search_path`), appended as site appends it.
+    """
     body = ("# kubeadm-audit legacy Kustomize exec plugin for "
             f"{GROUP}/{VERSION} {KIND} (installed by 'kubeadm-audit plugin install').\n"
             "import sys\n"
             f"sys.path.insert(0, {package_root!r})\n"
+            f"sys.path.extend([p for p in {list(search_path)!r} if p not in sys.path])\n"
             "from kubeadm_audit.krm import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
-    if len(python) + 2 <= MAX_SHEBANG and not any(c.isspace() for c in python):
-        return f"#!{python}\n{body}"
+    if len(python) + len("#! -S") <= MAX_SHEBANG and not any(c.isspace() for c in python):
+        return f"#!{python} -S\n{body}"
     quoted = "'" + python.replace("'", "'\"'\"'") + "'"
     # A shell/Python polyglot: sh runs the exec line, Python sees a string and a comment.
-    return f"#!/bin/sh\n''''exec {quoted} \"$0\" \"$@\" # '''\n{body}"
+    return f"#!/bin/sh\n''''exec {quoted} -S \"$0\" \"$@\" # '''\n{body}"
+
+
+def search_path(path: Sequence[str], safe_path: bool, pythonpath: str | None) -> list[str]:
+    """The directories an installation imports from, as ``sys.path`` of a process run normally.
+
+    ``path`` without its first entry (the running script's directory or the working
+    directory, which Python puts first unless ``-P``), without PYTHONPATH's entries (the
+    environment of the install, not of the installation) and without entries that do
+    not exist: the standard library, site-packages, the user site and every .pth entry.
+    """
+    given = set(filter(None, (pythonpath or "").split(os.pathsep)))
+    entries = list(path) if safe_path else list(path)[1:]
+    return [entry for entry in dict.fromkeys(entries)
+            if entry and entry not in given and os.path.exists(entry)]
 
 
 def package_root() -> str:

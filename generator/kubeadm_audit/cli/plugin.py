@@ -53,7 +53,9 @@ def install(home: str) -> int:
         os.makedirs(os.path.dirname(target), exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create: {exc.strerror or exc}", source=os.path.dirname(target)) from None
-    text = kustomize_plugin.script(sys.executable, kustomize_plugin.package_root())
+    search_path = kustomize_plugin.search_path(sys.path, bool(getattr(sys.flags, "safe_path", False)),
+                                               os.environ.get("PYTHONPATH"))
+    text = kustomize_plugin.script(sys.executable, kustomize_plugin.package_root(), search_path)
     yamlio.replace_file(target, text, 0o755)
     _precompile(kustomize_plugin.package_root())
     click.echo(f"installed {target}")
