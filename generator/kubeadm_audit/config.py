@@ -320,8 +320,9 @@ def _normalised(text: str) -> str:
 
 
 #: A host name as a dialer resolves it: DNS labels (underscores occur in the wild).
-_HOST_NAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
-                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?\Z")
+#: (A pattern, compiled on first use through re's cache: the KRM start-up path never needs it.)
+_HOST_NAME = (r"(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
+              r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?\Z")
 
 
 def _check_server(text: str) -> str | None:
@@ -341,11 +342,11 @@ def _check_server(text: str) -> str | None:
     if "<" in text or ">" in text or "{" in text or "}" in text:
         return (f"{shown} holds a placeholder: replace it with the receiver's address "
                 "(e.g. https://10.0.0.5:8080)")
-    url = _URL.match(text)
+    url = re.match(_URL, text)
     if url is None or url["scheme"].lower() not in ("http", "https"):
         return f"not an http(s) URL with a host (got {shown!r}); e.g. https://10.0.0.5:8080"
     host_port = url["authority"].rpartition("@")[2]
-    bracketed = _BRACKETED.match(host_port)
+    bracketed = re.match(_BRACKETED, host_port)
     if bracketed:
         host, port = bracketed["host"], bracketed["port"]
         try:
@@ -364,18 +365,19 @@ def _check_server(text: str) -> str | None:
         return "port 0 is not a valid port"
     if not host:
         return f"not an http(s) URL with a host (got {shown!r}); e.g. https://10.0.0.5:8080"
-    if not bracketed and not _HOST_NAME.match(host):
+    if not bracketed and not re.match(_HOST_NAME, host):
         return f"{host!r} is neither an IP address nor a host name: {shown}"
-    if "%" in text and not _PERCENT_OK.match(text):
+    if "%" in text and not re.match(_PERCENT_OK, text):
         return f"malformed %-escape in {shown}"
     return None
 
 
 #: scheme://authority, the authority ending where the path, query or fragment starts (RFC 3986).
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)")
+_URL = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)"
 #: An IPv6 literal host, then an optional port.
-_BRACKETED = re.compile(r"\[(?P<host>[^\[\]]*)\](?::(?P<port>[^:]*))?\Z")
-_PERCENT_OK = re.compile(r"([^%]|%[0-9A-Fa-f]{2})*\Z")
+_BRACKETED = r"\[(?P<host>[^\[\]]*)\](?::(?P<port>[^:]*))?\Z"
+_PERCENT_OK = r"([^%]|%[0-9A-Fa-f]{2})*\Z"
+#: (These three, like _HOST_NAME, are compiled on first use.)
 
 
 # --- the merge ------------------------------------------------------------------------------

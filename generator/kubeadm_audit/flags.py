@@ -213,11 +213,11 @@ def read_command(args: Sequence[str]) -> list[Occurrence]:
         previous = argv[-1] if argv else ""
         awaits_value = previous.startswith("--") and "=" not in previous and \
             AUDIT_FLAGS.get(previous[2:], FlagSpec("", "bool", "", "")).kind != "bool"
-        argv.append(f"--{arg}" if _KUBEADM_FORM.match(arg) and not awaits_value else arg)
+        argv.append(f"--{arg}" if re.match(_KUBEADM_FORM, arg) and not awaits_value else arg)
     return parse_command(argv)
 
 
-_KUBEADM_FORM = re.compile(r"[a-z][a-z0-9-]*=")
+_KUBEADM_FORM = r"[a-z][a-z0-9-]*="   # compiled on first use (re's cache): not on the KRM start-up path
 
 
 # --- validation ------------------------------------------------------------------------

@@ -15,13 +15,14 @@ INT64_MIN = -(2 ** 63)
 FLOAT32_MAX = 3.4028234663852886e38
 
 _GO_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO]?(?:_?[0-7])+|[1-9](?:_?[0-9])*|0)\Z")
-_GO_FLOAT = re.compile(
+#: Compiled on first use (re's cache): the KRM start-up path parses no floats or durations.
+_GO_FLOAT = (
     r"[+-]?(?:(?:\d+(?:_\d+)*\.?(?:\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+)?"
     r"|0[xX][0-9a-fA-F_.]+[pP][+-]?\d+|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z")
 _GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_DURATION_NUMBER = re.compile(r"([0-9]*)(\.?)([0-9]*)")
-_DURATION_UNIT_TEXT = re.compile(r"[^0-9.]*")
+_DURATION_NUMBER = r"([0-9]*)(\.?)([0-9]*)"
+_DURATION_UNIT_TEXT = r"[^0-9.]*"
 
 
 def parse_go_int(text: str, bits: int = 64) -> int:
@@ -98,15 +99,15 @@ def parse_go_duration_ns(text: str) -> int:
     return -total if negative else total
 
 
-def _match(pattern: re.Pattern[str], text: str) -> str:
+def _match(pattern: str, text: str) -> str:
     """What ``pattern`` (which matches any text, perhaps emptily) takes from the start of ``text``."""
-    found = pattern.match(text)
+    found = re.match(pattern, text)
     return found.group(0) if found else ""
 
 
 def parse_go_float32(text: str) -> float:
     """strconv.ParseFloat(text, 32), as pflag's Float32Var uses it."""
-    if not _GO_FLOAT.match(text):
+    if not re.match(_GO_FLOAT, text):
         raise ValueError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
     value = float(text.replace("_", "")) if "x" not in text.lower() else float.fromhex(text)
     if math.isfinite(value) and abs(value) > FLOAT32_MAX:

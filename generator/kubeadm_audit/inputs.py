@@ -18,7 +18,8 @@ from kubeadm_audit.webhook import TLSMaterial
 if TYPE_CHECKING:
     from typing import Any
 
-_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
+#: Compiled on first use (re's cache): the KRM start-up path reads no PEM.
+_PEM = rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----"
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
 
 #: The files every bundle holds (``generate --out DIR``), whatever its target.
@@ -69,7 +70,7 @@ def _pem_blocks(data: bytes) -> list[bytes]:
     import binascii
 
     blocks: list[bytes] = []
-    for match in _PEM.finditer(data):
+    for match in re.finditer(_PEM, data):
         try:
             base64.b64decode(b"".join(match.group(2).split()), validate=True)
         except (binascii.Error, ValueError):

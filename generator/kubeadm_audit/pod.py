@@ -23,12 +23,13 @@ def is_dns1123_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
 
 
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+#: Compiled on first use (re's cache): not on the KRM start-up path.
+_DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
 
 
 def is_dns1123_subdomain(name: str) -> bool:
     """What the API server takes as a Secret's (or ConfigMap's) name: ValidateSecretName."""
-    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+    return len(name) <= 253 and bool(re.match(_DNS1123_SUBDOMAIN, name))
 
 
 def validate(pod: Mapping[str, Any], source: str) -> None:

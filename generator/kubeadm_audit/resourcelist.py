@@ -30,7 +30,7 @@ RESOURCE_LIST_KIND = "ResourceList"
 DEFAULT_API_VERSION = "config.kubernetes.io/v1"
 
 _TOP_KEY = re.compile(rb"([A-Za-z_][\w.-]*):(?:[ \t]+(.*?))?[ \t]*(?:#.*)?\r?\n?\Z")
-_HEADER = re.compile(r"^(kind|apiVersion):[ \t]*(.*?)[ \t]*(?:[ \t]#.*)?\r?$", re.M)
+_HEADER = r"^(kind|apiVersion):[ \t]*(.*?)[ \t]*(?:[ \t]#.*)?\r?$"   # (re.M) compiled on first use: not for a list
 _SEPARATOR = re.compile(rb"---[ \t]*(?:#.*)?\r?\n?\Z")
 _NOT_PLAIN = "!&*|>{["
 _RESOURCE_LIST = re.compile(r"^kind:[ \t]*[\"']?ResourceList[\"']?[ \t]*(?:#.*)?\r?$", re.M)
@@ -93,7 +93,7 @@ class Document:
     def header(self) -> tuple[str, str]:
         """(apiVersion, kind) without parsing; ('', '') when the text does not show them plainly."""
         if self._obj is None and self._text is not None:
-            return _header((m.group(1), m.group(2)) for m in _HEADER.finditer(self._text))
+            return _header((m.group(1), m.group(2)) for m in re.finditer(_HEADER, self._text, re.M))
         if self._obj is None and self._span is not None:
             items, start, end = self._span
             return _header((m.group(1).decode(), m.group(2).decode("utf-8"))

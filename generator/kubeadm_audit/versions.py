@@ -45,7 +45,7 @@ WEBHOOK_BATCH_THROTTLE_QPS = 10.0
 WEBHOOK_BATCH_THROTTLE_BURST = 15
 
 #: What a user may give: a full release version, as kubeadm's ``kubernetesVersion`` takes it.
-_GIVEN = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
+_GIVEN = r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z"  # re's cache
 #: What clusters carry (image tags, KubeadmControlPlane.spec.version, kubeadm-config): looser.
 _FOUND = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
 
@@ -66,7 +66,7 @@ def parse(text: str, field: str = "kubernetesVersion") -> KubeVersion:
     ``1.30`` is refused rather than read as v1.30.0: kubeadm deploys exactly the version
     it is given, so the tool never invents a patch release.
     """
-    match = _GIVEN.match(str(text))
+    match = re.match(_GIVEN, str(text))
     if not match:
         raise InputError(f"{text!r} is not a full Kubernetes version: give vX.Y.Z "
                          f"(e.g. v1.{NEWEST_MINOR}.2)", field=field)

@@ -397,7 +397,7 @@ def _check_shape(root: Any) -> None:
                 stack.append((child, False))
 
 
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NOT_BRACKET = r"[^\[\]{}]+"   # compiled on first use (re's cache): not on the KRM start-up path
 _BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
@@ -413,7 +413,7 @@ def _refuse_deep(text: str, source: str) -> None:
     """
     deep = False
     if text.count("[") + text.count("{") >= MAX_DEPTH // 2:
-        steps = map(_BRACKET_STEP.__getitem__, _NOT_BRACKET.sub("", text))
+        steps = map(_BRACKET_STEP.__getitem__, re.sub(_NOT_BRACKET, "", text))
         deep = max(itertools.accumulate(steps), default=0) >= MAX_DEPTH // 2
     if not deep and re.search(rf"^[ \t?-]{{{MAX_DEPTH // 2}}}", text, re.M) is None:
         return
@@ -562,12 +562,12 @@ def dump_all(documents: Iterable[Any]) -> str:
 
 # --- round-trip editing of users' files (ruamel.yaml, lazily imported) -------------------
 
-_SEQ_OFFSET = re.compile(r"^( *)[^\s#-][^:\n]*:[ \t]*(?:#.*)?\n(?:[ \t]*(?:#.*)?\n)*( *)- ", re.M)
+_SEQ_OFFSET = r"^( *)[^\s#-][^:\n]*:[ \t]*(?:#.*)?\n(?:[ \t]*(?:#.*)?\n)*( *)- "   # (re.M) compiled on first use
 
 
 def _indent_style(text: str) -> tuple[int, int, int]:
     """Guess (mapping, sequence, offset) indentation so edits match the file."""
-    for match in _SEQ_OFFSET.finditer(text):
+    for match in re.finditer(_SEQ_OFFSET, text, re.M):
         offset = len(match.group(2)) - len(match.group(1))
         if offset >= 0:
             return 2, offset + 2, offset

@@ -92,8 +92,8 @@ _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*\Z")
 # Plain scalars that kube-apiserver's YAML 1.1 reader keeps as strings even though
 # our reader marks them ambiguous: timestamps and sexagesimal-looking values.
-_STRINGY_PLAIN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|.*:|=\Z")
-_YAML11_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)\Z")
+_STRINGY_PLAIN = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|.*:|=\Z"   # these two: compiled on first use
+_YAML11_INT = r"[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)\Z"
 _YAML11_BOOLS = YAML11_TRUE | YAML11_FALSE
 
 
@@ -272,7 +272,7 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
     elif kind == "any":
         return
     elif kind == "int":
-        if isinstance(value, bool) or not (isinstance(value, int) or (_YAML11_INT.match(str(value))
+        if isinstance(value, bool) or not (isinstance(value, int) or (re.match(_YAML11_INT, str(value))
                                            and isinstance(value, str) and type(value) is not str)):
             findings.append(finding(path, f"must be an integer, not {kind_of(value)} {_short(value)}",
                                     ERROR, DECODE))
@@ -301,7 +301,7 @@ def check_type(value: Any, kind: str, path: str, findings: list[Finding]) -> Non
 def _not_string(value: Any) -> str:
     """Why kube-apiserver's decoder would not read value as a string ('' if it would)."""
     if isinstance(value, str):
-        if type(value) is str or _STRINGY_PLAIN.match(value):
+        if type(value) is str or re.match(_STRINGY_PLAIN, value):
             return ""
         return f"but {value} is not one for kube-apiserver's YAML reader: quote it ('{value}')"
     return f"not {kind_of(value)} {_short(value)}"
