@@ -60,3 +60,15 @@ def test_an_install_from_a_shell_with_pythonpath_does_not_keep_it(tmp_path):
     assert result.returncode == 0, result.stderr
     plugin = tmp_path / "home" / "kubeadm-audit.dev" / "v1alpha1" / "auditconfig" / "AuditConfig"
     assert str(stray) not in plugin.read_text() and str(tmp_path) + "'" not in plugin.read_text()
+
+
+def test_the_plugin_ends_with_mains_exit_code_and_its_messages(tmp_path):
+    """The launcher ends the process without the interpreter's teardown (krm.run): the
+    exit code, stdout and stderr must still be exactly what main gives."""
+    plugin = install_plugin(tmp_path / "home")
+    bad = kpt_style_list([KCP], audit_config(preset="loudest"))
+    ours = subprocess.run([str(plugin)], input=bad, capture_output=True, text=True, cwd=tmp_path)
+    reference = run_cli("krm", input=bad, cwd=tmp_path)
+    assert ours.returncode == reference.returncode == 2
+    assert ours.stderr == reference.stderr and "loudest" in ours.stderr and "Traceback" not in ours.stderr
+    assert ours.stdout == reference.stdout and "results:" in ours.stdout

@@ -68,8 +68,8 @@ def script(python: str, package_root: str, search_path: Sequence[str] = ()) -> s
             "import sys\n"
             f"sys.path.insert(0, {package_root!r})\n"
             f"sys.path.extend([p for p in {list(search_path)!r} if p not in sys.path])\n"
-            "from kubeadm_audit.krm import main\n"
-            "sys.exit(main(sys.argv[1:]))\n")
+            "from kubeadm_audit.krm import run\n"
+            "run(sys.argv[1:])\n")
     if len(python) + len("#! -S") <= MAX_SHEBANG and not any(c.isspace() for c in python):
         return f"#!{python} -S\n{body}"
     quoted = "'" + python.replace("'", "'\"'\"'") + "'"
