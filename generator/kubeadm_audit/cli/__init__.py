@@ -79,9 +79,11 @@ def _build_group() -> click.Group:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["krm"]:
-        from kubeadm_audit.krm import main as krm_main
+        from kubeadm_audit import krm
 
-        return krm_main(args[1:])
+        if argv is None:          # the process's own entry (console script, python -m): end it
+            krm.run(args[1:])     # without the interpreter's teardown, as the installed plugin does
+        return krm.main(args[1:])
 
     import click
 
