@@ -26,7 +26,7 @@ help:
 	@echo "make generate PRESET=zeron SERVER=https://10.0.0.5:8080 CA_FILE=ca.pem OUT=audit"
 	@echo "make install BUNDLE=audit [DESTDIR=/tmp/root]   copy a bundle's files to their node paths"
 	@echo "make bench                     run the benchmarks (figures as ratios against their floors)"
-	@echo "make docs                      regenerate docs/lint-checks.md from the lint check registry"
+	@echo "make docs                      regenerate docs/lint-checks.md and docs/findings.md from the code"
 	@echo "make presets                   rewrite presets/compiled.json after editing a preset's YAML"
 	@echo "cluster lifecycle (on a control-plane node; CONFIG=audit.yaml or PRESET/SERVER/CA_FILE as for generate):"
 	@echo "make init BUNDLE=audit [INIT_CONFIG=mine.yaml] [KUBEADM_FLAGS=--upload-certs]   the FIRST control-plane node:"

@@ -12,8 +12,9 @@ import pytest
 from conftest import one_error_line, run_cli
 from kubeadm_audit import config, targets, yamlio
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.findings import FindingKind, Severity
 from kubeadm_audit.pipeline import bundle, parts
-from kubeadm_audit.pipeline.parts import BundleFile
+from kubeadm_audit.pipeline.parts import BundleFile, Rendered
 
 
 def _tree(directory: Path) -> dict:
@@ -108,9 +109,14 @@ def _fake_target() -> types.ModuleType:
     def options_document(options, pinned):
         return {"flavour": options}
 
+    module.SPICY = FindingKind("KT901", Severity.INFO, "the fake distribution is spicy")
+    module.FINDINGS = (module.SPICY,)
+
     def render(cfg, p):
         args = " ".join(f"--{name}={value}" for name, value in p.args)
-        return [BundleFile("fake.conf", f"flavour={cfg.options}\nargs={args}\n", 0o644, "/etc/fake/fake.conf")]
+        found = (module.SPICY("spicy", path="spec.targets.fake.flavour"),) if cfg.options == "spicy" else ()
+        return Rendered([BundleFile("fake.conf", f"flavour={cfg.options}\nargs={args}\n", 0o644,
+                                    "/etc/fake/fake.conf")], findings=found)
 
     module.parse_options, module.options_document, module.render = parse_options, options_document, render
     return module
@@ -143,6 +149,11 @@ def test_a_new_target_plugs_in_with_its_paths_options_and_round_trip(fake, tmp_p
     assert list(files) == ["audit-policy.yaml", "fake.conf", "audit-config.yaml", "install.list"]
     assert "--audit-policy-file=/var/lib/fake/audit-policy.yaml" in files["fake.conf"].content
     assert "0644 fake.conf /etc/fake/fake.conf" in files["install.list"].content
+    # its findings come out with the bundle's, and its ids are in the generated reference
+    built = bundle.build(cfg, parts.read(cfg), fake.render)
+    assert [f.id for f in built.findings] == [fake.SPICY.id] and built.findings[0].path == "spec.targets.fake.flavour"
+    assert targets.finding_kinds()["--target fake"] == (fake.SPICY,)
+    assert f"| {fake.SPICY.id} | info | {fake.SPICY.summary} |" in targets.reference()
     # ... and the user's values over DEFAULT_PATHS
     mine = config.resolve({"paths": {"policyFile": "/etc/mine/policy.yaml"}}, target=targets.hooks("fake"))
     assert mine.paths.policy_file == "/etc/mine/policy.yaml" and mine.target == "fake"

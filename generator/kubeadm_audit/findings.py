@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import enum
 
-from kubeadm_audit.typing_lite import TYPE_CHECKING
+from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Finding", "Severity", "at_or_above"]
+__all__ = ["Finding", "FindingKind", "Severity", "at_or_above"]
 
 
 class Severity(str, enum.Enum):
@@ -135,6 +135,13 @@ class Finding:
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def located(self) -> str:
+        """``source:line:column: path: message`` with the parts that are known (one line of text)."""
+        where = self.source
+        if where and self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        return f"{where}: {self}" if where else str(self)
+
     def at(self, source: str | None = None, line: int | None = None,
            column: int | None = None) -> Finding:
         """A copy placed in ``source`` at ``line``/``column`` (arguments left None keep theirs)."""
@@ -154,6 +161,19 @@ class Finding:
         return {"id": self.id, "severity": self.severity.value, "message": self.message,
                 "path": self.path, "source": self.source, "line": self.line,
                 "column": self.column, "hint": self.hint, "stage": self.stage}
+
+
+class FindingKind(NamedTuple):
+    """One id a producer reports, declared once next to the code that reports it: its usual
+    severity and what it means, so the docs list every id (``generate``'s in docs/findings.md)
+    and a finding is made by calling it: ``PLAIN_HTTP("...", path="spec.webhook.server")``."""
+
+    id: str
+    severity: Severity
+    summary: str
+
+    def __call__(self, message: str, path: str = "", source: str = "", hint: str = "") -> Finding:
+        return Finding(self.id, self.severity, message, path=path, source=source, hint=hint)
 
 
 def at_or_above(findings: list[Finding] | tuple[Finding, ...], severity: Severity) -> bool:

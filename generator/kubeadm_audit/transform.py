@@ -378,10 +378,12 @@ def run(documents: list[Any], audit_for: AuditFor, settings: Settings,
             continue
         targets += 1
         changes, warnings, secret, audit = outcome
-        for message in (list(audit.parts.warnings) if audit is not None else []) + list(warnings):
+        found = [(f.severity.value, f.located(), f.id) for f in audit.parts.warnings] if audit is not None else []
+        for severity, message, finding_id in found + [("warning", message, "") for message in warnings]:
             if message not in warned:
                 warned.add(message)
-                results.append(result("warning", message, resource))
+                results.append(result(severity, message, resource)
+                               | ({"tags": {"id": finding_id}} if finding_id else {}))
         if name == "capi":
             secrets.append((resource, secret))
         elif name in LAZY_HANDLERS:

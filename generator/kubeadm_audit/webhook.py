@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 
+from kubeadm_audit.findings import Finding, FindingKind, Severity
 from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:   # config imports this module (redact_url): the model's type only for annotations
@@ -80,11 +81,28 @@ def build_kubeconfig(hook: Webhook, tls: TLSMaterial) -> dict[str, Any]:
     }
 
 
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+#: Host names of this host (the node: kube-apiserver runs on the host network).
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
-def warnings(hook: Webhook) -> list[Any]:
-    """What works but deserves a second look."""
+#: What :func:`warnings` reports (ids never change meaning; docs/findings.md lists them).
+CREDENTIALS_IN_URL = FindingKind("KG001", Severity.WARNING,
+                                 "the webhook server URL carries a user name and password")
+SKIP_TLS_VERIFY = FindingKind("KG002", Severity.WARNING,
+                              "insecure-skip-tls-verify: the receiver's certificate is not verified")
+PLAIN_HTTP = FindingKind("KG003", Severity.WARNING, "the webhook server is plain http")
+TOKEN_OVER_HTTP = FindingKind("KG004", Severity.WARNING, "a bearer token is sent over plain http")
+TOKEN_FILE_ON_NODES = FindingKind("KG005", Severity.WARNING,
+                                  "tokenFile must exist on every control-plane node before kube-apiserver starts")
+SERVICE_NAME = FindingKind("KG006", Severity.WARNING,
+                           "the webhook server looks like a cluster Service name, which kube-apiserver cannot resolve")
+FINDINGS = (CREDENTIALS_IN_URL, SKIP_TLS_VERIFY, PLAIN_HTTP, TOKEN_OVER_HTTP, TOKEN_FILE_ON_NODES, SERVICE_NAME)
+
+_FIELD = "spec.webhook"
+
+
+def warnings(hook: Webhook) -> list[Finding]:
+    """What works but deserves a second look (the paths are the AuditConfig's fields)."""
     from urllib.parse import urlsplit
 
     out = []
@@ -92,29 +110,42 @@ def warnings(hook: Webhook) -> list[Any]:
     host = parts.hostname or ""
     server = redact_url(hook.server)
     if has_userinfo(hook.server):
-        out.append(f"the webhook server URL {server} carries a user name and password: they are stored in "
-                   "clear in the webhook kubeconfig (and sent as basic auth); prefer a client certificate "
-                   "(--client-certificate/--client-key)")
+        out.append(CREDENTIALS_IN_URL(
+            f"the webhook server URL {server} carries a user name and password: they are stored in "
+            "clear in the webhook kubeconfig (and sent as basic auth); prefer a client certificate "
+            "(--client-certificate/--client-key)", path=f"{_FIELD}.server"))
     if hook.insecure_skip_tls_verify:
-        out.append(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {server} "
-                   "without verifying the receiver's certificate; pin its CA with --ca-file instead")
+        out.append(SKIP_TLS_VERIFY(f"insecure-skip-tls-verify: kube-apiserver will send audit events to {server} "
+                                   "without verifying the receiver's certificate; pin its CA with --ca-file instead",
+                                   path=f"{_FIELD}.insecureSkipTLSVerify"))
     if parts.scheme == "http":
-        where = ("over loopback, where anything on the node can read them" if host in _LOOPBACK
-                 or host.startswith("127.") else "across the network")
-        out.append(f"the webhook server {server} is plain http: audit events travel unencrypted {where}, "
-                   "and the receiver is not authenticated (Falco's default; use https where the receiver "
-                   "supports it)")
+        where = ("over loopback, where anything on the node can read them" if is_loopback(hook.server)
+                 else "across the network")
+        out.append(PLAIN_HTTP(f"the webhook server {server} is plain http: audit events travel unencrypted {where}, "
+                              "and the receiver is not authenticated (Falco's default; use https where the receiver "
+                              "supports it)", path=f"{_FIELD}.server"))
     if (hook.token or hook.token_file) and parts.scheme == "http":
-        out.append(f"the bearer token goes to {hook.server} in clear text over plain http: anyone on the path "
-                   "can read and replay it; use https")
+        out.append(TOKEN_OVER_HTTP(f"the bearer token goes to {server} in clear text over plain http: anyone on the "
+                                   "path can read and replay it; use https",
+                                   path=f"{_FIELD}.{'token' if hook.token else 'tokenFile'}"))
     if hook.token_file:
-        out.append(f"tokenFile {hook.token_file} must exist on every control-plane node before kube-apiserver "
-                   "starts (it does not start without it); it is mounted read-only and re-read, so it can be "
-                   "rotated in place")
+        out.append(TOKEN_FILE_ON_NODES(
+            f"tokenFile {hook.token_file} must exist on every control-plane node before kube-apiserver "
+            "starts (it does not start without it); it is mounted read-only and re-read, so it can be "
+            "rotated in place", path=f"{_FIELD}.tokenFile"))
     if host.endswith((".svc", ".cluster.local")) or ".svc." in host:
-        out.append(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
-                   "before cluster DNS, so use an IP, a node-resolvable name or a NodePort")
+        out.append(SERVICE_NAME(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
+                                "before cluster DNS, so use an IP, a node-resolvable name or a NodePort",
+                                path=f"{_FIELD}.server"))
     return out
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this host (the node, seen from kube-apiserver on the host network)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return host in LOOPBACK or host.startswith("127.")
 
 
 #: kubeconfig ``user`` fields that hold a secret in the file itself (not a path to one).

@@ -8,7 +8,7 @@ import click
 
 from kubeadm_audit import targets, yamlio
 from kubeadm_audit.cli.options import config_options, resolve
-from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
+from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, report
 from kubeadm_audit.pipeline import bundle, parts
 
 
@@ -32,20 +32,20 @@ def generate(out: str, output: str, target: str | None, **params: Any) -> int:
       kubeadm-audit generate --config audit-config.yaml --kubernetes-version v1.30.4 --out audit/
       kubeadm-audit generate --target kind --out audit/
 
-    Nothing is written unless every check passed.
+    Nothing is written unless every check passed. What works but deserves a second look is
+    reported on stderr as findings (ids in docs/findings.md), and under "findings" with -o json.
     """
     cfg = resolve({**params, "target": target})
     module = targets.load(cfg.target)
     result = bundle.build(cfg, parts.read(cfg), module.render, out_dir=os.path.abspath(out))
     yamlio.write_tree(out, [(f.path, f.content, f.mode) for f in result.files])
-    for message in result.parts.warnings:
-        warn(message)
+    report(result.findings)
     if output == "json":
         summary = {"out": out, "files": [f.path for f in result.files], "distribution": cfg.target,
                    "kubernetesVersion": str(cfg.kubernetes_version) if cfg.version_pinned else None,
                    "target": f"{cfg.kubernetes_version.major}.{cfg.kubernetes_version.minor}",
                    "flags": [f"--{n}={v}" for n, v in result.parts.args],
-                   "warnings": list(result.parts.warnings)}
+                   "findings": [finding.to_json() for finding in dict.fromkeys(result.findings)]}
         summary.update(getattr(module, "summary", lambda _cfg: {})(cfg))
         emit_json(summary)
     else:

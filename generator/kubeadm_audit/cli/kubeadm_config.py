@@ -7,7 +7,7 @@ import click
 
 from kubeadm_audit import versions, yamlio
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, config_options, resolve_for
-from kubeadm_audit.cli.output import warn
+from kubeadm_audit.cli.output import report, warn
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.pipeline import parts as pipeline_parts
 from kubeadm_audit.targets.kubeadm import merge as merge_mod
@@ -98,6 +98,9 @@ def _merged(file: str, text: str, force: bool, remove: bool, params: dict[str, A
     except ForceableConflict as exc:
         raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                             source=exc.source, field=exc.field) from None
-    for message in dict.fromkeys(list(parts.warnings) + target.notes):
-        warn(message)
+    report(parts.warnings)
+    reported = {str(finding) for finding in parts.warnings}     # merge checks the same flags again
+    for message in dict.fromkeys(target.notes):
+        if message not in reported:
+            warn(message)
     return (merge_mod.render(target) if changes else text), changes

@@ -11,7 +11,7 @@ import click
 
 from kubeadm_audit import flags, volumes, yamlio
 from kubeadm_audit.cli.options import BUNDLE_SHAPE, check_not_onto, config_options, resolve_for
-from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, warn
+from kubeadm_audit.cli.output import OUTPUT_OPTION, emit_json, report, warn
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
 from kubeadm_audit.pipeline import bundle, parts
 from kubeadm_audit.targets import kubeadm
@@ -155,7 +155,10 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         except ForceableConflict as exc:
             raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                                 source=exc.source, field=exc.field) from None
-        for message in plan.warnings + list(built.parts.warnings if built else ()) + plan.notes:
+        for message in plan.warnings:
+            warn(message)
+        report(built.parts.warnings if built else ())
+        for message in plan.notes:
             warn(message)
         changes, to_write, new_text = plan.changes, plan.writes, plan.text
         installed = {n.path: n.installed for n in node}

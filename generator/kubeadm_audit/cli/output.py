@@ -1,13 +1,18 @@
-"""Terminal output helpers: colour only on a terminal and never with a non-empty NO_COLOR."""
+"""Terminal output helpers: colour only on a terminal and never with a non-empty NO_COLOR;
+:func:`report`, the one way commands print the findings of their work (warnings) on stderr."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import sys
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+if TYPE_CHECKING:
+    from kubeadm_audit.findings import Finding
 
 
 def color_enabled(stream: TextIO) -> bool:
@@ -24,6 +29,21 @@ def warn(message: str) -> None:
     """One warning line on stderr (names from files and logs in it are made terminal-safe)."""
     click.echo(style("warning:", sys.stderr, fg="yellow", bold=True) + " " + terminal_safe(message),
                err=True)
+
+
+#: The colour of each severity's label.
+SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def report(findings: Iterable[Finding]) -> None:
+    """Each finding once, one line on stderr: ``warning[KG003]: source: field: message`` (and its
+    fix on a second line); what came from files and logs made terminal-safe."""
+    for finding in dict.fromkeys(findings):
+        label = style(f"{finding.severity}[{finding.id}]:", sys.stderr, fg=SEVERITY_COLOURS[finding.severity],
+                      bold=True)
+        click.echo(f"{label} {terminal_safe(finding.located())}", err=True)
+        if finding.hint:
+            click.echo(f"    fix: {terminal_safe(finding.hint)}", err=True)
 
 
 def emit_json(data: Any, *, compact: bool = False) -> None:

@@ -9,11 +9,19 @@ The contract of a target module::
 
     NAME: str                                   # the --target value (the module's name)
     SUMMARY: str                                # one line for --help and the docs
-    def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]
-        # its own documents (kubeadm-config.yaml, kind-config.yaml, a Talos patch, ...); the
-        # pipeline writes the common files (audit-policy.yaml, audit-webhook.yaml,
-        # audit-config.yaml, install.list) before and after them. Pure: no printing, no files;
-        # bad input is errors.InputError naming the field.
+    def render(cfg: AuditConfig, parts: Parts) -> Rendered
+        # pipeline.parts.Rendered(files, delivered, findings):
+        # files: its own documents (kubeadm-config.yaml, kind-config.yaml, a Talos patch, ...);
+        #   the pipeline writes the common files (audit-policy.yaml, audit-webhook.yaml,
+        #   audit-config.yaml, install.list) before and after them.
+        # delivered: how the common policy and webhook kubeconfig reach the node when the
+        #   target's documents carry them (kind's extraMounts, Talos's inline auditPolicy and
+        #   machine.files): bundle file -> the sentence for its header. Those are left out of
+        #   install.list, which lists only what a person copies; the others are copied by hand
+        #   to their node paths (kubeadm, k3s, RKE2: "Install at <node path>").
+        # findings: what works but deserves a second look (findings.Finding, ids declared in
+        #   FINDINGS), printed by the CLI with the pipeline's own.
+        # Pure: no printing, no files; bad input is errors.InputError naming the field.
 
 and optionally::
 
@@ -31,6 +39,9 @@ and optionally::
         # resolution refuses two files on one path
     def summary(cfg) -> dict
         # further keys for ``generate -o json`` (kubeadm: kubeadmApi)
+    FINDINGS: tuple[findings.FindingKind, ...]
+        # the ids render reports (KT1xx kind, KT2xx k3s, KT3xx rke2, KT4xx talos, ...: a block
+        # per target), listed in docs/findings.md with the pipeline's own
 
 May import: config, errors, versions, volumes, webhook, yamlio, pipeline, policy. Not cli.
 Nothing here is imported until a command names the target (``load`` imports lazily).
@@ -48,6 +59,7 @@ from kubeadm_audit.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kubeadm_audit.config import TargetHooks
+    from kubeadm_audit.findings import FindingKind
 
 #: The default target, first in --help.
 DEFAULT = DEFAULT_TARGET
@@ -106,3 +118,45 @@ def hooks(name: str) -> TargetHooks:
         options_document=getattr(module, "options_document", None),
         node_files=getattr(module, "node_files", None),
     )
+
+
+def finding_kinds() -> dict[str, tuple[FindingKind, ...]]:
+    """What ``generate`` can report, by where it comes from: the webhook checks of the pipeline,
+    then each target's ``FINDINGS`` (every target is imported: for the docs and tests only)."""
+    from kubeadm_audit import webhook
+
+    found: dict[str, tuple[FindingKind, ...]] = {"webhook (every target)": webhook.FINDINGS}
+    for name in NAMES:
+        kinds = tuple(getattr(load(name), "FINDINGS", ()))
+        if kinds:
+            found[f"--target {name}"] = kinds
+    return found
+
+
+#: The reference of generate's findings, relative to the repository root (``make docs``).
+REFERENCE = "docs/findings.md"
+
+
+def reference() -> str:
+    """docs/findings.md: every id ``generate`` (and merge, manifest, krm) reports besides lint's."""
+    from kubeadm_audit import flags
+    from kubeadm_audit.policy import validation
+
+    lines = [
+        "# generate findings",
+        "",
+        "<!-- Generated from the code (webhook.FINDINGS and each target's FINDINGS): run `make docs`,",
+        "     do not edit by hand. -->",
+        "",
+        "`kubeadm-audit generate` reports what works but deserves a second look as findings: one",
+        "line each on stderr (`warning[KG003]: audit-config.yaml: spec.webhook.server: ...`) and under",
+        "`findings` in `generate -o json` (id, severity, message, path, source). `kubeadm-config merge`,",
+        "`manifest apply` and the KRM function report the same ids for the same configuration.",
+        f"Policy findings keep their lint ids ({validation.DROPPED} for a field kube-apiserver drops: see",
+        f"[lint-checks.md](lint-checks.md)); flag findings are {flags.FLAG_SURPRISING} (kube-apiserver starts,",
+        f"but not as people expect) and {flags.FLAG_REFUSED} (it refuses). Ids never change meaning.",
+    ]
+    for origin, kinds in finding_kinds().items():
+        lines += ["", f"## {origin}", "", "| id | severity | summary |", "| --- | --- | --- |"]
+        lines += [f"| {kind.id} | {kind.severity.value} | {kind.summary} |" for kind in kinds]
+    return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from typing import Any
 from kubeadm_audit import config, volumes, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 
 NAME = "k3s"
 SUMMARY = "k3s: config.yaml.d drop-in with kube-apiserver-arg entries (server nodes)"
@@ -69,7 +69,7 @@ def arg_entries(args: Iterable[tuple[str, str]]) -> list[str]:
     return [f"{name}={value}" for name, value in args]
 
 
-def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
+def render(cfg: AuditConfig, parts: Parts) -> Rendered:
     """The drop-in; the policy and webhook kubeconfig are installed by install.list as they are."""
     settings = {APISERVER_ARG + APPEND: arg_entries(parts.args)}
-    return [drop_in(cfg, NAME, CONFIG_DIRECTORY, settings, "systemctl restart k3s")]
+    return Rendered([drop_in(cfg, NAME, CONFIG_DIRECTORY, settings, "systemctl restart k3s")])

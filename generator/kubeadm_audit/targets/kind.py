@@ -19,11 +19,12 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from kubeadm_audit import yamlio
+from kubeadm_audit import webhook, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
+from kubeadm_audit.findings import FindingKind, Severity
 from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
-from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.targets.kubeadm import documents
 
 NAME = "kind"
@@ -36,10 +37,28 @@ API_VERSION = "kind.x-k8s.io/v1alpha4"
 #: The node role that runs kube-apiserver (kind's default role too).
 CONTROL_PLANE = "control-plane"
 
+#: What render reports (docs/findings.md lists them).
+LOOPBACK_WEBHOOK = FindingKind("KT101", Severity.WARNING,
+                               "a loopback webhook server is the kind node container, not this machine")
+FINDINGS = (LOOPBACK_WEBHOOK,)
 
-def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
-    """kind-config.yaml, and the (empty but for a note) host directory the log is written to."""
+
+def render(cfg: AuditConfig, parts: Parts) -> Rendered:
+    """kind-config.yaml, and the (empty but for a note) host directory the log is written to.
+
+    The policy and webhook kubeconfig reach the node through ``extraMounts`` from the bundle
+    directory: nothing is copied, so install.list names neither."""
     mounts = extra_mounts(cfg, parts)
+    delivered = {POLICY_FILE: _delivered(cfg.paths.policy_file)}
+    if parts.kubeconfig is not None:
+        delivered[WEBHOOK_FILE] = _delivered(cfg.paths.webhook_config_file)
+    findings = []
+    if cfg.webhook is not None and webhook.is_loopback(cfg.webhook.server):
+        findings.append(LOOPBACK_WEBHOOK(
+            f"{webhook.redact_url(cfg.webhook.server)} is the kind node container itself, not this machine: "
+            "kube-apiserver runs in the node's network namespace; give an address the node container can reach, "
+            "such as this machine's address on the kind Docker network",
+            path="spec.webhook.server", source=cfg.source or ""))
     files = []
     if cfg.log is not None and cfg.log.path != "-":
         log_dir = posixpath.dirname(cfg.log.path)
@@ -54,7 +73,14 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
               "# Run from this directory (kind resolves relative hostPaths against the working directory):\n"
               "#   kind create cluster --config kind-config.yaml [--image kindest/node:vX.Y.Z]\n"
               "# The webhook server must be reachable from the node container (localhost is the node).\n")
-    return [BundleFile(CONFIG_FILE, header + yamlio.dump(document), 0o644), *files]
+    return Rendered([BundleFile(CONFIG_FILE, header + yamlio.dump(document), 0o644), *files], delivered,
+                    tuple(findings))
+
+
+def _delivered(node_path: str) -> str:
+    """The header sentence of a common file that kind mounts into the node."""
+    return (f"kind mounts this file at {node_path} in the control-plane node (extraMounts in {CONFIG_FILE}): "
+            "keep it next to that file; nothing to copy.")
 
 
 def extra_mounts(cfg: AuditConfig, parts: Parts) -> list[dict[str, Any]]:

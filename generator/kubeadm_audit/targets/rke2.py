@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubeadm_audit.config import AuditConfig
-from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.pipeline.parts import Parts, Rendered
 from kubeadm_audit.targets import k3s
 
 NAME = "rke2"
@@ -40,7 +40,7 @@ DEFAULT_PATHS: Mapping[str, str] = {
 }
 
 
-def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
+def render(cfg: AuditConfig, parts: Parts) -> Rendered:
     """The drop-in; the policy and webhook kubeconfig are installed by install.list as they are."""
     args = [(name, value) for name, value in parts.args if name != "audit-policy-file"]
     if cfg.log is None:
@@ -50,7 +50,7 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
                                 k3s.APISERVER_ARG + k3s.APPEND: k3s.arg_entries(args)}
     if cfg.webhook is not None and cfg.webhook.token_file:
         settings[EXTRA_MOUNT + k3s.APPEND] = [f"{cfg.webhook.token_file}:{cfg.webhook.token_file}:ro"]
-    return [k3s.drop_in(cfg, "RKE2", CONFIG_DIRECTORY, settings, "systemctl restart rke2-server")]
+    return Rendered([k3s.drop_in(cfg, "RKE2", CONFIG_DIRECTORY, settings, "systemctl restart rke2-server")])
 
 
 def node_files(options: object) -> list[tuple[str, str]]:

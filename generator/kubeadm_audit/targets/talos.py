@@ -29,10 +29,13 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from kubeadm_audit import config, versions, volumes, yamlio
+from kubeadm_audit import config, versions, volumes, webhook, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.findings import Finding, FindingKind, Severity
+from kubeadm_audit.inputs import POLICY_FILE as BUNDLE_POLICY
+from kubeadm_audit.inputs import WEBHOOK_FILE as BUNDLE_WEBHOOK
+from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.typing_lite import NamedTuple
 
 NAME = "talos"
@@ -52,6 +55,15 @@ FILES_ROOT = "/var"
 FILES_DIRECTORY = "/var/lib/kubernetes-audit"
 #: kube-apiserver's user on Talos is not root: the files it reads must be readable by others.
 READABLE = 0o644
+
+#: What render reports (docs/findings.md lists them).
+READABLE_CREDENTIALS = FindingKind("KT401", Severity.WARNING,
+                                   "the webhook kubeconfig's credentials are readable by every user of the node")
+LOG_ON_NODE = FindingKind("KT402", Severity.INFO,
+                          "the audit log is in Talos's log directory on the node, not at its configured path")
+WEBHOOK_ON_NODE = FindingKind("KT403", Severity.INFO,
+                              "the webhook kubeconfig is kept below /var on the node, not at its configured path")
+FINDINGS = (READABLE_CREDENTIALS, LOG_ON_NODE, WEBHOOK_ON_NODE)
 
 DEFAULT_PATHS: Mapping[str, str] = {
     "policyFile": POLICY_FILE,
@@ -84,19 +96,26 @@ def options_document(options: Options, pinned: bool) -> dict[str, Any]:
     return {"machineConfig": options.machine_config}
 
 
-def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
-    """talos-patch.yaml: the policy inline, the flags, and the webhook kubeconfig as a machine file."""
+def render(cfg: AuditConfig, parts: Parts) -> Rendered:
+    """talos-patch.yaml: the policy inline, the flags, and the webhook kubeconfig as a machine file.
+
+    Nothing is copied by hand (/system/config is not even writable): the bundle's policy and
+    webhook kubeconfig are copies of what the patch carries, so install.list names neither."""
     args: dict[str, str] = {name: value for name, value in parts.args if name != "audit-policy-file"}
     if isinstance(cfg.options, Options) and cfg.options.machine_config == "documents":
-        return [_documents(cfg, parts, args)]
+        return Rendered([_documents(cfg, parts, args)], {BUNDLE_POLICY: _policy_copy("KubeAuditPolicyConfig")})
     extra_volumes: list[dict[str, Any]] = []
     notes: list[str] = []
+    findings: list[Finding] = []
+    delivered = {BUNDLE_POLICY: _policy_copy("cluster.apiServer.auditPolicy")}
     if cfg.log is None:
         args["audit-log-path"] = ""          # Talos logs by default; no log backend asked for
     elif cfg.log.path != "-" and posixpath.dirname(cfg.log.path) != LOG_DIRECTORY:
         log_dir = _mount_path(cfg, posixpath.dirname(cfg.log.path), "spec.log.path")
         extra_volumes.append({"hostPath": LOG_DIRECTORY, "mountPath": log_dir})
         notes.append(f"the audit log is {LOG_DIRECTORY}/{posixpath.basename(cfg.log.path)} on the node")
+        findings.append(LOG_ON_NODE(f"kube-apiserver can write only in {LOG_DIRECTORY}, which is mounted at {log_dir}: "
+                                    f"{notes[-1]}", path="spec.log.path", source=cfg.source or ""))
     machine: dict[str, Any] = {}
     if cfg.webhook is not None:
         if cfg.webhook.token_file:
@@ -108,11 +127,23 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
         node_path = path
         if not volumes.is_within(directory, FILES_ROOT) or directory in volumes.SHARED_DIRECTORIES:
             node_path = posixpath.join(FILES_DIRECTORY, posixpath.basename(path))
+            findings.append(WEBHOOK_ON_NODE(
+                f"machine.files creates files only below {FILES_ROOT}, outside the directories other components "
+                f"share: the webhook kubeconfig is {node_path} on the node, mounted at {directory} in kube-apiserver",
+                path="spec.paths.webhookConfigFile", source=cfg.source or ""))
         extra_volumes.append({"hostPath": posixpath.dirname(node_path), "mountPath": directory, "readonly": True})
         machine["files"] = [{"content": yamlio.dump(parts.kubeconfig), "permissions": READABLE,
                              "path": node_path, "op": "create"}]
         notes.append(f"machine.files writes the webhook kubeconfig (its credentials) to {node_path} with mode "
                      "0644: kube-apiserver runs as uid 65534")
+        delivered[BUNDLE_WEBHOOK] = (f"A copy of the webhook kubeconfig {PATCH_FILE} writes to {node_path} "
+                                     "(machine.files): nothing to copy.")
+        secrets = [found.rpartition(".")[2] for found in webhook.inline_secrets(parts.kubeconfig)]
+        if secrets:
+            findings.append(READABLE_CREDENTIALS(
+                f"machine.files writes the webhook kubeconfig with its {', '.join(secrets)} to {node_path} with "
+                "mode 0644, readable by every user of the node: kube-apiserver runs as uid 65534 and Talos "
+                "writes machine files as root", path="spec.webhook", source=cfg.source or ""))
     api_server: dict[str, Any] = {"extraArgs": args}
     if extra_volumes:
         api_server["extraVolumes"] = extra_volumes
@@ -124,7 +155,14 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
               f"#   talosctl gen config CLUSTER ENDPOINT --config-patch-control-plane @{PATCH_FILE}\n"
               f"#   talosctl patch machineconfig --nodes CONTROL-PLANE-NODES --patch @{PATCH_FILE}\n"
               + "".join(f"# Note: {note}.\n" for note in notes))
-    return [BundleFile(PATCH_FILE, header + yamlio.dump(document), 0o600 if machine else 0o644)]
+    return Rendered([BundleFile(PATCH_FILE, header + yamlio.dump(document), 0o600 if machine else 0o644)],
+                    delivered, tuple(findings))
+
+
+def _policy_copy(field: str) -> str:
+    """The header sentence of the bundle's policy: a copy of what the patch carries."""
+    return (f"A copy of the policy {PATCH_FILE} carries inline ({field}); Talos writes it to {POLICY_FILE} "
+            "itself: nothing to copy.")
 
 
 def _mount_path(cfg: AuditConfig, directory: str, field: str) -> str:

@@ -13,7 +13,7 @@ import posixpath
 from kubeadm_audit import yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.pipeline.bundle import header
-from kubeadm_audit.pipeline.parts import BundleFile, Parts
+from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.targets.kubeadm import documents, patches
 from kubeadm_audit.targets.kubeadm.options import node_files, of, options_document, parse_options
 from kubeadm_audit.typing_lite import TYPE_CHECKING
@@ -46,7 +46,7 @@ def summary(cfg: AuditConfig) -> dict[str, Any]:
     return {"kubeadmApi": of(cfg).api}
 
 
-def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
+def render(cfg: AuditConfig, parts: Parts) -> Rendered:
     """kubeadm-config.yaml and kubeadm-patches/kube-apiserver+json.yaml (installed only with the
     patches route: with extraArgs the ClusterConfiguration already mounts everything, and the
     patch would mount it twice)."""
@@ -58,7 +58,7 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
                  " (or patches.directory in their JoinConfiguration).")
     else:
         note += " Joining control planes take the audit settings from the kubeadm-config ConfigMap."
-    return [
+    return Rendered([
         BundleFile(KUBEADM_FILE, header(cfg, note)
                    + yamlio.dump_all(documents.documents(cfg, options, parts.args, parts.mounts)), 0o644),
         BundleFile(posixpath.join(PATCHES_DIR, patches.PATCH_FILE),
@@ -66,4 +66,4 @@ def render(cfg: AuditConfig, parts: Parts) -> list[BundleFile]:
                    + yamlio.dump(patches.json_patch(parts.args, parts.mounts)), 0o644,
                    posixpath.join(options.patches_directory, patches.PATCH_FILE)
                    if options.route == "patches" else None),
-    ]
+    ])
