@@ -110,6 +110,15 @@ def test_inject_writes_what_generate_target_kind_writes_and_keeps_the_users_cont
         yaml.safe_load((tls_dir / "b" / "audit-webhook.yaml").read_text())["clusters"]
 
 
+def test_client_credentials_in_the_emitted_kubeconfig_are_warned_about(tls_dir):
+    with_key = webhook_config(clientCertificate="client.pem", clientKey="client-key.pem")
+    warned = run_list([cluster()], config=with_key, cwd=tls_dir)
+    results = yaml.safe_load(warned.stdout)["results"]
+    assert any("client credentials" in r["message"] and r["severity"] == "warning" for r in results)
+    quiet = yaml.safe_load(run_list([cluster()], cwd=tls_dir).stdout)["results"]
+    assert not any("client credentials" in r["message"] for r in quiet)
+
+
 def test_a_cluster_without_nodes_gets_kinds_default_control_plane_node(tls_dir):
     bare = {k: v for k, v in USER_CLUSTER.items() if k not in ("nodes", "kubeadmConfigPatches")}
     out = kind_cluster(items_of(run_list([bare], cwd=tls_dir)))

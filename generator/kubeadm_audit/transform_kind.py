@@ -119,8 +119,19 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     if ownership.write_annotation(resource, record, source) and not changes:
         changes.append(ownership.record_updated())
     emitted = _emitted(resource, audit) if audit is not None else []
+    warnings = [_CREDENTIALS] if audit is not None and _has_credentials(audit.cfg.webhook) else []
     paths = [value for item in emitted for key, value in item["metadata"]["annotations"].items() if key in CONFIG_PATHS]
-    return changes, [], (owner(resource), emitted, sorted(set(paths))), audit
+    return changes, warnings, (owner(resource), emitted, sorted(set(paths))), audit
+
+
+_CREDENTIALS = (f"the webhook kubeconfig ({WEBHOOK_FILE}) holds client credentials, and kpt writes new files "
+                "readable by others (0644): chmod 600 it, and keep it out of version control")
+
+
+def _has_credentials(webhook: Any) -> bool:
+    from kubeadm_audit.webhook import has_userinfo
+
+    return webhook is not None and bool(webhook.client_key or webhook.token or has_userinfo(webhook.server))
 
 
 # --- reading the Cluster strictly ------------------------------------------------------------
