@@ -228,6 +228,8 @@ HOSTILE = {
     "an old kind API": ({"apiVersion": "kind.x-k8s.io/v1alpha3"}, "apiVersion"),
     "no control-plane node": ({"nodes": [{"role": "worker"}]}, "nodes"),
     "no metadata.name": ({"metadata": {"namespace": "x"}}, "metadata.name"),
+    "an unreadable ownership record": ({"metadata": {"name": "dev", "annotations": {MANAGED: "{not json"}}},
+                                       f"metadata.annotations.{MANAGED}"),
 }
 
 
