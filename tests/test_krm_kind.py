@@ -114,9 +114,17 @@ def test_client_credentials_in_the_emitted_kubeconfig_are_warned_about(tls_dir):
     with_key = webhook_config(clientCertificate="client.pem", clientKey="client-key.pem")
     warned = run_list([cluster()], config=with_key, cwd=tls_dir)
     results = yaml.safe_load(warned.stdout)["results"]
-    assert any("client credentials" in r["message"] and r["severity"] == "warning" for r in results)
+    assert any("client credentials" in r["message"] and r["severity"] == "warning"
+               and r["tags"] == {"id": "KT102"} for r in results)
     quiet = yaml.safe_load(run_list([cluster()], cwd=tls_dir).stdout)["results"]
     assert not any("client credentials" in r["message"] for r in quiet)
+
+
+def test_a_loopback_webhook_is_the_finding_generate_reports(tls_dir):
+    loopback = run_list([cluster()], config=webhook_config(server="https://127.0.0.1:9443"), cwd=tls_dir)
+    assert loopback.returncode == 0, loopback.stderr
+    (found,) = [r for r in yaml.safe_load(loopback.stdout)["results"] if r.get("tags") == {"id": "KT101"}]
+    assert found["severity"] == "warning" and "node container" in found["message"]
 
 
 def test_a_cluster_without_nodes_gets_kinds_default_control_plane_node(tls_dir):

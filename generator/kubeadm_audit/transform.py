@@ -379,7 +379,9 @@ def run(documents: list[Any], audit_for: AuditFor, settings: Settings,
         targets += 1
         changes, warnings, secret, audit = outcome
         found = [(f.severity.value, f.located(), f.id) for f in audit.parts.warnings] if audit is not None else []
-        for severity, message, finding_id in found + [("warning", message, "") for message in warnings]:
+        found += [(w.severity.value, w.located(), w.id) if hasattr(w, "located") else ("warning", w, "")
+                  for w in warnings]     # a handler's own: findings (kind) or plain messages (kubeadm)
+        for severity, message, finding_id in found:
             if message not in warned:
                 warned.add(message)
                 results.append(result(severity, message, resource)

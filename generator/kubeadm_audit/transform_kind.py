@@ -54,7 +54,7 @@ def owner(resource: Mapping[str, Any]) -> str:
 
 
 def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, source: str) -> tuple[Any, ...] | None:
-    """Inject into (or remove from) the Cluster in place: (changes, warnings, (owner, emitted
+    """Inject into (or remove from) the Cluster in place: (changes, findings, (owner, emitted
     resources, the kpt file paths they take), audit)."""
     if resource.get("apiVersion") != kind.API_VERSION:
         raise InputError(f"kind's configuration API is {kind.API_VERSION} (kind v0.20+); "
@@ -119,13 +119,16 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     if ownership.write_annotation(resource, record, source) and not changes:
         changes.append(ownership.record_updated())
     emitted = _emitted(resource, audit) if audit is not None else []
-    warnings = [_CREDENTIALS] if audit is not None and _has_credentials(audit.cfg.webhook) else []
+    warnings: list[Any] = []
+    if audit is not None:
+        warnings.extend(kind.findings(audit.cfg))
+        if _has_credentials(audit.cfg.webhook):
+            warnings.append(kind.READABLE_CREDENTIALS(
+                f"the webhook kubeconfig ({WEBHOOK_FILE}) holds client credentials, and kpt writes new files "
+                "readable by others (0644): chmod 600 it, and keep it out of version control",
+                path="spec.webhook", source=audit.cfg.source or ""))
     paths = [value for item in emitted for key, value in item["metadata"]["annotations"].items() if key in CONFIG_PATHS]
     return changes, warnings, (owner(resource), emitted, sorted(set(paths))), audit
-
-
-_CREDENTIALS = (f"the webhook kubeconfig ({WEBHOOK_FILE}) holds client credentials, and kpt writes new files "
-                "readable by others (0644): chmod 600 it, and keep it out of version control")
 
 
 def _has_credentials(webhook: Any) -> bool:

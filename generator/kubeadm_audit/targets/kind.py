@@ -22,7 +22,7 @@ from typing import Any
 from kubeadm_audit import webhook, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
-from kubeadm_audit.findings import FindingKind, Severity
+from kubeadm_audit.findings import Finding, FindingKind, Severity
 from kubeadm_audit.pipeline.bundle import POLICY_FILE, WEBHOOK_FILE
 from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.targets.kubeadm import documents
@@ -40,7 +40,11 @@ CONTROL_PLANE = "control-plane"
 #: What render reports (docs/findings.md lists them).
 LOOPBACK_WEBHOOK = FindingKind("KT101", Severity.WARNING,
                                "a loopback webhook server is the kind node container, not this machine")
-FINDINGS = (LOOPBACK_WEBHOOK,)
+#: What the KRM function's kind Cluster handler (transform_kind) reports besides.
+READABLE_CREDENTIALS = FindingKind("KT102", Severity.WARNING,
+                                   "KRM function: kpt writes the emitted webhook kubeconfig, credentials and all, "
+                                   "readable by others (0644)")
+FINDINGS = (LOOPBACK_WEBHOOK, READABLE_CREDENTIALS)
 
 
 def render(cfg: AuditConfig, parts: Parts) -> Rendered:
@@ -52,13 +56,6 @@ def render(cfg: AuditConfig, parts: Parts) -> Rendered:
     delivered = {POLICY_FILE: _delivered(cfg.paths.policy_file)}
     if parts.kubeconfig is not None:
         delivered[WEBHOOK_FILE] = _delivered(cfg.paths.webhook_config_file)
-    findings = []
-    if cfg.webhook is not None and webhook.is_loopback(cfg.webhook.server):
-        findings.append(LOOPBACK_WEBHOOK(
-            f"{webhook.redact_url(cfg.webhook.server)} is the kind node container itself, not this machine: "
-            "kube-apiserver runs in the node's network namespace; give an address the node container can reach, "
-            "such as this machine's address on the kind Docker network",
-            path="spec.webhook.server", source=cfg.source or ""))
     files = []
     if cfg.log is not None and cfg.log.path != "-":
         log_dir = posixpath.dirname(cfg.log.path)
@@ -74,7 +71,19 @@ def render(cfg: AuditConfig, parts: Parts) -> Rendered:
               "#   kind create cluster --config kind-config.yaml [--image kindest/node:vX.Y.Z]\n"
               "# The webhook server must be reachable from the node container (localhost is the node).\n")
     return Rendered([BundleFile(CONFIG_FILE, header + yamlio.dump(document), 0o644), *files], delivered,
-                    tuple(findings))
+                    findings(cfg))
+
+
+def findings(cfg: AuditConfig) -> tuple[Finding, ...]:
+    """What deserves a second look in a kind cluster with this configuration (generate and the
+    KRM function's kind Cluster handler both report it)."""
+    if cfg.webhook is not None and webhook.is_loopback(cfg.webhook.server):
+        return (LOOPBACK_WEBHOOK(
+            f"{webhook.redact_url(cfg.webhook.server)} is the kind node container itself, not this machine: "
+            "kube-apiserver runs in the node's network namespace; give an address the node container can reach, "
+            "such as this machine's address on the kind Docker network",
+            path="spec.webhook.server", source=cfg.source or ""),)
+    return ()
 
 
 def _delivered(node_path: str) -> str:
