@@ -221,3 +221,49 @@ def test_a_finding_kind_makes_findings_and_a_finding_says_where_it_is():
     assert made.located() == "a.yaml: spec.x: a message"
     assert made.at(line=3, column=4).located() == "a.yaml:3:4: spec.x: a message"
     assert Finding("KT999", "info", "m").located() == "m"
+
+
+# --- kubeadm: what merge and manifest apply report -------------------------------------------------
+
+def test_merge_reports_its_own_findings_with_ids_and_fields(tmp_path):
+    cm = tmp_path / "cm.yaml"
+    cm.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n  namespace: kube-system\ndata:\n"
+                  "  ClusterConfiguration: |\n    apiVersion: kubeadm.k8s.io/v1beta4\n"
+                  "    kind: ClusterConfiguration\n    apiServer:\n      extraArgs:\n"
+                  "      - name: profiling\n        value: false\n")
+    result = run_cli("kubeadm-config", "merge", cm)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("warning[KT002]: ")] == [
+        f"warning[KT002]: {cm}: metadata.name: the ConfigMap is named 'other', not kubeadm-config: kubeadm reads "
+        "only kube-system/kubeadm-config"]
+    unquoted = [line for line in lines if line.startswith("warning[KT004]: ")]
+    assert len(unquoted) == 1 and unquoted[0].startswith(
+        f"warning[KT004]: {cm}: data.ClusterConfiguration: apiServer.extraArgs: the value of profiling is a boolean")
+
+
+def test_merge_names_the_document_field_that_uses_the_audit_patches(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  patches:\n"
+                    "    directory: /etc/kubernetes/kubeadm-audit/patches\n")
+    result = run_cli("kubeadm-config", "merge", path)
+    assert result.returncode == 0, result.stderr
+    twice = [line for line in result.stderr.splitlines() if line.startswith("warning[KT003]: ")]
+    assert len(twice) == 1 and twice[0].startswith(f"warning[KT003]: {path}: apply.patches.directory: "
+                                                   "UpgradeConfiguration uses the audit patches directory")
+
+
+def test_manifest_apply_reports_node_files_as_findings(tmp_path):
+    import shutil
+
+    from conftest import MANIFEST_V134
+
+    (tmp_path / "manifests").mkdir()
+    target = tmp_path / "manifests" / "kube-apiserver.yaml"
+    shutil.copy(MANIFEST_V134, target)
+    result = run_cli("manifest", "apply", target, "--dry-run", "--backup-dir", tmp_path / "backups",
+                     "--policy-path", str(tmp_path / "absent" / "audit-policy.yaml"))
+    assert result.returncode == 0, result.stderr
+    missing = [line for line in result.stderr.splitlines() if line.startswith("warning[KT005]: ")]
+    assert missing == [f"warning[KT005]: {tmp_path}/absent/audit-policy.yaml does not exist on this node: "
+                       "kube-apiserver would not start. Install the bundle first (make install) or pass --write-files"]

@@ -378,14 +378,11 @@ def run(documents: list[Any], audit_for: AuditFor, settings: Settings,
             continue
         targets += 1
         changes, warnings, secret, audit = outcome
-        found = [(f.severity.value, f.located(), f.id) for f in audit.parts.warnings] if audit is not None else []
-        found += [(w.severity.value, w.located(), w.id) if hasattr(w, "located") else ("warning", w, "")
-                  for w in warnings]     # a handler's own: findings (kind) or plain messages (kubeadm)
-        for severity, message, finding_id in found:
+        for finding in [*(audit.parts.warnings if audit is not None else ()), *warnings]:
+            message = finding.located()
             if message not in warned:
                 warned.add(message)
-                results.append(result(severity, message, resource)
-                               | ({"tags": {"id": finding_id}} if finding_id else {}))
+                results.append(result(finding.severity.value, message, resource) | {"tags": {"id": finding.id}})
         if name == "capi":
             secrets.append((resource, secret))
         elif name in LAZY_HANDLERS:

@@ -83,8 +83,7 @@ def _merged(file: str, text: str, force: bool, remove: bool, params: dict[str, A
     target = merge_mod.load_target(text, file)
     if remove:
         changes = merge_mod.merge_target(target, (), (), None)
-        for message in dict.fromkeys(target.notes):
-            warn(message)
+        report(target.notes)
         return (merge_mod.render(target) if changes else text), changes
     cfg = resolve_for(params, target.kubernetes_version, f"{file}: kubernetesVersion")
     try:
@@ -98,9 +97,5 @@ def _merged(file: str, text: str, force: bool, remove: bool, params: dict[str, A
     except ForceableConflict as exc:
         raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                             source=exc.source, field=exc.field) from None
-    report(parts.warnings)
-    reported = {str(finding) for finding in parts.warnings}     # merge checks the same flags again
-    for message in dict.fromkeys(target.notes):
-        if message not in reported:
-            warn(message)
+    report([*parts.warnings, *target.notes])       # once each: merge checks the same flags again
     return (merge_mod.render(target) if changes else text), changes

@@ -155,11 +155,7 @@ def apply(file: str, dry_run: bool, backup_dir: str, write_files: bool, hash_ann
         except ForceableConflict as exc:
             raise ConflictError(f"{exc.message} (--force replaces them with the audit configuration's values)",
                                 source=exc.source, field=exc.field) from None
-        for message in plan.warnings:
-            warn(message)
-        report(built.parts.warnings if built else ())
-        for message in plan.notes:
-            warn(message)
+        report([*plan.warnings, *(built.parts.warnings if built else ()), *plan.notes])
         changes, to_write, new_text = plan.changes, plan.writes, plan.text
         installed = {n.path: n.installed for n in node}
         if dry_run:

@@ -15,6 +15,7 @@ from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.pipeline.bundle import header
 from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.targets.kubeadm import documents, patches
+from kubeadm_audit.targets.kubeadm.findings import FINDINGS
 from kubeadm_audit.targets.kubeadm.options import node_files, of, options_document, parse_options
 from kubeadm_audit.typing_lite import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ KUBEADM_FILE = "kubeadm-config.yaml"
 PATCHES_DIR = "kubeadm-patches"
 
 __all__ = [
+    "FINDINGS",
     "KUBEADM_FILE",
     "NAME",
     "PATCHES_DIR",

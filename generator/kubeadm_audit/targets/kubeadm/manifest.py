@@ -19,6 +19,14 @@ from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit import pod as pod_mod
 from kubeadm_audit.changes import Change
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.findings import Finding
+from kubeadm_audit.targets.kubeadm.findings import (
+    NODE_FILE_DIFFERS,
+    NODE_FILE_EXPOSED,
+    NODE_FILE_MISSING,
+    NODE_FILE_MODE,
+    OTHER_AUDIT_FLAGS,
+)
 from kubeadm_audit.typing_lite import NamedTuple
 from kubeadm_audit.volumes import HostPathMount
 
@@ -371,8 +379,8 @@ class ApplyPlan(NamedTuple):
     text: str                                # the manifest after apply (the input when unchanged)
     changes: list[Change]
     writes: list[tuple[str, bytes, int]]     # node files to install: (path, content, mode)
-    warnings: list[str]                      # about the node files
-    notes: list[str]                         # about the manifest's other audit flags
+    warnings: list[Finding]                  # about the node files
+    notes: list[Finding]                     # about the manifest's other audit flags
 
 
 def node_files(policy_file: str, webhook_config_file: str, files: Sequence[Any]) -> list[tuple[str, bytes, int]]:
@@ -411,7 +419,7 @@ def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: S
     ``remove`` the record's flags, volumes and mounts come out and nothing is written but the
     manifest. ForceableConflict for values someone else set, unless ``force``.
     """
-    warnings: list[str] = []
+    warnings: list[Finding] = []
     writes: list[tuple[str, bytes, int]] = []
     for node in files:
         current = node.installed_mode if node.installed is not None else None
@@ -424,25 +432,25 @@ def plan_apply(manifest: Manifest, text: str, files: Sequence[NodeFile], args: S
                        "the bundle first (make install) or pass --write-files")
             if not dry_run:
                 raise ConflictError(missing, source=manifest.source)
-            warnings.append(missing)
+            warnings.append(NODE_FILE_MISSING(missing))
         elif node.installed == node.content:
-            warnings.append(exposed_secret(node.path, current, node.installed)
-                            or f"{node.path} is {current:04o}, the bundle installs it {node.mode:04o} "
-                               "(--write-files sets it)")
+            exposed = exposed_secret(node.path, current, node.installed)
+            warnings.append(NODE_FILE_EXPOSED(exposed) if exposed else NODE_FILE_MODE(
+                f"{node.path} is {current:04o}, the bundle installs it {node.mode:04o} (--write-files sets it)"))
         else:
-            warnings.append(f"{node.path} differs from what this configuration generates; kube-apiserver reads "
-                            "the installed file (--write-files replaces it)")
+            warnings.append(NODE_FILE_DIFFERS(f"{node.path} differs from what this configuration generates; "
+                                              "kube-apiserver reads the installed file (--write-files replaces it)"))
     hash_value = None
     if hash_annotation:
         planned = {path: content for path, content, _mode in writes}
         hash_value = config_hash([planned.get(n.path) or n.installed or n.content for n in files])
-    notes: list[str] = []
+    notes: list[Finding] = []
     if remove:
         changes = apply(manifest, (), (), None)
     else:
         changes = apply(manifest, args, mounts, version, hash_value, force)
         stray = stray_audit_flags(manifest, args)
         if stray:
-            notes.append(f"{manifest.source} also sets {', '.join('--' + n for n in stray)}, which this "
-                         "configuration does not: kept")
+            notes.append(OTHER_AUDIT_FLAGS(f"the manifest also sets {', '.join('--' + n for n in stray)}, which this "
+                                           "configuration does not: kept", source=manifest.source))
     return ApplyPlan(manifest.dump() if changes else text, changes, writes, warnings, notes)

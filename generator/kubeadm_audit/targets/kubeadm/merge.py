@@ -20,7 +20,9 @@ from functools import partial
 from kubeadm_audit import flags, ownership, versions, volumes, yamlio
 from kubeadm_audit.changes import Change, flag
 from kubeadm_audit.errors import ConflictError, ForceableConflict, InputError
+from kubeadm_audit.findings import Finding
 from kubeadm_audit.targets.kubeadm import documents as kubeadm
+from kubeadm_audit.targets.kubeadm.findings import NOT_KUBEADM_CONFIGMAP, PATCHES_TWICE, UNMOUNTED, UNQUOTED_VALUE
 from kubeadm_audit.typing_lite import TYPE_CHECKING, NamedTuple
 from kubeadm_audit.volumes import HostPathMount
 
@@ -368,7 +370,7 @@ def api_server_mounts(cluster: Mapping[str, Any]) -> list[Any]:
 
 def check_audit_flags(args: Sequence[tuple[str, str]], mounts: Sequence[HostPathMount],
                       version: versions.KubeVersion, source: str | None = None,
-                      field_name: str = "apiServer.extraArgs") -> list[str]:
+                      field_name: str = "apiServer.extraArgs") -> list[Finding]:
     """Validate the final audit flags as kube-apiserver would: ConflictError on what it refuses.
 
     Returns warnings (accepted settings that do not do what people expect, paths no volume shows).
@@ -380,7 +382,8 @@ def check_audit_flags(args: Sequence[tuple[str, str]], mounts: Sequence[HostPath
     if errors:
         raise ConflictError("kube-apiserver would refuse the merged audit flags: "
                             + "; ".join(str(p) for p in errors), source=source, field=field_name)
-    return [str(p) for p in problems] + volumes.uncovered(audit, mounts)
+    return problems + [UNMOUNTED(message, path=field_name, source=source or "")
+                       for message in volumes.uncovered(audit, mounts)]
 
 
 # --- kubeadm config files and the kubeadm-config ConfigMap ---------------------------------
@@ -393,7 +396,7 @@ class Target(NamedTuple):
     stream: yamlio.RoundTrip
     cluster: MutableMapping[str, Any]
     api: str
-    notes: list[str]                                  # warnings found on the way
+    notes: list[Finding]                              # warnings found on the way
     configmap: MutableMapping[str, Any] | None = None       # the ConfigMap, when the file is one
     inner: yamlio.RoundTrip | None = None          # the ClusterConfiguration's own stream
     added_cluster: bool = False                       # a ClusterConfiguration document was appended
@@ -466,8 +469,9 @@ def _configmap_target(text: str, stream: yamlio.RoundTrip, configmap: MutableMap
         raise InputError(f"expected a mapping, found {yamlio.kind_of(metadata)}", source=source, field="metadata")
     name = (metadata or {}).get("name")
     if name != kubeadm.CONFIGMAP[1]:
-        target.notes.append(f"{source}: the ConfigMap is named {name!r}, not kubeadm-config: kubeadm "
-                            f"reads only {'/'.join(kubeadm.CONFIGMAP)}")
+        target.notes.append(NOT_KUBEADM_CONFIGMAP(f"the ConfigMap is named {name!r}, not kubeadm-config: kubeadm "
+                                                  f"reads only {'/'.join(kubeadm.CONFIGMAP)}",
+                                                  path="metadata.name", source=source))
     return target
 
 
@@ -543,22 +547,24 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _patch_warnings(target: Target, patches_directory: str) -> list[str]:
+def _patch_warnings(target: Target, patches_directory: str) -> list[Finding]:
     """Audit patches on top of audit extraVolumes give the Pod duplicate mounts."""
     out = []
     for doc in target.stream.documents:
         if not isinstance(doc, Mapping):
             continue
-        for holder in (doc, doc.get("apply"), doc.get("node")):
+        for where, holder in (("", doc), ("apply.", doc.get("apply")), ("node.", doc.get("node"))):
             directory = ((holder or {}).get("patches") or {}).get("directory") if isinstance(holder, Mapping) else None
             if directory and posixpath.normpath(str(directory)) == posixpath.normpath(patches_directory):
-                out.append(f"{target.source}: {doc.get('kind')} uses the audit patches directory {directory}: "
-                           "with the audit extraVolumes in the ClusterConfiguration as well, kube-apiserver "
-                           "gets every audit mount twice and the kubelet refuses the Pod; drop one of them")
+                out.append(PATCHES_TWICE(
+                    f"{doc.get('kind')} uses the audit patches directory {directory}: with the audit extraVolumes "
+                    "in the ClusterConfiguration as well, kube-apiserver gets every audit mount twice and the "
+                    "kubelet refuses the Pod; drop one of them", path=f"{where}patches.directory",
+                    source=target.source))
     return out
 
 
-def _unquoted_warnings(target: Target, merged: Mapping[str, Any]) -> list[str]:
+def _unquoted_warnings(target: Target, merged: Mapping[str, Any]) -> list[Finding]:
     """The file's own extraArgs values that are not strings: kubeadm refuses the whole file
     (it decodes them as strings only). Not ours to change, so said rather than quoted."""
     api_server = merged.get("apiServer")
@@ -568,8 +574,9 @@ def _unquoted_warnings(target: Target, merged: Mapping[str, Any]) -> list[str]:
     else:
         pairs = [(e.get("name"), e.get("value")) for e in extra or [] if isinstance(e, Mapping)]
     where = f"{target.field_prefix}apiServer.extraArgs"
-    return [f"{target.source}: {where}: the value of {name} is {yamlio.kind_of(value)}, and kubeadm decodes "
-            "extraArgs values as strings only, so it refuses this file: quote the value as you mean it"
+    return [UNQUOTED_VALUE(f"the value of {name} is {yamlio.kind_of(value)}, and kubeadm decodes extraArgs values "
+                           "as strings only, so it refuses this file: quote the value as you mean it",
+                           path=where, source=target.source)
             for name, value in pairs if value is not None and not isinstance(value, str)]
 
 
