@@ -49,12 +49,34 @@ def test_a_data_file_edited_after_the_json_is_read_from_its_yaml(tmp_path, monke
     assert edited != text
     (copy / "recommended.yaml").write_text(edited, encoding="utf-8")
     monkeypatch.setattr(presets, "_HERE", str(copy))
-    for cached in (presets._compiled, presets._raw, presets._spec, presets.get):
+    for cached in (presets._compiled, presets._current, presets._raw, presets._spec, presets.get):
         cached.cache_clear()
     try:
         assert presets.get("recommended").description.startswith("edited")
+        assert presets.policy_text("recommended") is None and presets.policy_text("zeron") is not None
         assert presets.get("zeron").description == yamlio.load_file(str(copy / "zeron.yaml"))["description"]
     finally:
         monkeypatch.undo()
-        for cached in (presets._compiled, presets._raw, presets._spec, presets.get):
+        for cached in (presets._compiled, presets._current, presets._raw, presets._spec, presets.get):
             cached.cache_clear()
+
+
+def test_every_presets_policy_text_is_what_dump_writes():
+    for name in presets.NAMES:
+        assert presets.policy_text(name) == yamlio.dump(dict(presets.get(name).policy)), name
+    assert presets.policy_text("base") is None and presets.policy_text("nonesuch") is None
+
+
+def test_the_policy_file_takes_the_rendered_text_only_for_the_preset_as_it_stands(monkeypatch):
+    from kubeadm_audit import config
+    from kubeadm_audit.pipeline.compose import compose, policy_text
+
+    monkeypatch.setattr(presets, "policy_text", lambda name: f"# rendered {name}\n")
+    plain = config.resolve({"preset": "recommended", "kubernetesVersion": "v1.31.2"})
+    assert policy_text(plain, compose(plain)) == "# rendered recommended\n"
+    old = config.resolve({"preset": "recommended", "kubernetesVersion": "v1.22.0"})   # omitManagedFields trimmed
+    assert "omitManagedFields" not in policy_text(old, compose(old))
+    rule = {"level": "None", "users": ["system:kube-proxy"]}
+    inline = config.resolve({"preset": "recommended", "policy": {"rules": [rule]}})
+    text = policy_text(inline, compose(inline))
+    assert text == yamlio.dump(compose(inline)) and "system:kube-proxy" in text

@@ -299,11 +299,12 @@ def error_message(exc: KubeadmAuditError) -> str:
 def audit(cfg: Any, parts: Any) -> Audit:
     """Bundle the resolved pieces with the file texts that go onto the nodes."""
     from kubeadm_audit import yamlio
+    from kubeadm_audit.pipeline.compose import policy_text
 
     header = f"{GENERATED_MARKER} (preset {cfg.preset.name}).\n"
     webhook = header + yamlio.dump(parts.kubeconfig) if parts.kubeconfig is not None else None
     return Audit(cfg, parts, capi.AuditFiles(
-        cfg.paths.policy_file, header + yamlio.dump(parts.policy),
+        cfg.paths.policy_file, header + policy_text(cfg, parts.policy),
         cfg.paths.webhook_config_file if webhook is not None else None, webhook))
 
 

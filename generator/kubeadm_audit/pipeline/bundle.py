@@ -12,6 +12,7 @@ from kubeadm_audit import webhook, yamlio
 from kubeadm_audit.config import AuditConfig, to_document
 from kubeadm_audit.findings import Finding
 from kubeadm_audit.inputs import CONFIG_FILE, INSTALL_LIST, POLICY_FILE, WEBHOOK_FILE
+from kubeadm_audit.pipeline.compose import policy_text
 from kubeadm_audit.pipeline.parts import BundleFile, Parts, Rendered
 from kubeadm_audit.typing_lite import NamedTuple
 
@@ -47,7 +48,7 @@ def build(cfg: AuditConfig, parts: Parts, render: Render, out_dir: str | None = 
     ``out_dir``; last the install list (mode, bundle path, node path of every file a person
     copies: the policy and kubeconfig only where the target's own documents do not carry them)."""
     rendered = render(cfg, parts)
-    files = [_common(cfg, rendered, POLICY_FILE, yamlio.dump(parts.policy), 0o644, cfg.paths.policy_file)]
+    files = [_common(cfg, rendered, POLICY_FILE, policy_text(cfg, parts.policy), 0o644, cfg.paths.policy_file)]
     if parts.kubeconfig is not None:
         files.append(_common(cfg, rendered, WEBHOOK_FILE, yamlio.dump(parts.kubeconfig), 0o600,
                              cfg.paths.webhook_config_file))

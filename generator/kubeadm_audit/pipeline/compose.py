@@ -1,7 +1,7 @@
 """The audit policy a bundle ships: a preset's, or the user's, with inline rules first."""
 from __future__ import annotations
 
-from kubeadm_audit import versions
+from kubeadm_audit import presets, versions, yamlio
 from kubeadm_audit.config import AuditConfig
 from kubeadm_audit.errors import InputError
 from kubeadm_audit.typing_lite import TYPE_CHECKING
@@ -31,6 +31,20 @@ def compose(cfg: AuditConfig, custom: Any = None) -> dict[str, Any]:
 
         base["rules"] = list(copy.deepcopy(cfg.policy.rules)) + (existing if isinstance(existing, list) else [])
     return base
+
+
+def policy_text(cfg: AuditConfig, policy: dict[str, Any]) -> str:
+    """``policy`` (what ``compose`` gave for ``cfg``) as the policy file's YAML.
+
+    A preset's policy taken as it stands is the text ``make presets`` rendered ahead of
+    time (the same ``yamlio.dump``; a test keeps them equal): dumping some six hundred
+    nodes is the largest single cost of a one-resource KRM call (issue 10).
+    """
+    if not cfg.policy.file and not cfg.policy.rules and policy == cfg.preset.policy:
+        text = presets.policy_text(cfg.preset.name)
+        if text is not None:
+            return text
+    return yamlio.dump(policy)
 
 
 def _copy_data(value: Any) -> Any:

@@ -75,7 +75,9 @@ def _checksum(text: bytes) -> int:
 
 
 def compiled_text() -> str:
-    """The text of ``compiled.json``: every data file, parsed, with the CRC-32 of its bytes."""
+    """The text of ``compiled.json``: every data file, parsed, with the CRC-32 of its bytes, and
+    its policy as the policy file's YAML (``yamlio.dump``), rendered once here instead of on
+    every call."""
     import json
 
     entries = {}
@@ -83,7 +85,10 @@ def compiled_text() -> str:
         path = os.path.join(_HERE, f"{name}.yaml")
         with open(path, "rb") as handle:
             text = handle.read()
-        entries[name] = {"crc32": _checksum(text), "data": yamlio.load_file(path, trusted=True)}
+        data = yamlio.load_file(path, trusted=True)
+        entries[name] = {"crc32": _checksum(text), "data": data}
+        if "policy" in data:
+            entries[name]["policyText"] = yamlio.dump(data["policy"])
     return json.dumps({"presets": entries}, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -101,19 +106,34 @@ def _compiled() -> Mapping[str, Any]:
 
 
 @cache
+def _current(name: str) -> Mapping[str, Any] | None:
+    """The compiled entry of data file ``name`` while its CRC-32 matches the file, else None."""
+    entry = _compiled().get(name)
+    if not isinstance(entry, dict) or "data" not in entry:
+        return None
+    try:
+        with open(os.path.join(_HERE, f"{name}.yaml"), "rb") as handle:
+            return entry if entry.get("crc32") == _checksum(handle.read()) else None
+    except OSError:
+        return None
+
+
+@cache
 def _raw(name: str) -> Any:
     """Data file ``name``: its parsed copy when that is current, else the YAML itself."""
-    path = os.path.join(_HERE, f"{name}.yaml")
-    entry = _compiled().get(name)
-    if isinstance(entry, dict) and "data" in entry:
-        try:
-            with open(path, "rb") as handle:
-                current = entry.get("crc32") == _checksum(handle.read())
-        except OSError:
-            current = False
-        if current:
-            return entry["data"]
-    return yamlio.load_file(path, trusted=True)
+    entry = _current(name)
+    if entry is not None:
+        return entry["data"]
+    return yamlio.load_file(os.path.join(_HERE, f"{name}.yaml"), trusted=True)
+
+
+def policy_text(name: str) -> str | None:
+    """Preset ``name``'s policy as ``yamlio.dump`` writes it, rendered ahead of time (None when
+    the compiled copy is not current)."""
+    raw = _raw(name) if name in NAMES else {}
+    entry = _current(raw.get("policyFrom", name)) if raw else None
+    text = entry.get("policyText") if entry is not None else None
+    return text if isinstance(text, str) else None
 
 
 @cache
