@@ -69,9 +69,11 @@ generate: $(VENV)/.installed
 	  $(if $(CONFIG),--config $(CONFIG)) $(if $(SERVER),--webhook-server $(SERVER)) \
 	  $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(K8S_VERSION),--kubernetes-version $(K8S_VERSION))
 
-# Each line of $(BUNDLE)/install.list is "MODE SOURCE DESTINATION".
+# Each line of $(BUNDLE)/install.list is "MODE SOURCE DESTINATION". It is empty where the target's
+# own configuration carries the files to the node (kind's extraMounts, the Talos patch).
 install:
 	@test -f $(BUNDLE)/install.list || { echo "no bundle at $(BUNDLE) (make generate OUT=$(BUNDLE))" >&2; exit 2; }
+	@test -s $(BUNDLE)/install.list || echo "nothing to install: this bundle's own configuration carries its files to the node (the first line of each file says how)"
 	@while read -r mode src dest; do \
 	  install -D -m "$$mode" "$(BUNDLE)/$$src" "$(DESTDIR)$$dest" || exit 1; \
 	  echo "installed $(DESTDIR)$$dest ($$mode)"; \

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -267,3 +269,26 @@ def test_manifest_apply_reports_node_files_as_findings(tmp_path):
     missing = [line for line in result.stderr.splitlines() if line.startswith("warning[KT005]: ")]
     assert missing == [f"warning[KT005]: {tmp_path}/absent/audit-policy.yaml does not exist on this node: "
                        "kube-apiserver would not start. Install the bundle first (make install) or pass --write-files"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["kind", "talos"])
+def test_make_install_says_there_is_nothing_to_copy_for_kind_and_talos(tmp_path, target):
+    bundle_dir = tmp_path / "bundle"
+    assert run_cli("generate", "--target", target, "--webhook-server", "https://10.0.0.5:8080", "--ca-file", CA,
+                   "--out", bundle_dir).returncode == 0
+    root = tmp_path / "root"
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"BUNDLE={bundle_dir}", f"DESTDIR={root}"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("nothing to install: ") and not root.exists()
+    copied = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"BUNDLE={k3s_bundle(tmp_path)}",
+                             f"DESTDIR={root}"], capture_output=True, text=True)
+    assert copied.returncode == 0 and "nothing to install" not in copied.stdout and "installed" in copied.stdout
+
+
+def k3s_bundle(tmp_path) -> str:
+    """A k3s bundle: its files are copied by hand."""
+    out = tmp_path / "k3s"
+    assert run_cli("generate", "--target", "k3s", "--out", out).returncode == 0
+    return str(out)
