@@ -167,8 +167,10 @@ def test_generate_prints_each_finding_once_and_lists_them_in_json(tmp_path):
     assert sum(line.startswith("warning[KT101]: ") for line in lines) == 1
     result = run_cli("generate", "--target", "kind", "--config", audit, "--out", tmp_path / "json", "-o", "json")
     assert result.returncode == 0, result.stderr
-    findings = json.loads(result.stdout)["findings"]
+    summary = json.loads(result.stdout)
+    findings = summary["findings"]
     assert [f["id"] for f in findings] == ["KG003", "KT101"]
+    assert summary["warnings"] == [f"{f['path']}: {f['message']}" for f in findings]
     assert findings[0] == {"id": "KG003", "severity": "warning", "message": findings[0]["message"],
                            "path": "spec.webhook.server", "source": str(audit), "line": None, "column": None,
                            "hint": "", "stage": ""}

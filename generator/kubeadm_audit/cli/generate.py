@@ -33,7 +33,8 @@ def generate(out: str, output: str, target: str | None, **params: Any) -> int:
       kubeadm-audit generate --target kind --out audit/
 
     Nothing is written unless every check passed. What works but deserves a second look is
-    reported on stderr as findings (ids in docs/findings.md), and under "findings" with -o json.
+    reported on stderr as findings (ids in docs/findings.md), and under "findings" with -o json
+    ("warnings" keeps their one-line text for scripts written against earlier releases).
     """
     cfg = resolve({**params, "target": target})
     module = targets.load(cfg.target)
@@ -41,11 +42,14 @@ def generate(out: str, output: str, target: str | None, **params: Any) -> int:
     yamlio.write_tree(out, [(f.path, f.content, f.mode) for f in result.files])
     report(result.findings)
     if output == "json":
+        unique = list(dict.fromkeys(result.findings))
         summary = {"out": out, "files": [f.path for f in result.files], "distribution": cfg.target,
                    "kubernetesVersion": str(cfg.kubernetes_version) if cfg.version_pinned else None,
                    "target": f"{cfg.kubernetes_version.major}.{cfg.kubernetes_version.minor}",
                    "flags": [f"--{n}={v}" for n, v in result.parts.args],
-                   "findings": [finding.to_json() for finding in dict.fromkeys(result.findings)]}
+                   "findings": [finding.to_json() for finding in unique],
+                   # the one-line form earlier releases printed, kept for scripts that read it
+                   "warnings": [str(finding) for finding in unique]}
         summary.update(getattr(module, "summary", lambda _cfg: {})(cfg))
         emit_json(summary)
     else:
