@@ -131,7 +131,7 @@ def warnings(hook: Webhook) -> list[Finding]:
     if hook.token_file:
         out.append(TOKEN_FILE_ON_NODES(
             f"tokenFile {hook.token_file} must exist on every control-plane node before kube-apiserver "
-            "starts (it does not start without it); it is mounted read-only and re-read, so it can be "
+            "starts (it does not start without it); kube-apiserver re-reads it, so it can be "
             "rotated in place", path=f"{_FIELD}.tokenFile"))
     if host.endswith((".svc", ".cluster.local")) or ".svc." in host:
         out.append(SERVICE_NAME(f"{host} looks like a cluster Service name: kube-apiserver runs on the host network "
