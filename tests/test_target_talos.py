@@ -163,3 +163,19 @@ def test_talos_machine_config_form_is_one_of_two(tmp_path):
     result = run_cli("generate", "--target", "talos", "--config", config, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert "spec.targets.talos.machineConfig" in one_error_line(result)
+
+
+@pytest.mark.parametrize("form", ["v1alpha1", "documents"])
+def test_talos_says_a_policy_path_of_its_own_does_not_apply(tmp_path, form):
+    config = tmp_path / "audit-config.yaml"
+    config.write_text("apiVersion: kubeadm-audit.dev/v1alpha1\nkind: AuditConfig\nspec:\n  target: talos\n"
+                      f"  targets:\n    talos:\n      machineConfig: {form}\n")
+    moved = run_cli("generate", "--config", config, "--policy-path", "/etc/foo/audit-policy.yaml",
+                    "--out", tmp_path / "moved", "-o", "json")
+    assert moved.returncode == 0, moved.stderr
+    (finding,) = [f for f in json.loads(moved.stdout)["findings"] if f["id"] == talos.POLICY_PATH_IGNORED.id]
+    assert finding["path"] == "spec.paths.policyFile" and "/etc/foo/audit-policy.yaml" in finding["message"]
+    assert "/etc/foo" not in (tmp_path / "moved" / "talos-patch.yaml").read_text()
+    default = run_cli("generate", "--config", config, "--out", tmp_path / "default", "-o", "json")
+    assert default.returncode == 0, default.stderr
+    assert talos.POLICY_PATH_IGNORED.id not in {f["id"] for f in json.loads(default.stdout)["findings"]}

@@ -63,7 +63,9 @@ LOG_ON_NODE = FindingKind("KT402", Severity.INFO,
                           "the audit log is in Talos's log directory on the node, not at its configured path")
 WEBHOOK_ON_NODE = FindingKind("KT403", Severity.INFO,
                               "the webhook kubeconfig is kept below /var on the node, not at its configured path")
-FINDINGS = (READABLE_CREDENTIALS, LOG_ON_NODE, WEBHOOK_ON_NODE)
+POLICY_PATH_IGNORED = FindingKind("KT404", Severity.INFO,
+                                  "Talos writes the policy to its own path: spec.paths.policyFile does not apply")
+FINDINGS = (READABLE_CREDENTIALS, LOG_ON_NODE, WEBHOOK_ON_NODE, POLICY_PATH_IGNORED)
 
 DEFAULT_PATHS: Mapping[str, str] = {
     "policyFile": POLICY_FILE,
@@ -102,11 +104,16 @@ def render(cfg: AuditConfig, parts: Parts) -> Rendered:
     Nothing is copied by hand (/system/config is not even writable): the bundle's policy and
     webhook kubeconfig are copies of what the patch carries, so install.list names neither."""
     args: dict[str, str] = {name: value for name, value in parts.args if name != "audit-policy-file"}
+    findings: list[Finding] = []
+    if cfg.paths.policy_file != POLICY_FILE:
+        findings.append(POLICY_PATH_IGNORED(
+            f"Talos writes the inline policy to {POLICY_FILE} and points --audit-policy-file at it: "
+            f"{cfg.paths.policy_file} is not used on Talos", path="spec.paths.policyFile", source=cfg.source or ""))
     if isinstance(cfg.options, Options) and cfg.options.machine_config == "documents":
-        return Rendered([_documents(cfg, parts, args)], {BUNDLE_POLICY: _policy_copy("KubeAuditPolicyConfig")})
+        return Rendered([_documents(cfg, parts, args)], {BUNDLE_POLICY: _policy_copy("KubeAuditPolicyConfig")},
+                        findings)
     extra_volumes: list[dict[str, Any]] = []
     notes: list[str] = []
-    findings: list[Finding] = []
     delivered = {BUNDLE_POLICY: _policy_copy("cluster.apiServer.auditPolicy")}
     if cfg.log is None:
         args["audit-log-path"] = ""          # Talos logs by default; no log backend asked for
