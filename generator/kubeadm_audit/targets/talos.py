@@ -111,7 +111,7 @@ def render(cfg: AuditConfig, parts: Parts) -> Rendered:
             f"{cfg.paths.policy_file} is not used on Talos", path="spec.paths.policyFile", source=cfg.source or ""))
     if isinstance(cfg.options, Options) and cfg.options.machine_config == "documents":
         return Rendered([_documents(cfg, parts, args)], {BUNDLE_POLICY: _policy_copy("KubeAuditPolicyConfig")},
-                        findings)
+                        tuple(findings))
     extra_volumes: list[dict[str, Any]] = []
     notes: list[str] = []
     delivered = {BUNDLE_POLICY: _policy_copy("cluster.apiServer.auditPolicy")}
