@@ -184,9 +184,18 @@ def test_another_patch_setting_an_audit_flag_is_a_conflict_unless_forced(tls_dir
     refused = run_list([theirs], cwd=tls_dir)
     assert refused.returncode == 1
     assert "kubeadmConfigPatches[0]" in one_error_line(refused) and "audit-log-maxage=3" in refused.stderr
-    forced = kind_cluster(items_of(run_list([theirs], force=True, cwd=tls_dir)))
+    forced_items = items_of(run_list([theirs], force=True, cwd=tls_dir))
+    forced = kind_cluster(forced_items)
     assert forced["kubeadmConfigPatches"][0] == theirs["kubeadmConfigPatches"][0]   # theirs kept, ours after it
     assert yaml.safe_load(forced["kubeadmConfigPatches"][1])["apiServer"]["extraArgs"]["audit-log-maxage"] == "30"
+    # settled: a re-run without force converges; remove takes out ours and leaves theirs
+    again = run_list(forced_items, cwd=tls_dir)
+    assert items_of(again) == forced_items and not yaml.safe_load(again.stdout).get("results")
+    assert items_of(run_list(forced_items, mode="remove", cwd=tls_dir)) == [theirs]
+    # a new conflicting patch after ours is a conflict again
+    later = copy.deepcopy(forced_items)
+    kind_cluster(later)["kubeadmConfigPatches"].append(theirs["kubeadmConfigPatches"][0].replace('"3"', '"4"'))
+    assert run_list(later, cwd=tls_dir).returncode == 1
 
 
 def test_a_node_patch_kind_applies_after_ours_is_a_conflict_force_cannot_win(tls_dir):

@@ -12,7 +12,8 @@ a kpt path beside the Cluster's file. kube-apiserver reads both with their ``met
 
 What it set it records on the Cluster (annotation ``kubeadm-audit.dev/managed``, see
 :mod:`ownership`): the patch's digest under ``files``, the mounts under ``volumes`` (keyed
-by ``containerPath``), and the containers it created under ``created``. A value someone else
+by ``containerPath``), the others' patches a forced run merged it over (their digests, under
+``files`` too), and the containers it created under ``created``. A value someone else
 set stays theirs: a mount of theirs at one of our node paths, or another patch that sets an
 audit flag to another value or any ``apiServer.extraVolumes`` (kind merges patches as RFC 7386
 merge patches, so one ``extraVolumes`` list replaces the other), is a conflict unless forced
@@ -42,6 +43,9 @@ from kubeadm_audit.targets.kubeadm import documents
 
 #: The record's ``files`` key for the patch's digest.
 PATCH_KEY = "kubeadmConfigPatches"
+#: Record ``files`` keys (prefix + digest) of others' patches a forced run merged ours over: settled
+#: while ours still comes after them, so a re-run without force converges instead of failing.
+OVERRIDDEN = "kubeadmConfigPatches overridden "
 #: ``kindest/node:v1.31.2`` (a digest may follow): the Kubernetes version of a node image.
 _IMAGE_VERSION = re.compile(r":(v\d+\.\d+\.\d+)(?:@sha256:[0-9a-f]+)?$")
 
@@ -82,15 +86,24 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
     else:
         mounts, patch = [], None
     conflicts: list[str] = []
+    over: set[str] = set()
     owned_patch = record.files.get(PATCH_KEY)
     ours = [i for i, text in enumerate(patches) if owned_patch and ownership.digest({"patch": text}) == owned_patch]
     if audit is not None:
         args = dict(audit.parts.args)
         node_level: list[str] = []
-        for where, text in _other_patches(resource, nodes, patches, ours):
-            if text != patch:                     # an identical patch of someone else's agrees
-                (node_level if where.startswith("nodes[") else conflicts).extend(
-                    _patch_conflicts(text, args, where, source))
+        overridden = {key[len(OVERRIDDEN):] for key in record.files if key.startswith(OVERRIDDEN)}
+        for where, index, text in _other_patches(resource, nodes, patches, ours):
+            found = _patch_conflicts(text, args, where, source) if text != patch else []  # identical: agrees
+            if not found:
+                continue
+            if index is None:
+                node_level.extend(found)
+                continue
+            key = ownership.digest({"patch": text})
+            over.add(key)
+            if key not in overridden or not ours or index > ours[0]:
+                conflicts.extend(found)           # forced over earlier and still merged under ours: settled
         if node_level:
             raise ConflictError("; ".join(node_level) + " (kind applies a node's patches after the cluster's, "
                                 "so the audit patch cannot win even when forced: take these out of the node's "
@@ -110,7 +123,8 @@ def handle(resource: MutableMapping[str, Any], audit_for: Any, settings: Any, so
         changes.extend(plan(created))
     patch_changes, owns_patch = _set_patch(resource, patches, ours, patch, created, bool(conflicts))
     changes.extend(patch_changes)
-    record.files = {PATCH_KEY: ownership.digest({"patch": patch})} if owns_patch else {}
+    record.files = {PATCH_KEY: ownership.digest({"patch": patch}), **{OVERRIDDEN + key: "forced" for key in over}} \
+        if owns_patch else {}
     everywhere = set.intersection(*theirs) if theirs else set()
     record.volumes = {path: dict(m) for m in mounts
                       if (path := posixpath.normpath(m["containerPath"])) not in everywhere}
@@ -206,12 +220,14 @@ def _version(nodes: Sequence[Mapping[str, Any]]) -> str | None:
 # --- the patch --------------------------------------------------------------------------------
 
 def _other_patches(resource: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]], patches: Sequence[str],
-                   ours: Sequence[int]) -> list[tuple[str, str]]:
-    """Every patch kind applies to a control-plane node's kubeadm config, but ours."""
-    out = [(f"kubeadmConfigPatches[{i}]", text) for i, text in enumerate(patches) if i not in ours]
+                   ours: Sequence[int]) -> list[tuple[str, int | None, str]]:
+    """Every patch kind applies to a control-plane node's kubeadm config, but ours: (where, its
+    index among the cluster's patches or None for a node's, text)."""
+    out: list[tuple[str, int | None, str]] = [(f"kubeadmConfigPatches[{i}]", i, text)
+                                              for i, text in enumerate(patches) if i not in ours]
     for index, node in enumerate(nodes):
         if _control_plane(node):
-            out.extend((f"nodes[{index}].kubeadmConfigPatches[{i}]", text)
+            out.extend((f"nodes[{index}].kubeadmConfigPatches[{i}]", None, text)
                        for i, text in enumerate(node.get("kubeadmConfigPatches") or []))
     return out
 
