@@ -133,3 +133,14 @@ def test_a_conflict_names_the_force_annotation(tmp_path):
     errors = [r for r in yaml.safe_load(result.stdout)["results"] if r["severity"] == "error"]
     assert len(errors) == 1
     assert 'kubeadm-audit.dev/force: "true"' in errors[0]["message"] and "--force" not in errors[0]["message"]
+
+
+def test_an_error_about_a_resource_names_it_once_on_stderr():
+    kcp = {"apiVersion": "controlplane.cluster.x-k8s.io/v1beta1", "kind": "KubeadmControlPlane",
+           "metadata": {"name": "cp", "namespace": "fleet"},
+           "spec": {"kubeadmConfigSpec": {"clusterConfiguration": {"apiServer": "x"}}}}
+    result = krm(input=resource_list([kcp], audit_config()))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "kubeadm-audit krm: error: KubeadmControlPlane fleet/cp: "
+        "spec.kubeadmConfigSpec.clusterConfiguration.apiServer: expected a mapping, got a string"]

@@ -138,8 +138,11 @@ def _report(results: Sequence[dict[str, Any]], severities: Sequence[str] = ("err
         if entry.get("severity", "error") not in severities:
             continue
         ref = entry.get("resourceRef")
-        where = f"{ref.get('kind')} {ref.get('name')}: " if ref else ""
-        _say(entry.get("severity", "error"), where + entry["message"])
+        message = entry["message"]
+        # an error about a resource already names it (``Kind namespace/name: field: ...``)
+        named = ref and message.startswith(f"{ref.get('kind')} ")
+        where = f"{ref.get('kind')} {ref.get('name')}: " if ref and not named else ""
+        _say(entry.get("severity", "error"), where + message)
 
 
 # --- KRM ----------------------------------------------------------------------------------
