@@ -53,7 +53,7 @@ class Document:
     list's buffer; its text is made on first use.
     """
 
-    __slots__ = ("_obj", "_raw", "_span", "_text", "changed", "source")
+    __slots__ = ("_header", "_obj", "_raw", "_span", "_text", "changed", "source")
 
     def __init__(self, text: str | None = None, obj: Any = None, source: str = "<input>",
                  raw: str | None = None) -> None:
@@ -63,11 +63,12 @@ class Document:
         self.changed = text is None
         self.source = source
         self._span: tuple[_Items, int, int] | None = None
+        self._header: tuple[str, str] | None = None
 
     @classmethod
     def _in(cls, items: _Items, start: int, end: int, source: str) -> Document:
         document = cls.__new__(cls)
-        document._text = document._raw = document._obj = None
+        document._text = document._raw = document._obj = document._header = None
         document.changed = False
         document.source = source
         document._span = (items, start, end)
@@ -91,13 +92,20 @@ class Document:
 
     @property
     def header(self) -> tuple[str, str]:
-        """(apiVersion, kind) without parsing; ('', '') when the text does not show them plainly."""
-        if self._obj is None and self._text is not None:
-            return _header((m.group(1), m.group(2)) for m in re.finditer(_HEADER, self._text, re.M))
-        if self._obj is None and self._span is not None:
-            items, start, end = self._span
-            return _header((m.group(1).decode(), m.group(2).decode("utf-8"))
-                           for m in items.header.finditer(items.data, start, end))
+        """(apiVersion, kind) without parsing; ('', '') when the text does not show them plainly.
+
+        Read from the text once (the function asks for it more than once per resource, and
+        a list may hold 50,000), then from the object once that is parsed.
+        """
+        if self._obj is None and self._header is None:
+            if self._text is not None:
+                self._header = _header((m.group(1), m.group(2)) for m in re.finditer(_HEADER, self._text, re.M))
+            elif self._span is not None:
+                items, start, end = self._span
+                self._header = _header((m.group(1).decode(), m.group(2).decode("utf-8"))
+                                       for m in items.header.finditer(items.data, start, end))
+        if self._obj is None and self._header is not None:
+            return self._header
         obj = self.obj
         return (str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) if isinstance(obj, dict) else ("", "")
 
