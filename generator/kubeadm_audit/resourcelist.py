@@ -104,6 +104,8 @@ class Document:
                 items, start, end = self._span
                 self._header = _header((m.group(1).decode(), m.group(2).decode("utf-8"))
                                        for m in items.header.finditer(items.data, start, end))
+            # one shared tuple per distinct header: 50,000 resources keep 50,000 pointers, not pairs
+            self._header = _HEADERS.setdefault(self._header, self._header) if self._header else None
         if self._obj is None and self._header is not None:
             return self._header
         obj = self.obj
@@ -126,6 +128,9 @@ class Document:
         if text is not None:
             return text if text.endswith("\n") else text + "\n"
         return yamlio.dump(self.obj)
+
+
+_HEADERS: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def _header(fields: Iterator[tuple[str, str]]) -> tuple[str, str]:
