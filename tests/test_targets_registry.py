@@ -194,3 +194,15 @@ def test_every_targets_bundle_is_reproduced_from_its_audit_config(tmp_path, name
     assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
     written = yamlio.load_file(str(tmp_path / "one" / "audit-config.yaml"))["spec"]
     assert written.get("target", "kubeadm") == name
+
+
+@pytest.mark.parametrize("name", [n for n in targets.NAMES if not hasattr(targets.load(n), "parse_options")])
+def test_a_target_without_options_refuses_a_field_given_it(tmp_path, name):
+    path = _config(tmp_path, f"  target: {name}\n  targets:\n    {name}:\n      hostPath: /srv\n")
+    result = run_cli("generate", "--config", path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert one_error_line(result) == (f"kubeadm-audit: error: {path}: spec.targets.{name}.hostPath: "
+                                      f"unknown field: the {name} target takes no options")
+    assert not (tmp_path / "out").exists()
+    empty = _config(tmp_path, f"  target: {name}\n  targets:\n    {name}: {{}}\n", "empty.yaml")
+    assert run_cli("generate", "--config", empty, "--out", tmp_path / "empty").returncode == 0

@@ -554,6 +554,9 @@ def _parse_spec(spec: dict[str, Any], r: _Reader, preset: presets_mod.Preset, re
     options = None
     if target is not None and target.parse_options is not None:
         options = target.parse_options(targets.get(name) or {}, OptionFields(r, f"spec.targets.{name}"), version)
+    elif target is not None and targets.get(name):
+        field = next(iter(targets[name]))
+        raise r.fail(f"spec.targets.{name}.{field}", f"unknown field: the {name} target takes no options")
     target_files = tuple(target.node_files(options)) if target is not None and target.node_files else ()
     cfg = AuditConfig(kubernetes_version=version, preset=preset,
                       recipe_only=recipe_only, policy=policy, webhook=webhook, log=log,
