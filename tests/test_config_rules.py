@@ -164,6 +164,10 @@ def test_presets_batching_defaults_need_no_server(tmp_path):
     (["--policy-path", "/etc/kubernetes/audit/my policy.yaml"], "whitespace or a control character"),
     (["--policy-path", "/etc/kubernetes/audit/p\x01.yaml"], "whitespace or a control character"),
     (["--policy-path", "/var/log/kubernetes/audit/audit.log"], "is also spec.log.path"),
+    (["--log-path", "/var/log/kubernetes/audit/"], "names a directory"),
+    (["--policy-path", "/etc/kubernetes/audit/."], "names a directory"),
+    (["--webhook-token-file", "/etc/kubernetes/audit/", "--webhook-server", "https://10.0.0.5:8080",
+      "--ca-file", str(TLS / "ca.pem")], "names a directory"),
 ])
 def test_node_paths_are_refused_naming_the_option(tmp_path, args, message):
     line = refused(tmp_path, *args)

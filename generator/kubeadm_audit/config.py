@@ -306,6 +306,13 @@ def _check_node_path(text: str) -> str | None:
     return normalise_node_path(text)[1]
 
 
+def _check_node_file(text: str) -> str | None:
+    """A file's node path: a trailing '/' names a directory, which kube-apiserver cannot open as one."""
+    if text.endswith(("/", "/.")):
+        return f"names a directory (got {text!r}): give the file's path in it"
+    return _check_node_path(text)
+
+
 def _node_path(text: str | None) -> str | None:
     """The normalised form of a path ``_check_node_path`` accepted."""
     return None if text is None else _normalised(text)
@@ -521,7 +528,7 @@ def _parse_spec(spec: dict[str, Any], r: _Reader, preset: presets_mod.Preset, re
             raise
         raise r.fail("spec.kubernetesVersion", exc.message) from None
     paths_raw = r.mapping(spec.get("paths"), "spec.paths", ("policyFile", "webhookConfigFile"))
-    paths = Paths(*(_normalised(r.required(paths_raw.get(key), f"spec.paths.{key}", check=_check_node_path))
+    paths = Paths(*(_normalised(r.required(paths_raw.get(key), f"spec.paths.{key}", check=_check_node_file))
                     for key in ("policyFile", "webhookConfigFile")))
     policy_raw = r.mapping(spec.get("policy"), "spec.policy", ("file", "rules"))
     rules = policy_raw.get("rules") or []
@@ -696,7 +703,7 @@ def _parse_webhook_token(w: dict[str, Any], r: _Reader) -> tuple[str | None, str
     token = r.string(w.get("token"), "spec.webhook.token",
                      check=lambda t: "must not be empty or contain whitespace"
                      if not t or any(ch.isspace() for ch in t) else None)
-    token_file = r.string(w.get("tokenFile"), "spec.webhook.tokenFile", check=_check_node_path)
+    token_file = r.string(w.get("tokenFile"), "spec.webhook.tokenFile", check=_check_node_file)
     if token is not None and token_file is not None:
         raise r.fail("spec.webhook.tokenFile", "token and tokenFile exclude each other: give one")
     return token, None if token_file is None else _node_path(token_file)
@@ -706,7 +713,7 @@ def _parse_log(raw: Any, r: _Reader) -> Log | None:
     if raw is None:
         return None
     log = r.mapping(raw, "spec.log", ("path", "maxAge", "maxBackup", "maxSize", "compress", "format"))
-    path = r.required(log.get("path"), "spec.log.path", check=lambda p: None if p == "-" else _check_node_path(p))
+    path = r.required(log.get("path"), "spec.log.path", check=lambda p: None if p == "-" else _check_node_file(p))
     path = path if path == "-" else _normalised(path)
     return Log(
         path=path,
