@@ -178,7 +178,7 @@ def _nodes(resource: MutableMapping[str, Any], source: str) -> list[Any]:
                     raise InputError("expected a mount mapping with a string containerPath", source=source,
                                      field=f"{where}.extraMounts[{at}]")
         _patches(node.get("kubeadmConfigPatches"), source, f"{where}.kubeadmConfigPatches")
-    fresh = _copy(raw)
+    fresh = yamlio.plain_copy(raw)
     resource["nodes"] = fresh
     return list(fresh)
 
@@ -195,13 +195,6 @@ def _patches(raw: Any, source: str, where: str) -> list[str]:
                              field=f"{where}[{index}]")
     return list(raw)
 
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
 
 
 def _control_plane(node: Mapping[str, Any]) -> bool:

@@ -94,6 +94,17 @@ def _plain_tag(value: str) -> str:
     return _STR
 
 
+def plain_copy(value: Any) -> Any:
+    """A deep copy of loaded YAML as plain dicts and lists (round-trip nodes lose their comments),
+    sharing nothing with the original: cheaper than ``copy.deepcopy``, whose import and per-node
+    memo the KRM function's start-up would pay."""
+    if isinstance(value, Mapping):
+        return {key: plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(item) for item in value]
+    return value
+
+
 def kind_of(value: Any) -> str:
     """What a loaded YAML value is, in words, for error messages ("a mapping", "null", ...)."""
     if isinstance(value, bool):

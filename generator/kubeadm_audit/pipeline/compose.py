@@ -20,7 +20,7 @@ def compose(cfg: AuditConfig, custom: Any = None) -> dict[str, Any]:
 
         base = copy.deepcopy(custom)
     else:
-        base = _copy_data(cfg.preset.policy)
+        base = yamlio.plain_copy(cfg.preset.policy)
     if not isinstance(base, dict):
         raise InputError("expected an audit.k8s.io/v1 Policy document", source=cfg.policy.file)
     if not cfg.policy.file and cfg.kubernetes_version.minor < versions.OMIT_MANAGED_FIELDS_FROM:
@@ -45,14 +45,3 @@ def policy_text(cfg: AuditConfig, policy: dict[str, Any]) -> str:
         if text is not None:
             return text
     return yamlio.dump(policy)
-
-
-def _copy_data(value: Any) -> Any:
-    """A copy of a preset's plain data (mappings, lists, scalars; no shared nodes), so the
-    cached preset is never edited: ``copy.deepcopy`` would cost the KRM function's start-up
-    its import and a memo per node."""
-    if isinstance(value, dict):
-        return {key: _copy_data(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy_data(item) for item in value]
-    return value

@@ -511,7 +511,7 @@ def merge_target(target: Target, args: Sequence[tuple[str, str]], mounts: Sequen
 
     shape = "map" if target.api == "v1beta3" else "list"
     record = read_record(target)
-    probe = _copy(target.cluster)
+    probe = yamlio.plain_copy(target.cluster)
     merge_api_server(probe, args, mounts, shape, force, source=target.source, prefix=target.field_prefix,
                      record=copy.deepcopy(record))
     if version is not None:
@@ -537,14 +537,6 @@ def merge_target(target: Target, args: Sequence[tuple[str, str]], mounts: Sequen
         changes.append(ownership.record_updated())
     return changes
 
-
-def _copy(value: Any) -> Any:
-    """A plain deep copy for planning (ruamel nodes become dicts and lists)."""
-    if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
 
 
 def _patch_warnings(target: Target, patches_directory: str) -> list[Finding]:
