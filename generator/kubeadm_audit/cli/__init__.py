@@ -33,29 +33,13 @@ PROG = "kubeadm-audit"
 
 
 def _build_group() -> click.Group:
-    import importlib
-    import importlib.util
-
     import click
 
     from kubeadm_audit import __version__
+    from kubeadm_audit.cli.lazy import LazyGroup
 
-    class LazyGroup(click.Group):
-        def list_commands(self, ctx: click.Context) -> list[str]:
-            return sorted(name for name, (module, _) in COMMANDS.items()
-                          if importlib.util.find_spec(module) is not None)
-
-        def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-            if name not in COMMANDS:
-                return None
-            module, attr = COMMANDS[name]
-            if importlib.util.find_spec(module) is None:
-                return None
-            command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
-
-    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                  "max_content_width": 100})
+    @click.group(cls=LazyGroup, commands=COMMANDS,
+                 context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, prog_name=PROG)
     def cli() -> None:
         """Generate, inject and check kube-apiserver audit configuration for kubeadm.

@@ -9,28 +9,15 @@ another subcommand.
 """
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from kubeadm_audit.cli.lazy import LazyGroup
 
 #: The subcommands: each is the function of its own name in the module of its own name.
 SUBCOMMANDS = ("explain", "lint", "show", "simulate", "validate")
 
 
-class _Subcommands(click.Group):
-    """A group whose commands are loaded when they are looked up (to run, or for a --help)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(SUBCOMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in SUBCOMMANDS:
-            return None
-        command: click.Command = getattr(importlib.import_module(f"{__name__}.{name}"), name)
-        return command
-
-
-@click.group(cls=_Subcommands)
+@click.group(cls=LazyGroup, commands={name: (f"{__name__}.{name}", name) for name in SUBCOMMANDS})
 def policy() -> None:
     """Check audit policies the way kube-apiserver reads them.
 
